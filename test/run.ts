@@ -2,6 +2,13 @@
 // ends with the one line CI reads, "N passed, N failed". bun prints its own
 // summary on stderr in a shape CI does not count, so we count it here.
 const args = process.argv.slice(2);
+
+// End-to-end tests run the compiled binary, so build it first.
+const build = Bun.spawnSync(["npm", "run", "--silent", "build"], { stdout: "inherit", stderr: "inherit" });
+if (build.exitCode !== 0) {
+  console.log("0 passed, 1 failed");
+  process.exit(1);
+}
 const proc = Bun.spawn(["bun", "test", ...args], {
   stdout: "pipe",
   stderr: "pipe",

@@ -1,0 +1,12 @@
+// Version and git commit of this build. The commit is injected by
+// `bun build --define DKV_BUILD_COMMIT=...`; a source checkout reports "dev".
+import packageJson from "../../package.json" with { type: "json" };
+
+declare const DKV_BUILD_COMMIT: string | undefined;
+
+export const VERSION: string = packageJson.version;
+export const COMMIT: string = typeof DKV_BUILD_COMMIT === "string" ? DKV_BUILD_COMMIT : "dev";
+
+export function versionLine(): string {
+  return `dkv ${VERSION} (commit ${COMMIT}, bun ${Bun.version})`;
+}
