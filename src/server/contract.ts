@@ -1,0 +1,133 @@
+// What a running node offers to the client API (src/api) and to operators:
+// plain domain types, no protobuf and no HTTP. The API layer translates
+// ConnectRPC requests into these calls and NodeError into Connect codes.
+
+/** Connect error code names (the same strings travel in forwarded answers). */
+export type ErrorCode =
+  | "invalid_argument"
+  | "not_found"
+  | "already_exists"
+  | "failed_precondition"
+  | "unavailable"
+  | "deadline_exceeded"
+  | "permission_denied"
+  | "resource_exhausted"
+  | "aborted"
+  | "internal"
+  | "unknown";
+
+/** A failure a person can act on; `code` picks the Connect code. */
+export class NodeError extends Error {
+  override name = "NodeError";
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export type ReadConsistency = "linearizable" | "serializable";
+
+export interface KeyValue {
+  key: string;
+  value: Uint8Array;
+  createRevision: number;
+  modRevision: number;
+  version: number;
+}
+
+export interface ResponseHeader {
+  /** Raft index of the newest write applied on the answering node. */
+  revision: number;
+  memberId: string;
+  raftTerm: number;
+}
+
+export interface GetResult {
+  kv?: KeyValue;
+  header: ResponseHeader;
+}
+
+export interface ListQuery {
+  /** Keys with this prefix, unless `rangeEnd` is set: then keys in [key, rangeEnd). */
+  prefix: string;
+  key: string;
+  rangeEnd: string;
+  limit: number;
+  keysOnly: boolean;
+  consistency: ReadConsistency;
+}
+
+export interface ListResult {
+  kvs: KeyValue[];
+  more: boolean;
+  header: ResponseHeader;
+}
+
+export interface PutResult {
+  kv: KeyValue;
+  header: ResponseHeader;
+}
+
+export interface DeleteResult {
+  deleted: boolean;
+  header: ResponseHeader;
+}
+
+export type CompareTarget = "value" | "version" | "mod_revision" | "create_revision";
+
+export interface CompareAndSwap {
+  compare: { key: string; target: CompareTarget; value: Uint8Array; number: number };
+  key: string;
+  value: Uint8Array;
+  delete: boolean;
+}
+
+export interface CompareAndSwapResult {
+  succeeded: boolean;
+  previous?: KeyValue;
+  header: ResponseHeader;
+}
+
+export interface Member {
+  id: string;
+  peerAddress: string;
+  clientAddress: string;
+  isLeader: boolean;
+  isLearner: boolean;
+}
+
+export interface NodeStatus {
+  memberId: string;
+  clusterId: string;
+  leaderId: string;
+  isLeader: boolean;
+  isLearner: boolean;
+  raftTerm: number;
+  commitIndex: number;
+  appliedIndex: number;
+  dbSizeBytes: number;
+  version: string;
+}
+
+/** The operations the client API needs from a node. Every method may throw NodeError. */
+export interface KvNode {
+  get(key: string, consistency: ReadConsistency, signal?: AbortSignal): Promise<GetResult>;
+  list(query: ListQuery, signal?: AbortSignal): Promise<ListResult>;
+  put(key: string, value: Uint8Array, signal?: AbortSignal): Promise<PutResult>;
+  delete(key: string, signal?: AbortSignal): Promise<DeleteResult>;
+  compareAndSwap(request: CompareAndSwap, signal?: AbortSignal): Promise<CompareAndSwapResult>;
+  members(): Promise<Member[]>;
+  addMember(id: string, peerAddress: string, clientAddress: string, learner: boolean, signal?: AbortSignal): Promise<void>;
+  removeMember(id: string, signal?: AbortSignal): Promise<void>;
+  status(): Promise<NodeStatus>;
+  /** Process is up. */
+  isLive(): boolean;
+  /** Has a leader and has applied up to the leader's commit as of a recent read index. */
+  isReady(signal?: AbortSignal): Promise<{ ready: boolean; reason: string }>;
+  /** Streams a consistent backup image; the last chunk carries the SHA-256 (hex) of all bytes. */
+  snapshot(signal?: AbortSignal): AsyncIterable<{ data: Uint8Array; sha256: string; index: number; sizeBytes: number }>;
+  /** Prometheus text exposition of the node's metrics. */
+  metricsText(): string;
+}
