@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file dkv/raft/v1/command.proto.
  */
 export const file_dkv_raft_v1_command: GenFile = /*@__PURE__*/
-  fileDesc("Chlka3YvcmFmdC92MS9jb21tYW5kLnByb3RvEgtka3YucmFmdC52MSIoCgpQdXRDb21tYW5kEgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDCIcCg1EZWxldGVDb21tYW5kEgsKA2tleRgBIAEoCSLVAQoOQ29tcGFyZUNvbW1hbmQSCwoDa2V5GAEgASgJEjIKBnRhcmdldBgCIAEoDjIiLmRrdi5yYWZ0LnYxLkNvbXBhcmVDb21tYW5kLlRhcmdldBINCgV2YWx1ZRgDIAEoDBIOCgZudW1iZXIYBCABKAQiYwoGVGFyZ2V0EhAKDFRBUkdFVF9WQUxVRRAAEhIKDlRBUkdFVF9WRVJTSU9OEAESFwoTVEFSR0VUX01PRF9SRVZJU0lPThACEhoKFlRBUkdFVF9DUkVBVEVfUkVWSVNJT04QAyJxChVDb21wYXJlQW5kU3dhcENvbW1hbmQSLAoHY29tcGFyZRgBIAEoCzIbLmRrdi5yYWZ0LnYxLkNvbXBhcmVDb21tYW5kEgsKA2tleRgCIAEoCRINCgV2YWx1ZRgDIAEoDBIOCgZkZWxldGUYBCABKAgizAEKB0NvbW1hbmQSJgoDcHV0GAEgASgLMhcuZGt2LnJhZnQudjEuUHV0Q29tbWFuZEgAEiwKBmRlbGV0ZRgCIAEoCzIaLmRrdi5yYWZ0LnYxLkRlbGV0ZUNvbW1hbmRIABI+ChBjb21wYXJlX2FuZF9zd2FwGAMgASgLMiIuZGt2LnJhZnQudjEuQ29tcGFyZUFuZFN3YXBDb21tYW5kSAASEQoJY2xpZW50X2lkGAogASgJEhIKCnJlcXVlc3RfaWQYCyABKARCBAoCb3BiBnByb3RvMw");
+  fileDesc("Chlka3YvcmFmdC92MS9jb21tYW5kLnByb3RvEgtka3YucmFmdC52MSIoCgpQdXRDb21tYW5kEgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDCIcCg1EZWxldGVDb21tYW5kEgsKA2tleRgBIAEoCSLVAQoOQ29tcGFyZUNvbW1hbmQSCwoDa2V5GAEgASgJEjIKBnRhcmdldBgCIAEoDjIiLmRrdi5yYWZ0LnYxLkNvbXBhcmVDb21tYW5kLlRhcmdldBINCgV2YWx1ZRgDIAEoDBIOCgZudW1iZXIYBCABKAQiYwoGVGFyZ2V0EhAKDFRBUkdFVF9WQUxVRRAAEhIKDlRBUkdFVF9WRVJTSU9OEAESFwoTVEFSR0VUX01PRF9SRVZJU0lPThACEhoKFlRBUkdFVF9DUkVBVEVfUkVWSVNJT04QAyJxChVDb21wYXJlQW5kU3dhcENvbW1hbmQSLAoHY29tcGFyZRgBIAEoCzIbLmRrdi5yYWZ0LnYxLkNvbXBhcmVDb21tYW5kEgsKA2tleRgCIAEoCRINCgV2YWx1ZRgDIAEoDBIOCgZkZWxldGUYBCABKAgizAEKB0NvbW1hbmQSJgoDcHV0GAEgASgLMhcuZGt2LnJhZnQudjEuUHV0Q29tbWFuZEgAEiwKBmRlbGV0ZRgCIAEoCzIaLmRrdi5yYWZ0LnYxLkRlbGV0ZUNvbW1hbmRIABI+ChBjb21wYXJlX2FuZF9zd2FwGAMgASgLMiIuZGt2LnJhZnQudjEuQ29tcGFyZUFuZFN3YXBDb21tYW5kSAASEQoJY2xpZW50X2lkGAogASgJEhIKCnJlcXVlc3RfaWQYCyABKARCBAoCb3AibAoOU3RvcmVkS2V5VmFsdWUSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgMEhcKD2NyZWF0ZV9yZXZpc2lvbhgDIAEoBBIUCgxtb2RfcmV2aXNpb24YBCABKAQSDwoHdmVyc2lvbhgFIAEoBCKRAQoNQ29tbWFuZFJlc3VsdBIRCglzdWNjZWVkZWQYASABKAgSLQoIcHJldmlvdXMYAiABKAsyGy5ka3YucmFmdC52MS5TdG9yZWRLZXlWYWx1ZRIsCgdjdXJyZW50GAMgASgLMhsuZGt2LnJhZnQudjEuU3RvcmVkS2V5VmFsdWUSEAoIcmV2aXNpb24YBCABKARiBnByb3RvMw");
 
 /**
  * @generated from message dkv.raft.v1.PutCommand
@@ -197,4 +197,86 @@ export type Command = Message<"dkv.raft.v1.Command"> & {
  */
 export const CommandSchema: GenMessage<Command> = /*@__PURE__*/
   messageDesc(file_dkv_raft_v1_command, 4);
+
+/**
+ * A key as the state machine stores it.
+ *
+ * @generated from message dkv.raft.v1.StoredKeyValue
+ */
+export type StoredKeyValue = Message<"dkv.raft.v1.StoredKeyValue"> & {
+  /**
+   * @generated from field: string key = 1;
+   */
+  key: string;
+
+  /**
+   * @generated from field: bytes value = 2;
+   */
+  value: Uint8Array;
+
+  /**
+   * @generated from field: uint64 create_revision = 3;
+   */
+  createRevision: bigint;
+
+  /**
+   * @generated from field: uint64 mod_revision = 4;
+   */
+  modRevision: bigint;
+
+  /**
+   * @generated from field: uint64 version = 5;
+   */
+  version: bigint;
+};
+
+/**
+ * Describes the message dkv.raft.v1.StoredKeyValue.
+ * Use `create(StoredKeyValueSchema)` to create a new message.
+ */
+export const StoredKeyValueSchema: GenMessage<StoredKeyValue> = /*@__PURE__*/
+  messageDesc(file_dkv_raft_v1_command, 5);
+
+/**
+ * What applying one command produced; travels back to a follower that
+ * forwarded the request.
+ *
+ * @generated from message dkv.raft.v1.CommandResult
+ */
+export type CommandResult = Message<"dkv.raft.v1.CommandResult"> & {
+  /**
+   * Compare-and-swap: whether the comparison held. Put/delete: true.
+   *
+   * @generated from field: bool succeeded = 1;
+   */
+  succeeded: boolean;
+
+  /**
+   * The key before the command (absent when it did not exist).
+   *
+   * @generated from field: dkv.raft.v1.StoredKeyValue previous = 2;
+   */
+  previous?: StoredKeyValue | undefined;
+
+  /**
+   * The key after the command (absent after a delete).
+   *
+   * @generated from field: dkv.raft.v1.StoredKeyValue current = 3;
+   */
+  current?: StoredKeyValue | undefined;
+
+  /**
+   * Raft index of the entry: the store's revision after the command.
+   *
+   * @generated from field: uint64 revision = 4;
+   */
+  revision: bigint;
+};
+
+/**
+ * Describes the message dkv.raft.v1.CommandResult.
+ * Use `create(CommandResultSchema)` to create a new message.
+ */
+export const CommandResultSchema: GenMessage<CommandResult> = /*@__PURE__*/
+  messageDesc(file_dkv_raft_v1_command, 6);
 
