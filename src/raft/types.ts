@@ -143,6 +143,13 @@ export interface Ready {
   readStates: ReadState[];
   /** True when hardState, entries, snapshot or chunks must be fsynced before messages go out. */
   mustSync: boolean;
+  /**
+   * Membership after applying this Ready's `snapshot` and the ConfChange
+   * entries among `committedEntries` (absent when unchanged). Persist it in the
+   * same transaction as the applied index (step 3); the core switches to it at
+   * advance().
+   */
+  confState?: ConfState;
 }
 
 /**
@@ -165,7 +172,7 @@ export interface LogStorage {
   snapshotChunk(meta: SnapshotMeta, offset: number, maxBytes: number): { data: Uint8Array; done: boolean };
 }
 
-/** A seeded source of randomness; the core never touches Math.random. */
+/** A seeded source of randomness; the core uses no other (no global random source). */
 export interface Prng {
   /** An integer in [0, n). */
   nextInt(n: number): number;
@@ -192,10 +199,46 @@ export interface RaftConfig {
   checkQuorum?: boolean;
 }
 
+/** Flow-control state of the leader's replication to one peer. */
+export type ProgressState = "probe" | "replicate" | "snapshot";
+
+export interface PeerProgress {
+  match: number;
+  next: number;
+  state: ProgressState;
+  isLearner: boolean;
+  /** The peer answered within the current check-quorum window. */
+  recentActive: boolean;
+}
+
+/** A snapshot of the core's state for status pages, tests and the simulator. */
+export interface RaftStatus {
+  id: NodeId;
+  role: Role;
+  term: number;
+  vote: NodeId;
+  leader: NodeId;
+  commit: number;
+  applied: number;
+  lastIndex: number;
+  confState: ConfState;
+  /** Target of a leadership transfer in progress (NONE when there is none). */
+  leadTransferee: NodeId;
+  /** Per peer (the leader included), only on the leader. */
+  progress?: Record<NodeId, PeerProgress>;
+}
+
 /** Why a proposal or request was refused at once. */
 export class RaftError extends Error {
   constructor(
-    readonly reason: "not_leader" | "transfer_in_progress" | "conf_change_pending" | "overloaded" | "bad_request",
+    readonly reason:
+      | "not_leader"
+      | "transfer_in_progress"
+      | "conf_change_pending"
+      | "overloaded"
+      | "bad_request"
+      /** AddVoter for a learner whose log is too far behind the leader's; retry when it has caught up. */
+      | "learner_not_caught_up",
     message: string,
     /** The leader the caller may retry at, if known. */
     readonly leaderHint: NodeId = NONE,
