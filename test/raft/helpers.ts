@@ -131,6 +131,8 @@ export class Cluster {
   members = new Map<NodeId, Member>();
   dropped: (m: Message) => boolean = () => false;
   delivered: Message[] = [];
+  /** Every message a member emitted, delivered or dropped. */
+  sent: Message[] = [];
   private queue: Message[] = [];
 
   constructor(ids: NodeId[], overrides: Partial<RaftConfig> = {}, cs: ConfState = confState(ids)) {
@@ -179,7 +181,10 @@ export class Cluster {
     while (m.node.hasReady()) {
       const { ready } = handleReady(m.node, m.storage, m.applied);
       m.readStates.push(...ready.readStates);
-      for (const message of ready.messages) this.queue.push(message);
+      for (const message of ready.messages) {
+        this.sent.push(message);
+        this.queue.push(message);
+      }
     }
   }
 
@@ -196,6 +201,18 @@ export class Cluster {
       for (const m of this.members.values()) m.node.tick();
       this.settle();
     }
+  }
+
+  /** Crash and restart a member: a new RaftNode on what its storage persisted. */
+  restart(id: NodeId, overrides: Partial<RaftConfig> = {}): Member {
+    const old = this.get(id);
+    return this.add(id, old.storage.clone(), overrides);
+  }
+
+  /** Terms of the entries in a member's persisted log, from its first index. */
+  logTerms(id: NodeId): number[] {
+    const s = this.get(id).storage;
+    return s.entries(s.firstIndex(), s.lastIndex() + 1, Infinity).map((e) => e.term);
   }
 
   /** Make `id` leader by campaigning and settling. */
