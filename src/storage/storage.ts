@@ -1,0 +1,237 @@
+// A node's whole durable state behind one object: the raft log (LogStore, which
+// the core reads as its LogStorage), the KV state machine (KvStore) and the
+// snapshots (SnapshotStore), all in ONE SQLite database under --data-dir.
+//
+// Why one database file and one writer connection rather than a log file and a
+// KV file: installing a snapshot replaces the KV rows, the applied index AND
+// the log's start in one transaction - atomic only inside one SQLite database
+// (with WAL, a transaction across ATTACHed files is not atomic). Nor does one
+// file cost throughput: per Ready there is one fsync for "persist" (log + hard
+// state, FULL), and "apply" rides on the same WAL without its own fsync (see
+// kv-store.ts); two files would need the same fsyncs plus a recovery protocol
+// to reconcile them after a crash.
+
+import { rmSync } from "node:fs";
+import type { ConfState, Entry, Ready, SnapshotChunk, SnapshotMeta } from "../raft/types";
+import { type DataDirPaths, type Identity, type OpenDataDirOptions, checkIdentity, openDataDir } from "./data-dir";
+import { StorageError, assert } from "./errors";
+import { fsyncDirectory } from "./files";
+import { type ApplyResult, KvStore } from "./kv-store";
+import { LogStore } from "./log-store";
+import { META_CLUSTER_ID, META_MEMBER_ID } from "./schema";
+import type { Database } from "bun:sqlite";
+import { type CreateImageStats, createImage, fileSize } from "./snapshot-image";
+import { SnapshotStore } from "./snapshot-store";
+import { type SyncMode, WriteTransactions } from "./sqlite";
+
+export interface StorageOptions extends OpenDataDirOptions {
+  /** Durability of apply transactions; "normal" (default) relies on the log's fsync, see kv-store.ts. */
+  applySync?: SyncMode;
+}
+
+/** The parts of a Ready that must be durable before its messages are sent. */
+export type PersistReadyInput = Pick<Ready, "hardState" | "entries" | "snapshotChunks" | "snapshot"> & {
+  /** Bootstrap membership only; normal membership changes go through applyCommitted. */
+  confState?: ConfState;
+};
+
+export interface PersistReadyResult {
+  /** Chunks not written because they did not continue the staged image (the sender must restart it). */
+  snapshotChunksRejected: number;
+}
+
+/** Opens (creating if needed) the data dir; throws StorageError with a one-line message when refused. */
+export function openStorage(dataDir: string, options: StorageOptions = {}): Storage {
+  const opened = openDataDir(dataDir, options);
+  try {
+    return new Storage(opened.paths, opened.db, opened.identity, () => opened.lock.release(), options.applySync ?? "normal");
+  } catch (error) {
+    opened.db.close();
+    opened.lock.release();
+    throw error;
+  }
+}
+
+export class Storage {
+  readonly log: LogStore;
+  readonly kv: KvStore;
+  readonly snapshots: SnapshotStore;
+  private readonly transactions: WriteTransactions;
+  private identityValue: Identity;
+  private closed = false;
+  private creating: Promise<SnapshotMeta> | undefined = undefined;
+  /** Figures of the last snapshot created here (for benchmarks and logs). */
+  lastSnapshotStats: CreateImageStats | undefined = undefined;
+
+  constructor(
+    readonly paths: DataDirPaths,
+    private readonly db: Database,
+    identity: Identity,
+    private readonly releaseLock: () => void,
+    applySync: SyncMode,
+  ) {
+    this.identityValue = identity;
+    this.transactions = new WriteTransactions(db);
+    this.snapshots = new SnapshotStore(db, paths);
+    this.log = new LogStore(db, this.transactions, this.snapshots);
+    this.kv = new KvStore(db, this.transactions, applySync);
+    this.checkOpenInvariants();
+    this.snapshots.checkFilesAndRemoveDebris();
+  }
+
+  private checkOpenInvariants(): void {
+    const where = this.paths.database;
+    const applied = this.kv.appliedIndex();
+    const hard = this.log.hardState();
+    const compacted = this.log.compacted().index;
+    const snapshot = this.snapshots.newestMeta().index;
+    assert(applied <= hard.commit, `${where}: applied index ${applied} is beyond the commit index ${hard.commit}`);
+    assert(compacted <= applied, `${where}: log compacted through ${compacted} but only ${applied} applied`);
+    assert(snapshot <= applied, `${where}: snapshot at ${snapshot} is beyond the applied index ${applied}`);
+    assert(compacted <= snapshot, `${where}: log compacted through ${compacted} beyond the newest snapshot at ${snapshot}`);
+  }
+
+  identity(): Identity {
+    return { ...this.identityValue };
+  }
+
+  /** Records the cluster/member id once known (e.g. after joining); refuses to change a recorded one. */
+  setIdentity(next: Partial<Identity>): void {
+    this.assertOpen();
+    const clusterId = next.clusterId ?? "";
+    const memberId = next.memberId ?? "";
+    checkIdentity(this.paths.database, "cluster", this.identityValue.clusterId, clusterId);
+    checkIdentity(this.paths.database, "member", this.identityValue.memberId, memberId);
+    const merged: Identity = {
+      clusterId: this.identityValue.clusterId || clusterId,
+      memberId: this.identityValue.memberId || memberId,
+    };
+    const write = this.db.prepare("UPDATE meta SET value = ? WHERE key = ?");
+    this.transactions.run("full", () => {
+      write.run(merged.clusterId, META_CLUSTER_ID);
+      write.run(merged.memberId, META_MEMBER_ID);
+    });
+    this.identityValue = merged;
+  }
+
+  /**
+   * Step 1 of a Ready: stage snapshot chunks, install a completed snapshot,
+   * then append entries + hard state (one transaction, one fsync). Everything
+   * is durable when this returns; only then may the Ready's messages go out.
+   */
+  persistReady(ready: PersistReadyInput): PersistReadyResult {
+    this.assertOpen();
+    let snapshotChunksRejected = 0;
+    for (const chunk of ready.snapshotChunks) if (!this.snapshots.writeChunk(chunk)) snapshotChunksRejected += 1;
+    if (ready.snapshot !== undefined) this.installSnapshot(ready.snapshot);
+    const persist: { hardState?: Ready["hardState"]; entries: readonly Entry[]; confState?: ConfState } = { entries: ready.entries };
+    if (ready.hardState !== undefined) persist.hardState = ready.hardState;
+    if (ready.confState !== undefined) persist.confState = ready.confState;
+    this.log.persist(persist);
+    return { snapshotChunksRejected };
+  }
+
+  /** Step 3 of a Ready: apply committed entries and the membership after them, in one transaction. */
+  applyCommitted(entries: readonly Entry[], confState?: ConfState): ApplyResult[] {
+    this.assertOpen();
+    return this.kv.apply(entries, confState);
+  }
+
+  /** Stages one incoming chunk (fsynced); false if it does not continue the staged image. */
+  writeSnapshotChunk(chunk: SnapshotChunk): boolean {
+    this.assertOpen();
+    return this.snapshots.writeChunk(chunk);
+  }
+
+  /**
+   * Replaces the KV state with the staged image of `meta`, atomically: one
+   * transaction swaps the rows, the applied index and membership, and the log
+   * (kept after the snapshot only if it holds the snapshot's entry). A crash
+   * before the commit leaves the old state; after it, the new one.
+   */
+  installSnapshot(meta: SnapshotMeta): void {
+    this.assertOpen();
+    const applied = this.kv.appliedIndex();
+    assert(meta.index > applied, `snapshot ${meta.index}/${meta.term} is not newer than the applied index ${applied}`);
+    const { path, image } = this.snapshots.verifyStaged(meta, this.identityValue.clusterId);
+    const fileName = this.snapshots.publish(path, meta);
+    fsyncDirectory(this.paths.stagingDir);
+    const imagePath = this.snapshots.imagePath(fileName);
+    this.db.prepare("ATTACH ? AS img").run(imagePath);
+    try {
+      this.transactions.run("full", () => {
+        this.kv.replaceFromImageInTransaction({ index: meta.index, term: meta.term, revision: image.revision, confState: meta.confState });
+        this.log.discardForSnapshotInTransaction(meta);
+        this.snapshots.recordInTransaction(meta, fileName);
+      });
+    } catch (error) {
+      rmSync(imagePath, { force: true });
+      throw error;
+    } finally {
+      this.db.exec("DETACH img");
+    }
+    this.log.reload();
+    this.kv.reload();
+    this.snapshots.afterRecordCommitted();
+    this.snapshots.clearStaging();
+    // The install wrote the whole state through the WAL; give the space back.
+    this.db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  }
+
+  /**
+   * Writes an image of the state at the current applied index to snap/ and
+   * records it (keeping SNAPSHOTS_KEPT); writes continue meanwhile. Returns the
+   * newest snapshot unchanged if nothing was applied since. Does not compact:
+   * call compact() with an index at most the returned one.
+   */
+  createSnapshot(): Promise<SnapshotMeta> {
+    this.assertOpen();
+    this.creating ??= this.createSnapshotNow().finally(() => {
+      this.creating = undefined;
+    });
+    return this.creating;
+  }
+
+  private async createSnapshotNow(): Promise<SnapshotMeta> {
+    const newest = this.snapshots.newestMeta();
+    const applied = this.kv.appliedIndex();
+    assert(applied > 0, "cannot snapshot: nothing has been applied yet");
+    if (applied === newest.index) return newest;
+    const temporary = this.snapshots.creatingPath();
+    const { meta: image, stats } = await createImage(this.paths.database, temporary, {
+      clusterId: this.identityValue.clusterId,
+      isClosed: () => this.closed,
+    });
+    const newestNow = this.snapshots.newestMeta();
+    if (this.closed || image.index <= newestNow.index) {
+      // Closed meanwhile, or an installed snapshot overtook this one.
+      rmSync(temporary, { force: true });
+      this.assertOpen();
+      return newestNow;
+    }
+    const meta: SnapshotMeta = { index: image.index, term: image.term, confState: image.confState, sizeBytes: fileSize(temporary) };
+    const fileName = this.snapshots.publish(temporary, meta);
+    this.transactions.run("full", () => this.snapshots.recordInTransaction(meta, fileName));
+    this.snapshots.afterRecordCommitted();
+    this.lastSnapshotStats = stats;
+    return meta;
+  }
+
+  /** Deletes log entries up to index (at most the newest snapshot's index). */
+  compact(index: number): void {
+    this.assertOpen();
+    this.log.compact(index);
+  }
+
+  /** Closes the database and releases the data dir's lock. A snapshot being created is abandoned. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.db.close();
+    this.releaseLock();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new StorageError("corrupt", this.paths.dir, `storage at ${this.paths.dir} is closed`);
+  }
+}
