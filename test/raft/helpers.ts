@@ -139,8 +139,11 @@ export class Cluster {
     for (const id of ids) this.add(id, new MemoryStorage({ confState: cs }), overrides);
   }
 
+  /** Each member draws its election timeouts from its own seeded Prng (split votes resolve). */
   add(id: NodeId, storage: MemoryStorage, overrides: Partial<RaftConfig> = {}): Member {
-    const m: Member = { id, node: newNode(id, storage, overrides), storage, applied: [], readStates: [] };
+    const seed = [...id].reduce((h, ch) => h * 31 + ch.charCodeAt(0), 17) + this.members.size;
+    const config = { prng: seededPrng(seed), ...overrides };
+    const m: Member = { id, node: newNode(id, storage, config), storage, applied: [], readStates: [] };
     this.members.set(id, m);
     return m;
   }
