@@ -1,0 +1,150 @@
+// Starts the client API: ConnectRPC services (Connect JSON/binary, gRPC-Web)
+// and the probes on one Bun.serve (HTTPS, optionally mutual TLS), plus an
+// optional plain listener with only the probes. Listening when it returns.
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { Server } from "bun";
+import { createApiMetrics, type ApiMetrics } from "./api-metrics.js";
+import { resolveOptions, parseListenAddress, ApiServerError, type ApiServerOptions, type ListenAddress } from "./options.js";
+import { createProbeRoutes, notFound, notFoundOnMetricsListener } from "./probes.js";
+import { createRpcRoutes } from "./routes.js";
+import { loadServerTls, type ServerTls } from "./tls.js";
+
+/**
+ * Bun refuses bodies above maxRequestBodySize with a bare 413 before our code
+ * runs. Setting it well above our own limit lets clients that overshoot a
+ * little get a Connect error naming the limit (their body is not read), while
+ * absurd uploads are still cut off by Bun.
+ */
+const BUN_BODY_BACKSTOP_FACTOR = 4;
+
+export interface ApiServerHandle {
+  /** The bound port (useful with port 0). */
+  readonly port: number;
+  readonly hostname: string;
+  /** "http://host:port" or "https://host:port". */
+  readonly url: string;
+  /** The plain metrics listener, when metricsListenAddress was given. */
+  readonly metrics?: { readonly port: number; readonly hostname: string; readonly url: string };
+  /** Stops accepting, lets calls in progress finish for stopGraceMs, then cancels them and closes. */
+  stop(): Promise<void>;
+}
+
+export function startApiServer(options: ApiServerOptions): ApiServerHandle {
+  const resolved = resolveOptions(options);
+  const listen = parseListenAddress("listenAddress", resolved.listenAddress);
+  const metricsListen = resolved.metricsListenAddress === undefined ? undefined : parseListenAddress("metricsListenAddress", resolved.metricsListenAddress);
+  const tls = loadServerTls(resolved);
+  const shutdown = new AbortController();
+  const metrics = createApiMetrics();
+
+  const rpcRoutes = createRpcRoutes({
+    node: resolved.node,
+    readMaxBytes: resolved.maxRequestBytes,
+    leanUnary: resolved.leanUnary,
+    requireConnectProtocolHeader: resolved.requireConnectProtocolHeader,
+    shutdownSignal: shutdown.signal,
+    metrics,
+    log: resolved.log,
+  });
+  const probeRoutes = createProbeRoutes(resolved.node, metrics, resolved.log, resolved.readyCheckTimeoutMs);
+  const rpcPaths = Object.keys(rpcRoutes).sort();
+
+  const servers: Server<undefined>[] = [];
+  try {
+    servers.push(
+      serve("listenAddress", listen, tls, {
+        routes: { ...rpcRoutes, ...probeRoutes },
+        fetch: (request) => notFound(request, metrics, rpcPaths),
+        maxRequestBodySize: resolved.maxRequestBytes * BUN_BODY_BACKSTOP_FACTOR,
+        idleTimeout: resolved.idleTimeoutSeconds,
+        metrics,
+        log: resolved.log,
+      }),
+    );
+    if (metricsListen !== undefined) {
+      servers.push(
+        serve("metricsListenAddress", metricsListen, undefined, {
+          routes: probeRoutes,
+          fetch: (request) => notFoundOnMetricsListener(request, metrics),
+          maxRequestBodySize: 64 * 1024,
+          idleTimeout: resolved.idleTimeoutSeconds,
+          metrics,
+          log: resolved.log,
+        }),
+      );
+    }
+  } catch (error) {
+    for (const server of servers) void server.stop(true);
+    throw error;
+  }
+
+  const main = servers[0]!;
+  const scheme = tls === undefined ? "http" : "https";
+  const metricsServer = servers[1];
+  let stopping: Promise<void> | undefined;
+  return {
+    port: main.port!,
+    hostname: main.hostname!,
+    url: `${scheme}://${hostForUrl(main.hostname!)}:${main.port}`,
+    metrics:
+      metricsServer === undefined
+        ? undefined
+        : { port: metricsServer.port!, hostname: metricsServer.hostname!, url: `http://${hostForUrl(metricsServer.hostname!)}:${metricsServer.port}` },
+    stop() {
+      stopping ??= stopServers(servers, shutdown, resolved.stopGraceMs);
+      return stopping;
+    },
+  };
+}
+
+interface ServeOptions {
+  routes: Record<string, (request: Request) => Response | Promise<Response>>;
+  fetch: (request: Request) => Response;
+  maxRequestBodySize: number;
+  idleTimeout: number;
+  metrics: ApiMetrics;
+  log: (line: string) => void;
+}
+
+function serve(field: string, address: ListenAddress, tls: ServerTls | undefined, options: ServeOptions): Server<undefined> {
+  try {
+    return Bun.serve({
+      hostname: address.hostname,
+      port: address.port,
+      tls,
+      routes: options.routes,
+      fetch: options.fetch,
+      maxRequestBodySize: options.maxRequestBodySize,
+      idleTimeout: options.idleTimeout,
+      // Never render Bun's HTML error page with stack traces to clients.
+      development: false,
+      // With development: false Bun otherwise lets a second process bind the
+      // same port (SO_REUSEPORT) and silently splits clients between them.
+      reusePort: false,
+      error(error) {
+        options.metrics.httpResponses.with("error", "500").inc();
+        options.log(`api: unhandled error while serving a request: ${error.stack ?? error.message}`);
+        return new Response("internal error\n", { status: 500, headers: { "Content-Type": "text/plain; charset=utf-8" } });
+      },
+    });
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    const withTls = tls === undefined ? "" : tls.requestCert ? " with mutual TLS" : " with TLS";
+    throw new ApiServerError(`cannot serve the client API${withTls} on ${field} ${address.hostname}:${address.port}: ${reason}`);
+  }
+}
+
+async function stopServers(servers: Server<undefined>[], shutdown: AbortController, graceMs: number): Promise<void> {
+  // stop(false) stops accepting at once and resolves when open requests are done.
+  const graceful = Promise.all(servers.map((server) => server.stop(false)));
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
+  await Promise.race([graceful, grace]);
+  clearTimeout(timer);
+  shutdown.abort(new ConnectError("the server is stopping", Code.Unavailable));
+  await Promise.all(servers.map((server) => server.stop(true)));
+}
+
+function hostForUrl(hostname: string): string {
+  return hostname.includes(":") ? `[${hostname}]` : hostname;
+}

@@ -1,0 +1,185 @@
+// The three client-facing services as thin translations: validate the
+// request, call the node, shape the answer. No policy lives here; errors,
+// cancellation and metrics are added around these functions by guard.ts.
+import { create } from "@bufbuild/protobuf";
+import type { KvNode } from "../server/contract.js";
+import {
+  CompareAndSwapResponseSchema,
+  DeleteResponseSchema,
+  GetResponseSchema,
+  ListResponseSchema,
+  SetResponseSchema,
+  type CompareAndSwapRequest,
+  type CompareAndSwapResponse,
+  type DeleteRequest,
+  type DeleteResponse,
+  type GetRequest,
+  type GetResponse,
+  type ListRequest,
+  type ListResponse,
+  type SetRequest,
+  type SetResponse,
+} from "../gen/dkv/v1/kv_pb.js";
+import {
+  GetServersResponseSchema,
+  JoinServerResponseSchema,
+  LeaveServerResponseSchema,
+  type GetServersResponse,
+  type JoinServerRequest,
+  type JoinServerResponse,
+  type LeaveServerRequest,
+  type LeaveServerResponse,
+} from "../gen/dkv/v1/membership_pb.js";
+import type { SnapshotChunk, StatusResponse } from "../gen/dkv/v1/maintenance_pb.js";
+import { invalidArgument } from "./errors.js";
+import {
+  compareTargetFromProto,
+  consistencyFromProto,
+  headerToProto,
+  keyValueToProto,
+  memberToProto,
+  snapshotChunkToProto,
+  statusToProto,
+  uint64FromProto,
+} from "./translate.js";
+
+/** What a service method needs from its call: only the cancellation signal (a Connect HandlerContext has it). */
+export interface CallContext {
+  signal: AbortSignal;
+}
+
+export interface DkvService {
+  get(request: GetRequest, context: CallContext): Promise<GetResponse>;
+  set(request: SetRequest, context: CallContext): Promise<SetResponse>;
+  delete(request: DeleteRequest, context: CallContext): Promise<DeleteResponse>;
+  list(request: ListRequest, context: CallContext): Promise<ListResponse>;
+  compareAndSwap(request: CompareAndSwapRequest, context: CallContext): Promise<CompareAndSwapResponse>;
+}
+
+export interface MembershipService {
+  getServers(request: unknown, context: CallContext): Promise<GetServersResponse>;
+  joinServer(request: JoinServerRequest, context: CallContext): Promise<JoinServerResponse>;
+  leaveServer(request: LeaveServerRequest, context: CallContext): Promise<LeaveServerResponse>;
+}
+
+export interface MaintenanceService {
+  status(request: unknown, context: CallContext): Promise<StatusResponse>;
+  snapshot(request: unknown, context: CallContext): AsyncIterable<SnapshotChunk>;
+}
+
+function requireNonEmpty(field: string, value: string): void {
+  if (value === "") throw invalidArgument(`${field} must not be empty`);
+}
+
+export function createDkvService(node: KvNode): DkvService {
+  return {
+    async get(request, { signal }) {
+      requireNonEmpty("key", request.key);
+      const result = await node.get(request.key, consistencyFromProto(request.consistency), signal);
+      // A missing key is an answer, not an error: the seed's callers read `value` and `found`.
+      return create(GetResponseSchema, {
+        found: result.kv !== undefined,
+        value: result.kv?.value ?? new Uint8Array(0),
+        kv: result.kv === undefined ? undefined : keyValueToProto(result.kv),
+        header: headerToProto(result.header),
+      });
+    },
+
+    async set(request, { signal }) {
+      requireNonEmpty("key", request.key);
+      const result = await node.put(request.key, request.value, signal);
+      return create(SetResponseSchema, { kv: keyValueToProto(result.kv), header: headerToProto(result.header) });
+    },
+
+    async delete(request, { signal }) {
+      requireNonEmpty("key", request.key);
+      const result = await node.delete(request.key, signal);
+      return create(DeleteResponseSchema, { deleted: result.deleted, header: headerToProto(result.header) });
+    },
+
+    async list(request, { signal }) {
+      if (request.rangeEnd !== "" && request.prefix !== "") {
+        throw invalidArgument("give either prefix, or key and range_end; not both");
+      }
+      if (request.rangeEnd === "" && request.key !== "") {
+        throw invalidArgument("key is only used with range_end (keys in [key, range_end)); for keys starting with a string use prefix");
+      }
+      if (request.rangeEnd !== "" && request.key >= request.rangeEnd) {
+        throw invalidArgument(`range_end ${JSON.stringify(request.rangeEnd)} must sort after key ${JSON.stringify(request.key)}`);
+      }
+      const result = await node.list(
+        {
+          prefix: request.prefix,
+          key: request.key,
+          rangeEnd: request.rangeEnd,
+          limit: request.limit,
+          keysOnly: request.keysOnly,
+          consistency: consistencyFromProto(request.consistency),
+        },
+        signal,
+      );
+      return create(ListResponseSchema, { kvs: result.kvs.map(keyValueToProto), more: result.more, header: headerToProto(result.header) });
+    },
+
+    async compareAndSwap(request, { signal }) {
+      requireNonEmpty("key", request.key);
+      if (request.compare === undefined) throw invalidArgument("compare must be set");
+      const compare = request.compare;
+      const result = await node.compareAndSwap(
+        {
+          compare: {
+            // An empty compare.key means "the key being written", the common case.
+            key: compare.key === "" ? request.key : compare.key,
+            target: compareTargetFromProto(compare.target),
+            value: compare.value,
+            number: uint64FromProto("compare.number", compare.number),
+          },
+          key: request.key,
+          value: request.value,
+          delete: request.delete,
+        },
+        signal,
+      );
+      return create(CompareAndSwapResponseSchema, {
+        succeeded: result.succeeded,
+        previous: result.previous === undefined ? undefined : keyValueToProto(result.previous),
+        previousFound: result.previous !== undefined,
+        header: headerToProto(result.header),
+      });
+    },
+  };
+}
+
+export function createMembershipService(node: KvNode): MembershipService {
+  return {
+    async getServers() {
+      const members = await node.members();
+      return create(GetServersResponseSchema, { servers: members.map(memberToProto) });
+    },
+
+    async joinServer(request, { signal }) {
+      requireNonEmpty("id", request.id);
+      requireNonEmpty("address", request.address);
+      await node.addMember(request.id, request.address, request.rpcAddress, request.learner, signal);
+      return create(JoinServerResponseSchema);
+    },
+
+    async leaveServer(request, { signal }) {
+      requireNonEmpty("id", request.id);
+      await node.removeMember(request.id, signal);
+      return create(LeaveServerResponseSchema);
+    },
+  };
+}
+
+export function createMaintenanceService(node: KvNode): MaintenanceService {
+  return {
+    async status() {
+      return statusToProto(await node.status());
+    },
+
+    async *snapshot(_request, { signal }) {
+      for await (const chunk of node.snapshot(signal)) yield snapshotChunkToProto(chunk);
+    },
+  };
+}

@@ -1,0 +1,105 @@
+// Conversions between the wire messages (dkv.v1, uint64 = bigint) and the
+// node's domain types (plain numbers). Client input that cannot be mapped is
+// an invalid_argument that names the field; node output that cannot be mapped
+// is a node bug and surfaces as internal.
+import { create } from "@bufbuild/protobuf";
+import type * as domain from "../server/contract.js";
+import { Compare_Target, Consistency, KeyValueSchema, ResponseHeaderSchema, type KeyValue, type ResponseHeader } from "../gen/dkv/v1/kv_pb.js";
+import { ServerSchema, type Server } from "../gen/dkv/v1/membership_pb.js";
+import { SnapshotChunkSchema, StatusResponseSchema, type SnapshotChunk, type StatusResponse } from "../gen/dkv/v1/maintenance_pb.js";
+import { invalidArgument } from "./errors.js";
+
+export function consistencyFromProto(consistency: Consistency): domain.ReadConsistency {
+  switch (consistency) {
+    case Consistency.LINEARIZABLE:
+      return "linearizable";
+    case Consistency.SERIALIZABLE:
+      return "serializable";
+    default:
+      // JSON clients may send any number for an enum.
+      throw invalidArgument(`consistency ${String(consistency)} is unknown; use CONSISTENCY_LINEARIZABLE or CONSISTENCY_SERIALIZABLE`);
+  }
+}
+
+export function compareTargetFromProto(target: Compare_Target): domain.CompareTarget {
+  switch (target) {
+    case Compare_Target.VALUE:
+      return "value";
+    case Compare_Target.VERSION:
+      return "version";
+    case Compare_Target.MOD_REVISION:
+      return "mod_revision";
+    case Compare_Target.CREATE_REVISION:
+      return "create_revision";
+    default:
+      throw invalidArgument(`compare.target ${String(target)} is unknown; use TARGET_VALUE, TARGET_VERSION, TARGET_MOD_REVISION or TARGET_CREATE_REVISION`);
+  }
+}
+
+/** A client-supplied uint64 as a number; the domain uses numbers, so beyond 2^53-1 is refused. */
+export function uint64FromProto(field: string, value: bigint): number {
+  if (value > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw invalidArgument(`${field} ${value} is too large; the largest supported value is ${Number.MAX_SAFE_INTEGER}`);
+  }
+  return Number(value);
+}
+
+/** A node-supplied count or index as a uint64. */
+function toUint64(field: string, value: number): bigint {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new Error(`node returned ${field} = ${value}, which is not a non-negative integer`);
+  }
+  return BigInt(value);
+}
+
+export function keyValueToProto(kv: domain.KeyValue): KeyValue {
+  return create(KeyValueSchema, {
+    key: kv.key,
+    value: kv.value,
+    createRevision: toUint64("createRevision", kv.createRevision),
+    modRevision: toUint64("modRevision", kv.modRevision),
+    version: toUint64("version", kv.version),
+  });
+}
+
+export function headerToProto(header: domain.ResponseHeader): ResponseHeader {
+  return create(ResponseHeaderSchema, {
+    revision: toUint64("header.revision", header.revision),
+    memberId: header.memberId,
+    raftTerm: toUint64("header.raftTerm", header.raftTerm),
+  });
+}
+
+export function memberToProto(member: domain.Member): Server {
+  return create(ServerSchema, {
+    id: member.id,
+    raftAddress: member.peerAddress,
+    rpcAddress: member.clientAddress,
+    isLeader: member.isLeader,
+    isLearner: member.isLearner,
+  });
+}
+
+export function statusToProto(status: domain.NodeStatus): StatusResponse {
+  return create(StatusResponseSchema, {
+    memberId: status.memberId,
+    leaderId: status.leaderId,
+    isLeader: status.isLeader,
+    raftTerm: toUint64("raftTerm", status.raftTerm),
+    commitIndex: toUint64("commitIndex", status.commitIndex),
+    appliedIndex: toUint64("appliedIndex", status.appliedIndex),
+    dbSizeBytes: toUint64("dbSizeBytes", status.dbSizeBytes),
+    version: status.version,
+    clusterId: status.clusterId,
+    isLearner: status.isLearner,
+  });
+}
+
+export function snapshotChunkToProto(chunk: { data: Uint8Array; sha256: string; index: number; sizeBytes: number }): SnapshotChunk {
+  return create(SnapshotChunkSchema, {
+    data: chunk.data,
+    sha256: chunk.sha256,
+    index: toUint64("snapshot index", chunk.index),
+    sizeBytes: toUint64("snapshot sizeBytes", chunk.sizeBytes),
+  });
+}

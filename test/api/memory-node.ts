@@ -1,0 +1,213 @@
+// An in-memory KvNode for the API tests: a Map with etcd-like revisions
+// (create/mod revision, version), plus knobs to make a method fail, hang, or
+// report not-ready, and a record of the signals and consistencies it saw.
+import {
+  NodeError,
+  type CompareAndSwap,
+  type CompareAndSwapResult,
+  type DeleteResult,
+  type GetResult,
+  type KeyValue,
+  type KvNode,
+  type ListQuery,
+  type ListResult,
+  type Member,
+  type NodeStatus,
+  type PutResult,
+  type ReadConsistency,
+  type ResponseHeader,
+} from "../../src/server/contract.js";
+
+type MethodName = "get" | "list" | "put" | "delete" | "compareAndSwap" | "members" | "addMember" | "removeMember" | "status" | "snapshot" | "isReady";
+
+export class MemoryNode implements KvNode {
+  readonly data = new Map<string, KeyValue>();
+  revision = 0;
+  raftTerm = 7;
+  memberId = "n1";
+  memberList: Member[] = [{ id: "n1", peerAddress: "127.0.0.1:2380", clientAddress: "127.0.0.1:2379", isLeader: true, isLearner: false }];
+  live = true;
+  readiness = { ready: true, reason: "" };
+  /** The next call of a method throws this (once). */
+  readonly failNext = new Map<MethodName, unknown>();
+  /** Calls of a method wait for their signal (or forever when ignoreSignal). */
+  readonly hang = new Map<MethodName, { ignoreSignal: boolean }>();
+  /** Signals and consistencies the node was handed, newest last. */
+  readonly signals: (AbortSignal | undefined)[] = [];
+  readonly consistencies: ReadConsistency[] = [];
+  snapshotChunkBytes = 5;
+  /** Set when a snapshot stream was abandoned by its consumer. */
+  snapshotReturned = false;
+  metricsTextValue = "# HELP dkv_node_term Current raft term.\n# TYPE dkv_node_term gauge\ndkv_node_term 7\n";
+
+  async get(key: string, consistency: ReadConsistency, signal?: AbortSignal): Promise<GetResult> {
+    await this.enter("get", signal);
+    this.consistencies.push(consistency);
+    const kv = this.data.get(key);
+    return { kv: kv && { ...kv }, header: this.header() };
+  }
+
+  async list(query: ListQuery, signal?: AbortSignal): Promise<ListResult> {
+    await this.enter("list", signal);
+    this.consistencies.push(query.consistency);
+    const inRange = (key: string): boolean => (query.rangeEnd === "" ? key.startsWith(query.prefix) : key >= query.key && key < query.rangeEnd);
+    const keys = [...this.data.keys()].filter(inRange).sort();
+    const limited = query.limit > 0 ? keys.slice(0, query.limit) : keys;
+    const kvs = limited.map((key) => {
+      const kv = this.data.get(key)!;
+      return query.keysOnly ? { ...kv, value: new Uint8Array(0) } : { ...kv };
+    });
+    return { kvs, more: limited.length < keys.length, header: this.header() };
+  }
+
+  async put(key: string, value: Uint8Array, signal?: AbortSignal): Promise<PutResult> {
+    await this.enter("put", signal);
+    this.revision++;
+    const previous = this.data.get(key);
+    const kv: KeyValue = {
+      key,
+      value: value.slice(),
+      createRevision: previous?.createRevision ?? this.revision,
+      modRevision: this.revision,
+      version: (previous?.version ?? 0) + 1,
+    };
+    this.data.set(key, kv);
+    return { kv: { ...kv }, header: this.header() };
+  }
+
+  async delete(key: string, signal?: AbortSignal): Promise<DeleteResult> {
+    await this.enter("delete", signal);
+    const deleted = this.data.delete(key);
+    if (deleted) this.revision++;
+    return { deleted, header: this.header() };
+  }
+
+  async compareAndSwap(request: CompareAndSwap, signal?: AbortSignal): Promise<CompareAndSwapResult> {
+    await this.enter("compareAndSwap", signal);
+    const compared = this.data.get(request.compare.key);
+    const previous = this.data.get(request.key);
+    if (!this.matches(compared, request.compare)) return { succeeded: false, previous: previous && { ...previous }, header: this.header() };
+    this.revision++;
+    if (request.delete) {
+      this.data.delete(request.key);
+    } else {
+      this.data.set(request.key, {
+        key: request.key,
+        value: request.value.slice(),
+        createRevision: previous?.createRevision ?? this.revision,
+        modRevision: this.revision,
+        version: (previous?.version ?? 0) + 1,
+      });
+    }
+    return { succeeded: true, previous: previous && { ...previous }, header: this.header() };
+  }
+
+  async members(): Promise<Member[]> {
+    await this.enter("members", undefined);
+    return this.memberList.map((member) => ({ ...member }));
+  }
+
+  async addMember(id: string, peerAddress: string, clientAddress: string, learner: boolean, signal?: AbortSignal): Promise<void> {
+    await this.enter("addMember", signal);
+    this.memberList.push({ id, peerAddress, clientAddress, isLeader: false, isLearner: learner });
+  }
+
+  async removeMember(id: string, signal?: AbortSignal): Promise<void> {
+    await this.enter("removeMember", signal);
+    const before = this.memberList.length;
+    this.memberList = this.memberList.filter((member) => member.id !== id);
+    if (this.memberList.length === before) {
+      throw new NodeError("not_found", `member ${id} is not in the cluster`);
+    }
+  }
+
+  async status(): Promise<NodeStatus> {
+    await this.enter("status", undefined);
+    return {
+      memberId: this.memberId,
+      clusterId: "c-test",
+      leaderId: this.memberId,
+      isLeader: true,
+      isLearner: false,
+      raftTerm: this.raftTerm,
+      commitIndex: this.revision + 2,
+      appliedIndex: this.revision + 1,
+      dbSizeBytes: 4096,
+      version: "0.1.0-test",
+    };
+  }
+
+  isLive(): boolean {
+    return this.live;
+  }
+
+  async isReady(signal?: AbortSignal): Promise<{ ready: boolean; reason: string }> {
+    await this.enter("isReady", signal);
+    return { ...this.readiness };
+  }
+
+  async *snapshot(signal?: AbortSignal): AsyncIterable<{ data: Uint8Array; sha256: string; index: number; sizeBytes: number }> {
+    await this.enter("snapshot", signal);
+    const image = this.image();
+    const hasher = new Bun.CryptoHasher("sha256");
+    try {
+      for (let offset = 0; offset < image.byteLength || offset === 0; offset += this.snapshotChunkBytes) {
+        const data = image.subarray(offset, offset + this.snapshotChunkBytes);
+        hasher.update(data);
+        const last = offset + this.snapshotChunkBytes >= image.byteLength;
+        yield { data, sha256: last ? hasher.digest("hex") : "", index: this.revision, sizeBytes: image.byteLength };
+        if (last) return;
+        // Lets a consumer that goes away be noticed between chunks.
+        await Bun.sleep(1);
+      }
+    } finally {
+      this.snapshotReturned = true;
+    }
+  }
+
+  metricsText(): string {
+    return this.metricsTextValue;
+  }
+
+  /** The backup image: the data as JSON lines, stable order. */
+  image(): Uint8Array {
+    const lines = [...this.data.values()]
+      .sort((a, b) => (a.key < b.key ? -1 : 1))
+      .map((kv) => JSON.stringify({ key: kv.key, value: Buffer.from(kv.value).toString("base64"), modRevision: kv.modRevision }));
+    return new TextEncoder().encode(lines.join("\n"));
+  }
+
+  private header(): ResponseHeader {
+    return { revision: this.revision, memberId: this.memberId, raftTerm: this.raftTerm };
+  }
+
+  private matches(kv: KeyValue | undefined, compare: CompareAndSwap["compare"]): boolean {
+    switch (compare.target) {
+      case "value":
+        return kv !== undefined && Buffer.from(kv.value).equals(Buffer.from(compare.value));
+      case "version":
+        return (kv?.version ?? 0) === compare.number;
+      case "mod_revision":
+        return (kv?.modRevision ?? 0) === compare.number;
+      case "create_revision":
+        return (kv?.createRevision ?? 0) === compare.number;
+    }
+  }
+
+  private async enter(method: MethodName, signal: AbortSignal | undefined): Promise<void> {
+    this.signals.push(signal);
+    const failure = this.failNext.get(method);
+    if (failure !== undefined) {
+      this.failNext.delete(method);
+      throw failure;
+    }
+    const hang = this.hang.get(method);
+    if (hang === undefined) return;
+    await new Promise<void>((_, reject) => {
+      if (hang.ignoreSignal || signal === undefined) return; // never settles
+      const fail = (): void => reject(Object.assign(new Error("aborted"), { name: "AbortError" }));
+      if (signal.aborted) fail();
+      else signal.addEventListener("abort", fail, { once: true });
+    });
+  }
+}
