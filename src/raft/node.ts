@@ -7,7 +7,7 @@ import { MAX_APPLY_BYTES_PER_READY } from "./config";
 import { applyConfChange, decodeConfChange, encodeConfChange } from "./confchange";
 import * as requests from "./leader-requests";
 import { Raft } from "./raft";
-import { bcastNewEntries, reportUnreachable } from "./replication";
+import { flushBroadcast, reportUnreachable } from "./replication";
 import {
   type ConfChange,
   ConfChangeType,
@@ -112,6 +112,7 @@ export class RaftNode {
     const r = this.raft;
     return (
       r.needsBroadcast ||
+      r.needsCommitBroadcast ||
       r.msgs.length > 0 ||
       r.readStates.length > 0 ||
       r.snapshotChunks.length > 0 ||
@@ -126,7 +127,8 @@ export class RaftNode {
   ready(): Ready {
     assert(this.outstanding === undefined, "ready() called again before advance()");
     const r = this.raft;
-    if (r.needsBroadcast) bcastNewEntries(r);
+    if (r.role === Role.Leader) flushBroadcast(r);
+    else r.needsBroadcast = r.needsCommitBroadcast = false;
     const log = r.log;
     const entries = log.unstable.nextEntries();
     const snapshot = log.unstable.nextSnapshot();

@@ -76,6 +76,8 @@ export class Raft {
   incomingSnapshot: IncomingSnapshot | undefined = undefined;
   /** A proposal was appended; replicate it when the Ready is built (batching). */
   needsBroadcast = false;
+  /** The commit index moved; tell followers when the Ready is built (one Append per follower, not per ack). */
+  needsCommitBroadcast = false;
 
   // Outputs collected for the next Ready.
   msgs: Message[] = [];
@@ -143,6 +145,7 @@ export class Raft {
     this.pendingConfIndex = 0;
     this.uncommittedBytes = 0;
     this.needsBroadcast = false;
+    this.needsCommitBroadcast = false;
     const last = this.log.lastIndex();
     for (const [id, pr] of this.prs) {
       this.prs.set(id, this.newProgress(id, pr.isLearner, last));
@@ -477,7 +480,7 @@ export class Raft {
         return;
       }
       if (this.leadTransferee !== NONE && !this.isVoter(this.leadTransferee)) this.leadTransferee = NONE;
-      if (maybeCommit(this)) bcastAppend(this);
+      if (maybeCommit(this)) this.needsCommitBroadcast = true;
       releasePendingReadsIfReady(this);
     } else if (this.role === Role.Candidate || this.role === Role.PreCandidate) {
       if (!this.promotable()) this.becomeFollower(this.term, NONE);

@@ -95,13 +95,21 @@ export function tickSnapshotResends(r: Raft): void {
 /** Replicate to every peer (after new entries or a commit change). */
 export function bcastAppend(r: Raft): void {
   r.needsBroadcast = false;
+  r.needsCommitBroadcast = false;
   for (const id of r.prs.keys()) if (id !== r.id) sendAppend(r, id, true);
 }
 
-/** Replicate new entries only (batched proposals): peers with nothing new get nothing. */
-export function bcastNewEntries(r: Raft): void {
-  r.needsBroadcast = false;
-  for (const id of r.prs.keys()) if (id !== r.id) sendAppend(r, id, false);
+/**
+ * Called when a Ready is built: replicate what accumulated since the last one.
+ * New entries go to everyone who can take them; after a commit change, peers
+ * with nothing new get an empty Append carrying the commit index.
+ */
+export function flushBroadcast(r: Raft): void {
+  if (r.needsCommitBroadcast) bcastAppend(r);
+  else if (r.needsBroadcast) {
+    r.needsBroadcast = false;
+    for (const id of r.prs.keys()) if (id !== r.id) sendAppend(r, id, false);
+  }
 }
 
 export function bcastHeartbeat(r: Raft): void {
@@ -143,7 +151,7 @@ export function handleAppendResponse(r: Raft, m: Message): void {
     pr.inflights.freeLE(m.index);
   }
   if (maybeCommit(r)) {
-    bcastAppend(r);
+    r.needsCommitBroadcast = true;
   } else if (wasPaused) {
     sendAppend(r, m.from, false);
   }

@@ -88,7 +88,11 @@ export interface Message {
   reject: boolean;
   /** Append rejection: where the leader should retry (fast conflict backoff). */
   rejectHint: number;
-  /** ReadIndex context; for Vote, CAMPAIGN_TRANSFER marks a TimeoutNow campaign. */
+  /**
+   * ReadIndex/ReadIndexResponse/Heartbeat(Response): the read's context; for
+   * Vote/PreVote, CAMPAIGN_TRANSFER marks a TimeoutNow campaign;
+   * TransferLeader (a follower forwarding the request): the transferee's id, UTF-8.
+   */
   context: Uint8Array;
   /** Snapshot transfer: metadata and one chunk starting at snapshotOffset. */
   snapshot?: SnapshotMeta;
