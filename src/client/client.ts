@@ -1,0 +1,243 @@
+// The dkv client: createDkvClient() gives an object with one method per
+// operation. Every call goes through the failover loop (failover.ts); this
+// file only translates between domain types and protobuf messages and says,
+// per operation, whether it may be retried and whether it prefers the leader.
+import { parseEndpoint, parseEndpointList, type Endpoint } from "./endpoints.ts";
+import { DkvClientError } from "./errors.ts";
+import { classifyFailure } from "./failure.ts";
+import { Failover, withTimeout, type CallPolicy } from "./failover.ts";
+import { evaluateHealth } from "./health.ts";
+import { EndpointPool } from "./pool.ts";
+import { writeVerifiedSnapshot } from "./snapshot.ts";
+import { createEndpointClients, type EndpointClients, type TlsMaterial } from "./transport.ts";
+import { fromHeader, fromKeyValue, fromServer, fromStatus, toBytes, toCompare, toProtoConsistency } from "./convert.ts";
+import type {
+  CompareAndSwapRequest, CompareAndSwapResult, Consistency, DeleteResult, EndpointStatus, GetResult, HealthReport,
+  ListOptions, ListResult, Member, NodeStatus, PutResult, SnapshotSaveResult,
+} from "./types.ts";
+
+export const DEFAULT_COMMAND_TIMEOUT_MS = 5000;
+export const DEFAULT_DIAL_TIMEOUT_MS = 2000;
+export const DEFAULT_SNAPSHOT_TIMEOUT_MS = 10 * 60 * 1000;
+
+export interface DkvClientOptions {
+  /** "host:port" (or http(s)://host:port), as an array or comma-separated. */
+  endpoints: string | readonly string[];
+  /** PEM text of the CA that signed the servers' certificates; turns on https. */
+  cacert?: string;
+  /** PEM text of the client certificate and key, for mutual TLS. */
+  cert?: string;
+  key?: string;
+  /** Name the server certificate must carry, when it differs from the endpoint host. */
+  serverName?: string;
+  /** Overall deadline for one call, retries included. */
+  commandTimeoutMs?: number;
+  /** Longest wait for a TCP connection to one endpoint. */
+  dialTimeoutMs?: number;
+  /** Longest wait for one try of a retryable call before another endpoint is tried. */
+  attemptTimeoutMs?: number;
+}
+
+export function createDkvClient(options: DkvClientOptions): DkvClient {
+  return new DkvClient(options);
+}
+
+export class DkvClient {
+  private readonly pool: EndpointPool;
+  private readonly failover: Failover;
+  private readonly clients = new Map<string, EndpointClients>();
+  private readonly tls: TlsMaterial | undefined;
+  private readonly secure: boolean;
+  readonly commandTimeoutMs: number;
+
+  constructor(options: DkvClientOptions) {
+    if ((options.cert === undefined) !== (options.key === undefined)) {
+      throw new DkvClientError("a client certificate and its key go together: give both cert and key, or neither", "invalid_options");
+    }
+    this.commandTimeoutMs = positive(options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS, "commandTimeoutMs");
+    const dialTimeoutMs = positive(options.dialTimeoutMs ?? Math.min(DEFAULT_DIAL_TIMEOUT_MS, this.commandTimeoutMs), "dialTimeoutMs");
+    // Half the deadline per try: one hung endpoint still leaves time for another.
+    const attemptTimeoutMs = positive(options.attemptTimeoutMs ?? Math.max(dialTimeoutMs, Math.floor(this.commandTimeoutMs / 2)), "attemptTimeoutMs");
+    this.secure = options.cacert !== undefined || options.cert !== undefined;
+    this.tls = this.secure ? { ca: options.cacert, cert: options.cert, key: options.key, serverName: options.serverName } : undefined;
+    this.pool = new EndpointPool(parseEndpointList(options.endpoints, this.secure), this.secure);
+    this.failover = new Failover(this.pool, (e) => this.clientsFor(e), { commandTimeoutMs: this.commandTimeoutMs, dialTimeoutMs, attemptTimeoutMs });
+  }
+
+  /** Every endpoint the client knows: the ones given, then the ones the cluster advertised. */
+  get endpoints(): string[] {
+    return this.pool.all().map((e) => e.address);
+  }
+
+  /** The leader's member id, when a member list named one. */
+  get leaderId(): string | undefined {
+    return this.pool.leaderId;
+  }
+
+  async get(key: string, options: { consistency?: Consistency } = {}): Promise<GetResult> {
+    const consistency = options.consistency ?? "linearizable";
+    const response = await this.run({ operation: `get "${key}"`, idempotent: true, preferLeader: consistency === "linearizable" }, (c, signal) =>
+      c.kv.get({ key, consistency: toProtoConsistency(consistency) }, { signal }),
+    );
+    const header = fromHeader(response.header);
+    if (!response.found) return { header };
+    // A server that only fills the seed's `value` field still gives a usable answer.
+    const kv = response.kv ? fromKeyValue(response.kv) : { key, value: response.value, createRevision: 0, modRevision: 0, version: 0 };
+    return { kv, header };
+  }
+
+  /** The value as UTF-8 text, or undefined when the key does not exist. */
+  async getText(key: string, options: { consistency?: Consistency } = {}): Promise<string | undefined> {
+    const { kv } = await this.get(key, options);
+    return kv === undefined ? undefined : new TextDecoder().decode(kv.value);
+  }
+
+  async put(key: string, value: string | Uint8Array): Promise<PutResult> {
+    const response = await this.run({ operation: `put "${key}"`, idempotent: true, preferLeader: true }, (c, signal) =>
+      c.kv.set({ key, value: toBytes(value) }, { signal }),
+    );
+    const header = fromHeader(response.header);
+    return response.kv ? { kv: fromKeyValue(response.kv), header } : { header };
+  }
+
+  async delete(key: string): Promise<DeleteResult> {
+    const response = await this.run({ operation: `delete "${key}"`, idempotent: true, preferLeader: true }, (c, signal) => c.kv.delete({ key }, { signal }));
+    return { deleted: response.deleted, header: fromHeader(response.header) };
+  }
+
+  async list(options: ListOptions = {}): Promise<ListResult> {
+    const consistency = options.consistency ?? "linearizable";
+    const request = {
+      prefix: options.prefix ?? "",
+      key: options.key ?? "",
+      rangeEnd: options.rangeEnd ?? "",
+      limit: options.limit ?? 0,
+      keysOnly: options.keysOnly ?? false,
+      consistency: toProtoConsistency(consistency),
+    };
+    const what = request.rangeEnd ? `["${request.key}", "${request.rangeEnd}")` : `prefix "${request.prefix}"`;
+    const response = await this.run({ operation: `list ${what}`, idempotent: true, preferLeader: consistency === "linearizable" }, (c, signal) =>
+      c.kv.list(request, { signal }),
+    );
+    return { kvs: response.kvs.map(fromKeyValue), more: response.more, header: fromHeader(response.header) };
+  }
+
+  /** Never retried once it may have reached a server: a lost answer is an OutcomeUnknownError. */
+  async compareAndSwap(request: CompareAndSwapRequest): Promise<CompareAndSwapResult> {
+    const message = {
+      compare: toCompare(request.compareKey ?? request.key, request.expect),
+      key: request.key,
+      value: request.delete ? new Uint8Array() : toBytes(request.value ?? new Uint8Array()),
+      delete: request.delete ?? false,
+    };
+    const response = await this.run({ operation: `compare-and-swap "${request.key}"`, idempotent: false, preferLeader: true }, (c, signal) =>
+      c.kv.compareAndSwap(message, { signal }),
+    );
+    const header = fromHeader(response.header);
+    if (response.previousFound && response.previous) return { succeeded: response.succeeded, previous: fromKeyValue(response.previous), header };
+    return { succeeded: response.succeeded, header };
+  }
+
+  async members(options: { deadlineMs?: number } = {}): Promise<Member[]> {
+    const policy: CallPolicy = { operation: "member list", idempotent: true, preferLeader: false, ...options };
+    const response = await this.run(policy, (c, signal) => c.membership.getServers({}, { signal }));
+    const members = response.servers.map(fromServer);
+    this.pool.learn(members, Date.now());
+    return members;
+  }
+
+  /** A membership change: not retried once it may have reached a server (a second add would fail or, worse, succeed). */
+  async addMember(id: string, peerAddress: string, options: { learner?: boolean; clientAddress?: string } = {}): Promise<void> {
+    const request = { id, address: peerAddress, rpcAddress: options.clientAddress ?? "", learner: options.learner ?? false };
+    await this.run({ operation: `add member "${id}"`, idempotent: false, preferLeader: true }, (c, signal) => c.membership.joinServer(request, { signal }));
+  }
+
+  async removeMember(id: string): Promise<void> {
+    await this.run({ operation: `remove member "${id}"`, idempotent: false, preferLeader: true }, (c, signal) => c.membership.leaveServer({ id }, { signal }));
+  }
+
+  /** Status of one endpoint, asked directly (no failover: the point is to hear from that node). */
+  async status(endpoint: string, timeoutMs = this.commandTimeoutMs): Promise<NodeStatus> {
+    const parsed = parseEndpoint(endpoint, this.secure);
+    try {
+      return await this.askStatus(parsed, timeoutMs);
+    } catch (error) {
+      const failure = classifyFailure(error);
+      throw new DkvClientError(`${parsed.address}: ${failure.message}`, failure.code);
+    }
+  }
+
+  /** Status of every known endpoint (given and advertised), each answer or error on its own. */
+  async statusAll(): Promise<EndpointStatus[]> {
+    const deadlineMs = Date.now() + this.commandTimeoutMs;
+    // Learning the other members is worth half the time at most; the statuses themselves are the point.
+    await this.members({ deadlineMs: Math.floor(this.commandTimeoutMs / 2) }).catch(() => undefined);
+    return Promise.all(this.endpoints.map((endpoint) => this.statusOrError(endpoint, deadlineMs)));
+  }
+
+  /** Healthy when a leader is known and a majority of the voting members answer a status request. */
+  async health(): Promise<HealthReport> {
+    const deadlineMs = Date.now() + this.commandTimeoutMs;
+    let members: Member[];
+    try {
+      members = await this.members({ deadlineMs: Math.floor(this.commandTimeoutMs / 2) });
+    } catch (error) {
+      const reason = `cannot get the member list: ${error instanceof Error ? error.message : String(error)}`;
+      return { healthy: false, reason, votersTotal: 0, votersAnswering: 0, members: [] };
+    }
+    // Ask the advertised addresses and the endpoints we were given: a member reachable only
+    // under the address the caller used (NAT, a proxy) still counts, matched by its member id.
+    const targets = [...new Set([...members.map((m) => m.clientAddress).filter((a) => a !== ""), ...this.endpoints])];
+    const answers = await Promise.all(targets.map((endpoint) => this.statusOrError(endpoint, deadlineMs)));
+    const byMember = new Map<string, EndpointStatus>();
+    for (const answer of answers) if (answer.status) byMember.set(answer.status.memberId, answer);
+    for (const member of members) {
+      if (byMember.has(member.id)) continue;
+      const failed = answers.find((a) => a.endpoint === member.clientAddress);
+      byMember.set(member.id, failed ?? { endpoint: "", error: "no client address advertised" });
+    }
+    return evaluateHealth(members, byMember);
+  }
+
+  /** Streams a backup from one endpoint into `path`, verified against the server's SHA-256; retried from scratch on another endpoint if the stream breaks. */
+  async saveSnapshot(path: string, options: { timeoutMs?: number } = {}): Promise<SnapshotSaveResult> {
+    const timeoutMs = options.timeoutMs ?? DEFAULT_SNAPSHOT_TIMEOUT_MS;
+    const policy = { operation: `snapshot save to ${path}`, idempotent: true, preferLeader: false, deadlineMs: timeoutMs, attemptTimeoutMs: timeoutMs };
+    return this.run(policy, async (c, signal) => {
+      const written = await writeVerifiedSnapshot(c.maintenance.snapshot({}, { signal }), path);
+      return { ...written, path, endpoint: c.endpoint.address };
+    });
+  }
+
+  /** The status or, in `error`, why not (without the endpoint: the row names it). */
+  private async statusOrError(endpoint: string, deadlineMs: number): Promise<EndpointStatus> {
+    try {
+      return { endpoint, status: await this.askStatus(parseEndpoint(endpoint, this.secure), Math.max(1, deadlineMs - Date.now())) };
+    } catch (error) {
+      return { endpoint, error: error instanceof DkvClientError ? error.message : classifyFailure(error).message };
+    }
+  }
+
+  private async askStatus(endpoint: Endpoint, timeoutMs: number): Promise<NodeStatus> {
+    const response = await withTimeout(timeoutMs, (signal) => this.clientsFor(endpoint).maintenance.status({}, { signal }));
+    return fromStatus(response);
+  }
+
+  private run<T>(policy: CallPolicy, call: (clients: EndpointClients, signal: AbortSignal) => Promise<T>): Promise<T> {
+    return this.failover.run(policy, call);
+  }
+
+  private clientsFor(endpoint: Endpoint): EndpointClients {
+    let clients = this.clients.get(endpoint.url);
+    if (!clients) {
+      clients = createEndpointClients(endpoint, this.tls);
+      this.clients.set(endpoint.url, clients);
+    }
+    return clients;
+  }
+}
+
+function positive(value: number, name: string): number {
+  if (!Number.isFinite(value) || value <= 0) throw new DkvClientError(`${name} must be a positive number of milliseconds, not ${value}`, "invalid_options");
+  return value;
+}

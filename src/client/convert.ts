@@ -1,0 +1,70 @@
+// Protobuf messages to and from the client's domain types.
+import { Compare_Target, Consistency as ProtoConsistency, type KeyValue as ProtoKeyValue, type ResponseHeader as ProtoHeader } from "../gen/dkv/v1/kv_pb.ts";
+import type { StatusResponse } from "../gen/dkv/v1/maintenance_pb.ts";
+import type { Server } from "../gen/dkv/v1/membership_pb.ts";
+import type { Consistency, Expectation, KeyValue, Member, NodeStatus, ResponseHeader } from "./types.ts";
+
+const encoder = new TextEncoder();
+
+export function toBytes(value: string | Uint8Array): Uint8Array {
+  return typeof value === "string" ? encoder.encode(value) : value;
+}
+
+/** uint64 to number; anything past 2^53 would be a corrupted answer, not a real revision. */
+export function toNumber(value: bigint): number {
+  if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw new RangeError(`value ${value} is too large for a number`);
+  return Number(value);
+}
+
+export function toProtoConsistency(consistency: Consistency | undefined): ProtoConsistency {
+  return consistency === "serializable" ? ProtoConsistency.SERIALIZABLE : ProtoConsistency.LINEARIZABLE;
+}
+
+export function fromHeader(header: ProtoHeader | undefined): ResponseHeader {
+  return { revision: toNumber(header?.revision ?? 0n), memberId: header?.memberId ?? "", raftTerm: toNumber(header?.raftTerm ?? 0n) };
+}
+
+export function fromKeyValue(kv: ProtoKeyValue): KeyValue {
+  return {
+    key: kv.key,
+    value: kv.value,
+    createRevision: toNumber(kv.createRevision),
+    modRevision: toNumber(kv.modRevision),
+    version: toNumber(kv.version),
+  };
+}
+
+export function fromServer(server: Server): Member {
+  return { id: server.id, peerAddress: server.raftAddress, clientAddress: server.rpcAddress, isLeader: server.isLeader, isLearner: server.isLearner };
+}
+
+export function fromStatus(status: StatusResponse): NodeStatus {
+  return {
+    memberId: status.memberId,
+    clusterId: status.clusterId,
+    leaderId: status.leaderId,
+    isLeader: status.isLeader,
+    isLearner: status.isLearner,
+    raftTerm: toNumber(status.raftTerm),
+    commitIndex: toNumber(status.commitIndex),
+    appliedIndex: toNumber(status.appliedIndex),
+    dbSizeBytes: toNumber(status.dbSizeBytes),
+    version: status.version,
+  };
+}
+
+/** The Compare message for an expectation on `key`. */
+export function toCompare(key: string, expect: Expectation): { key: string; target: Compare_Target; value: Uint8Array; number: bigint } {
+  const base = { key, value: new Uint8Array(), number: 0n };
+  if ("value" in expect) return { ...base, target: Compare_Target.VALUE, value: toBytes(expect.value) };
+  if ("modRevision" in expect) return { ...base, target: Compare_Target.MOD_REVISION, number: toBigint(expect.modRevision) };
+  if ("version" in expect) return { ...base, target: Compare_Target.VERSION, number: toBigint(expect.version) };
+  if ("createRevision" in expect) return { ...base, target: Compare_Target.CREATE_REVISION, number: toBigint(expect.createRevision) };
+  // "Absent" is a mod revision of 0: the proto's way of saying the key does not exist.
+  return { ...base, target: Compare_Target.MOD_REVISION, number: 0n };
+}
+
+function toBigint(value: number): bigint {
+  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`revision/version must be a non-negative integer, not ${value}`);
+  return BigInt(value);
+}

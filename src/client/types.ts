@@ -1,0 +1,136 @@
+// The client's domain types: plain objects with numbers (revisions fit well
+// within 2^53), bytes as Uint8Array. No protobuf types leak out of the client.
+
+export type Consistency = "linearizable" | "serializable";
+
+export interface KeyValue {
+  key: string;
+  value: Uint8Array;
+  createRevision: number;
+  modRevision: number;
+  version: number;
+}
+
+export interface ResponseHeader {
+  /** Raft index of the newest write the answering node had applied. */
+  revision: number;
+  memberId: string;
+  raftTerm: number;
+}
+
+export interface GetResult {
+  /** Absent when the key does not exist. */
+  kv?: KeyValue;
+  header: ResponseHeader;
+}
+
+export interface ListOptions {
+  /** Keys starting with prefix (ignored when rangeEnd is set). */
+  prefix?: string;
+  /** With rangeEnd: keys in [key, rangeEnd). */
+  key?: string;
+  rangeEnd?: string;
+  /** 0 or absent: the server's own limit. */
+  limit?: number;
+  keysOnly?: boolean;
+  consistency?: Consistency;
+}
+
+export interface ListResult {
+  kvs: KeyValue[];
+  /** More keys matched than were returned. */
+  more: boolean;
+  header: ResponseHeader;
+}
+
+export interface PutResult {
+  kv?: KeyValue;
+  header: ResponseHeader;
+}
+
+export interface DeleteResult {
+  deleted: boolean;
+  header: ResponseHeader;
+}
+
+/** What the key must look like for the swap to happen; revision/version 0 means "does not exist". */
+export type Expectation =
+  | { value: string | Uint8Array }
+  | { modRevision: number }
+  | { version: number }
+  | { createRevision: number }
+  | { absent: true };
+
+export interface CompareAndSwapRequest {
+  key: string;
+  expect: Expectation;
+  /** The key to compare, when not the key written. */
+  compareKey?: string;
+  /** The new value; ignored when delete is true. */
+  value?: string | Uint8Array;
+  delete?: boolean;
+}
+
+export interface CompareAndSwapResult {
+  succeeded: boolean;
+  /** The compared key before the operation; absent when it did not exist. */
+  previous?: KeyValue;
+  header: ResponseHeader;
+}
+
+export interface Member {
+  id: string;
+  peerAddress: string;
+  /** Advertised client address ("" when the member has not told us one). */
+  clientAddress: string;
+  isLeader: boolean;
+  isLearner: boolean;
+}
+
+export interface NodeStatus {
+  memberId: string;
+  clusterId: string;
+  leaderId: string;
+  isLeader: boolean;
+  isLearner: boolean;
+  raftTerm: number;
+  commitIndex: number;
+  appliedIndex: number;
+  dbSizeBytes: number;
+  version: string;
+}
+
+export interface EndpointStatus {
+  endpoint: string;
+  status?: NodeStatus;
+  /** Why this endpoint did not answer. */
+  error?: string;
+}
+
+export interface MemberHealth {
+  id: string;
+  endpoint: string;
+  isLearner: boolean;
+  answered: boolean;
+  isLeader: boolean;
+  error?: string;
+}
+
+export interface HealthReport {
+  healthy: boolean;
+  /** One line: why healthy or why not. */
+  reason: string;
+  leaderId?: string;
+  votersTotal: number;
+  votersAnswering: number;
+  members: MemberHealth[];
+}
+
+export interface SnapshotSaveResult {
+  path: string;
+  sizeBytes: number;
+  sha256: string;
+  /** Raft index the snapshot covers. */
+  index: number;
+  endpoint: string;
+}
