@@ -54,6 +54,12 @@ export function handleSnapshot(r: Raft, m: Message): void {
     r.send(reply);
     return;
   }
+  if (r.log.unstable.snapshot !== undefined) {
+    // A restored snapshot awaits installation by the driver; staging another
+    // image now would replace its staging area before it is installed. Stay
+    // silent: the leader resends once this Ready has been handled.
+    return;
+  }
   if (m.snapshotOffset === 0) r.incomingSnapshot = { meta, nextOffset: 0 };
   const incoming = r.incomingSnapshot;
   const sameImage = incoming !== undefined && incoming.meta.index === meta.index && incoming.meta.term === meta.term;

@@ -41,8 +41,13 @@ export class Inflights {
   }
 }
 
-/** Resend an unacknowledged snapshot chunk after this many heartbeat intervals. */
-export const SNAPSHOT_CHUNK_RESEND_HEARTBEATS = 2;
+/**
+ * Ticks before an unacknowledged snapshot chunk is resent: half an election
+ * timeout, and never less than two heartbeats (a round trip must fit).
+ */
+export function snapshotChunkResendTicks(electionTicks: number, heartbeatTicks: number): number {
+  return Math.max(2 * heartbeatTicks, Math.ceil(electionTicks / 2));
+}
 
 export class Progress {
   match = 0;

@@ -5,7 +5,7 @@
 import { committedIndex, hasQuorum } from "./quorum";
 import type { Raft } from "./raft";
 import type { Progress } from "./progress";
-import { SNAPSHOT_CHUNK_RESEND_HEARTBEATS } from "./progress";
+import { snapshotChunkResendTicks } from "./progress";
 import { type Message, MessageType, type NodeId } from "./types";
 import { assert } from "./util";
 import { releasePendingReadsIfReady, releaseReads, maybeSendTimeoutNow } from "./leader-requests";
@@ -84,7 +84,7 @@ export function sendSnapshotChunk(r: Raft, pr: Progress): void {
 
 /** Resend a snapshot chunk that went unanswered for a while. */
 export function tickSnapshotResends(r: Raft): void {
-  const resendTicks = r.cfg.heartbeatTicks * SNAPSHOT_CHUNK_RESEND_HEARTBEATS;
+  const resendTicks = snapshotChunkResendTicks(r.cfg.electionTicks, r.cfg.heartbeatTicks);
   for (const pr of r.prs.values()) {
     if (pr.state !== "snapshot" || !pr.snapshotChunkInFlight) continue;
     pr.snapshotTicksSinceSend++;

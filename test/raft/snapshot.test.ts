@@ -1,7 +1,7 @@
 // Snapshots (§7): compaction, chunked InstallSnapshot, and the follower's rules.
 import { describe, expect, test } from "bun:test";
 import { MessageType, type SnapshotMeta } from "../../src/raft/index";
-import { bytes, Cluster, confState, drain, entry, msg, newNode, storageWithLog } from "./helpers";
+import { bytes, Cluster, confState, drain, ELECTION_TICKS, entry, msg, newNode, storageWithLog } from "./helpers";
 
 const IMAGE = bytes("0123456789"); // 10 bytes: 3 chunks of at most 4 bytes
 
@@ -159,5 +159,47 @@ describe("InstallSnapshot", () => {
     f.advance();
     expect(f.status()).toMatchObject({ lastIndex: 4, commit: 4 });
     expect(s.lastIndex()).toBe(4);
+  });
+});
+
+describe("InstallSnapshot while a restored snapshot awaits installation", () => {
+  test("chunks of a newer image are not staged until the driver has installed the restored one (sim finding F1)", () => {
+    const s = storageWithLog(confState(["a", "b", "c"]), [entry(1, 1)], 2, 1);
+    const f = newNode("c", s);
+    drain(f, s);
+    const older: SnapshotMeta = { index: 31, term: 2, confState: confState(["a", "b", "c"]), sizeBytes: 2 };
+    const newer: SnapshotMeta = { index: 37, term: 2, confState: confState(["a", "b", "c"]), sizeBytes: 2 };
+    const chunk = (meta: SnapshotMeta, offset: number, done: boolean) =>
+      msg({ type: MessageType.Snapshot, from: "a", to: "c", term: 2, snapshot: meta, snapshotOffset: offset, snapshotData: bytes("x"), snapshotDone: done });
+    f.step(chunk(older, 0, false));
+    drain(f, s);
+    // In one Ready's window: the older image's last chunk, then the newer image's first.
+    f.step(chunk(older, 1, true));
+    f.step(chunk(newer, 0, false));
+    const rd = f.ready();
+    expect(rd.snapshot?.index).toBe(31);
+    expect(rd.snapshotChunks.map((ch) => [ch.meta.index, ch.offset])).toEqual([[31, 1]]);
+    rd.snapshotChunks.forEach((ch) => s.writeSnapshotChunk(ch));
+    s.installSnapshot(rd.snapshot!);
+    f.advance();
+    // Once installed, the newer image is accepted from offset 0.
+    f.step(chunk(newer, 0, false));
+    const next = f.ready();
+    expect(next.snapshotChunks.map((ch) => [ch.meta.index, ch.offset])).toEqual([[37, 0]]);
+    f.advance();
+  });
+
+  test("an unacknowledged chunk is resent only after half an election timeout, not every couple of heartbeats", () => {
+    const c = compactedBehindFollower();
+    c.dropped = (m) => m.type === MessageType.SnapshotResponse; // chunks arrive, acks are lost
+    const sendTicks: number[] = [];
+    for (let tick = 1; tick <= 12; tick++) {
+      c.sent = [];
+      c.tickAll(1);
+      if (c.sent.some((m) => m.type === MessageType.Snapshot)) sendTicks.push(tick);
+    }
+    expect(sendTicks.length).toBeGreaterThanOrEqual(2);
+    const gaps = sendTicks.slice(1).map((t, i) => t - sendTicks[i]!);
+    expect(Math.min(...gaps)).toBe(ELECTION_TICKS / 2);
   });
 });
