@@ -107,6 +107,7 @@ export class RaftNode {
 
   // ---- output ----
 
+  /** Whether ready() has something new. False while a Ready is outstanding (call advance() first). */
   hasReady(): boolean {
     if (this.outstanding) return false;
     const r = this.raft;
