@@ -91,17 +91,31 @@ function checkStrict(argv: string[], args: ArgsDef): void {
     seenPositionals++;
   }
   if (seenPositionals > positionals) throw new UsageError(`too many arguments`);
+  let position = 0;
   for (const [name, def] of Object.entries(args)) {
-    if (def.type === "enum" && def.options) {
-      const value = parseArgs(argv, args)[name];
-      if (value !== undefined && !def.options.includes(String(value))) {
-        throw new UsageError(`--${name} must be one of ${def.options.join(", ")}, not "${value}"`);
-      }
-    }
-    if (def.required && def.type === "positional" && seenPositionals < positionals) {
-      throw new UsageError(`missing argument ${name.toUpperCase()}`);
+    if (def.type !== "positional") continue;
+    const required = def.required !== false && def.default === undefined;
+    if (required && seenPositionals <= position) throw new UsageError(`missing argument ${name.toUpperCase()}`);
+    position++;
+  }
+  for (const [name, def] of Object.entries(args)) {
+    if (def.type !== "enum" || !def.options) continue;
+    const value = flagValue(argv, name);
+    if (value !== undefined && !def.options.includes(value)) {
+      throw new UsageError(`--${name} must be one of ${def.options.join(", ")}, not "${value}"`);
     }
   }
+}
+
+/** The last value given for --name (as --name=v or --name v). */
+function flagValue(argv: string[], name: string): string | undefined {
+  let value: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const token = argv[i]!;
+    if (token === `--${name}`) value = argv[i + 1];
+    else if (token.startsWith(`--${name}=`)) value = token.slice(name.length + 3);
+  }
+  return value;
 }
 
 export interface Io {
@@ -136,7 +150,12 @@ export async function dispatch(root: AnyCommand, argv: string[], io: Io, version
     const argsDef = ((await resolve(command.args)) ?? {}) as ArgsDef;
     const rawArgs = withEnvironment(found.rest, argsDef, io.env);
     checkStrict(rawArgs, argsDef);
-    const args = parseArgs(rawArgs, argsDef);
+    let args;
+    try {
+      args = parseArgs(rawArgs, argsDef);
+    } catch (error) {
+      throw new UsageError(error instanceof Error ? error.message.replace(/\x1b\[[0-9;]*m/g, "") : String(error));
+    }
     await command.run({ rawArgs, args, cmd: command });
     return EXIT_OK;
   } catch (error) {
