@@ -1,7 +1,8 @@
 // The project's test command (`npm test`): runs `bun test` over test/ and
-export {};
 // ends with the one line CI reads, "N passed, N failed". bun prints its own
 // summary on stderr in a shape CI does not count, so we count it here.
+export {};
+
 const args = process.argv.slice(2);
 
 // End-to-end tests run the compiled binary, so build it first.
