@@ -73,7 +73,8 @@ abstract class Family<Child> implements Metric {
   /** Label combinations refused because the metric already held MAX_SERIES_PER_METRIC. */
   droppedSeries = 0;
   private readonly children = new Map<string, { labels: string; child: Child }>();
-  private readonly dropped: Child;
+  /** Where observations for refused label combinations go (never rendered). */
+  private dropped: Child | undefined;
 
   constructor(
     readonly name: string,
@@ -87,7 +88,6 @@ abstract class Family<Child> implements Metric {
       }
     }
     if (new Set(labelNames).size !== labelNames.length) throw new Error(`metric ${name}: repeated label name`);
-    this.dropped = this.newChild();
   }
 
   /** The series for these label values (in labelNames order), created on first use. */
@@ -101,6 +101,7 @@ abstract class Family<Child> implements Metric {
     if (this.children.size >= MAX_SERIES_PER_METRIC) {
       // Unbounded label values are a bug in the caller; never let them grow memory.
       this.droppedSeries++;
+      this.dropped ??= this.newChild();
       return this.dropped;
     }
     const labels = this.labelNames.map((label, i) => `${label}="${escapeLabelValue(labelValues[i]!)}"`).join(",");
@@ -215,8 +216,7 @@ export class Histogram extends Family<HistogramChild> {
     this.with().observe(value);
   }
   protected newChild(): HistogramChild {
-    // Called from the base constructor too, before upperBounds is assigned here.
-    return new HistogramChild(this.upperBounds ?? []);
+    return new HistogramChild(this.upperBounds);
   }
   protected renderChild(lines: string[], labels: string, child: HistogramChild): void {
     const prefix = labels === "" ? "" : `${labels},`;

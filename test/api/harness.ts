@@ -8,8 +8,8 @@ import { MembershipAPI } from "../../src/gen/dkv/v1/membership_pb.js";
 import { startApiServer, type ApiServerHandle, type ApiServerOptions } from "../../src/api/index.js";
 import { MemoryNode } from "./memory-node.js";
 
-export type Wire = "connect-json" | "connect-binary" | "grpc-web";
-export const WIRES: readonly Wire[] = ["connect-json", "connect-binary", "grpc-web"];
+export type Wire = "connect-json" | "connect-binary" | "grpc-web" | "grpc-web-json";
+export const WIRES: readonly Wire[] = ["connect-json", "connect-binary", "grpc-web", "grpc-web-json"];
 
 export interface TestApi {
   node: MemoryNode;
@@ -33,6 +33,8 @@ export function transportFor(wire: Wire, baseUrl: string, fetchFn?: typeof fetch
       return createConnectTransport({ baseUrl, useBinaryFormat: true, ...fetchOption });
     case "grpc-web":
       return createGrpcWebTransport({ baseUrl, useBinaryFormat: true, ...fetchOption });
+    case "grpc-web-json":
+      return createGrpcWebTransport({ baseUrl, useBinaryFormat: false, ...fetchOption });
   }
 }
 

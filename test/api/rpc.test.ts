@@ -1,5 +1,5 @@
 // Every RPC through the generated clients, over Connect JSON, Connect binary
-// and gRPC-Web, with the lean unary path on and off: same answers everywhere.
+// and gRPC-Web (binary and JSON), with the lean unary path on and off: same answers everywhere.
 import { afterEach, describe, expect, test } from "bun:test";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { Compare_Target, Consistency } from "../../src/gen/dkv/v1/kv_pb.js";

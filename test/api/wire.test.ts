@@ -274,6 +274,20 @@ const cases: WireCase[] = [
   },
 ];
 
+// Every other unary method, once in JSON (shape checked by rpc.test.ts; here only sameness).
+const everyMethod: [string, string][] = [
+  ["/dkv.v1.DkvAPI/Delete", '{"key":"a"}'],
+  ["/dkv.v1.DkvAPI/List", '{"prefix":""}'],
+  ["/dkv.v1.DkvAPI/CompareAndSwap", '{"key":"a","value":"Yg==","compare":{"target":"TARGET_VALUE","value":"YWxwaGE="}}'],
+  ["/dkv.v1.MembershipAPI/GetServers", "{}"],
+  ["/dkv.v1.MembershipAPI/JoinServer", '{"id":"n2","address":"127.0.0.2:2380"}'],
+  ["/dkv.v1.MembershipAPI/LeaveServer", '{"id":"n1"}'],
+  ["/dkv.v1.MaintenanceAPI/Status", "{}"],
+];
+for (const [path, body] of everyMethod) {
+  cases.push({ name: `JSON ${path}`, path, init: () => json(body), expect: (answer) => expect(answer.status).toBe(200) });
+}
+
 function streamOf(parts: string[]): ReadableStream<Uint8Array> {
   return new ReadableStream({
     start(controller) {
