@@ -1,0 +1,25 @@
+// A broken property of the cluster. Checkers throw it; the simulation stops at
+// the first one and reports the seed that reproduces it.
+
+export type Property =
+  | "election safety"
+  | "log matching"
+  | "leader completeness"
+  | "state machine safety"
+  | "leader append-only"
+  | "read freshness"
+  | "liveness"
+  /** Term and vote are durable before any message that depends on them is sent. */
+  | "persist before send"
+  /** The core kept the Ready contract (what it hands out is consistent with what it persisted). */
+  | "driver contract";
+
+export class Violation extends Error {
+  constructor(
+    readonly property: Property,
+    readonly detail: string,
+  ) {
+    super(`${property} violated: ${detail}`);
+    this.name = "Violation";
+  }
+}
