@@ -34,7 +34,8 @@ describe("listen addresses", () => {
     const { api } = pool.start();
     let error: unknown;
     try {
-      startApiServer({ node: new MemoryNode(), listenAddress: `127.0.0.1:${api.port}` });
+      // If it wrongly starts, stop it so the test run does not keep a listener.
+      void startApiServer({ node: new MemoryNode(), listenAddress: `127.0.0.1:${api.port}` }).stop();
     } catch (caught) {
       error = caught;
     }
@@ -58,14 +59,17 @@ describe("stop", () => {
   test("closes the port, even with idle keep-alive connections open", async () => {
     const node = new MemoryNode();
     const api = startApiServer({ node, listenAddress: "127.0.0.1:0", metricsListenAddress: "127.0.0.1:0", log: () => {} });
-    const { dkv } = clientsFor("connect-binary", api.url);
-    await dkv.set({ key: "k", value: bytes("v") });
-    const started = performance.now();
-    await api.stop();
-    expect(performance.now() - started).toBeLessThan(3000);
-    await expect(fetch(`${api.url}/healthz`)).rejects.toThrow();
-    await expect(fetch(`${api.metrics!.url}/healthz`)).rejects.toThrow();
-    await api.stop(); // a second stop is harmless
+    try {
+      const { dkv } = clientsFor("connect-binary", api.url);
+      await dkv.set({ key: "k", value: bytes("v") });
+      const started = performance.now();
+      await api.stop();
+      expect(performance.now() - started).toBeLessThan(3000);
+      await expect(fetch(`${api.url}/healthz`)).rejects.toThrow();
+      await expect(fetch(`${api.metrics!.url}/healthz`)).rejects.toThrow();
+    } finally {
+      await api.stop(); // a second stop is harmless (and this one runs even after a failed assertion)
+    }
   });
 
   test("cancels calls still waiting after the grace period", async () => {
