@@ -23,7 +23,7 @@ import {
   classifyHeader,
   readHeader,
 } from "./schema";
-import { configureWriter } from "./sqlite";
+import { closeDatabase, configureWriter, setBusyTimeout } from "./sqlite";
 
 export interface DataDirPaths {
   dir: string;
@@ -97,7 +97,7 @@ export function openDataDir(dataDir: string, options: OpenDataDirOptions = {}): 
     mkdirSync(paths.stagingDir, { recursive: true });
     return { paths, db, identity, lock };
   } catch (error) {
-    db?.close();
+    if (db) closeDatabase(db);
     lock.release();
     throw error;
   }
@@ -164,7 +164,7 @@ function createDatabase(paths: DataDirPaths): void {
     // below publishes a database that is already in its final mode.
     db.exec("PRAGMA journal_mode = WAL");
   } finally {
-    db.close();
+    closeDatabase(db);
   }
   renameSync(temporary, paths.database);
   fsyncDirectory(paths.dir);
@@ -174,6 +174,7 @@ function openDatabase(paths: DataDirPaths): Database {
   checkDatabaseHeader(paths.database);
   const db = new Database(paths.database, { readwrite: true, create: false, strict: true });
   try {
+    setBusyTimeout(db);
     let version: number;
     try {
       const row = db.query("SELECT value FROM meta WHERE key = ?").get(META_SCHEMA_VERSION) as { value: string } | null;
@@ -195,7 +196,7 @@ function openDatabase(paths: DataDirPaths): Database {
     configureWriter(db);
     return db;
   } catch (error) {
-    db.close();
+    closeDatabase(db);
     throw error;
   }
 }
@@ -254,7 +255,7 @@ export class DirLock {
       // The open transaction holds the EXCLUSIVE lock until close() or death.
       connection.exec("BEGIN EXCLUSIVE");
     } catch (error) {
-      connection.close();
+      closeDatabase(connection);
       if (/locked|busy/i.test(String(error))) {
         throw new StorageError(
           "locked",
@@ -269,7 +270,7 @@ export class DirLock {
   }
 
   release(): void {
-    this.connection.close();
+    closeDatabase(this.connection);
   }
 }
 

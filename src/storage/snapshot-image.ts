@@ -28,7 +28,7 @@ import {
   decodeConfState,
   readHeader,
 } from "./schema";
-import { configureReader } from "./sqlite";
+import { closeDatabase, configureReader } from "./sqlite";
 
 /** Rows copied per INSERT ... SELECT. */
 export const SNAPSHOT_SLICE_ROWS = 1_024;
@@ -64,6 +64,23 @@ export async function createImage(
 ): Promise<{ meta: ImageMeta; stats: CreateImageStats }> {
   const startedMs = performance.now();
   rmSync(targetPath, { force: true });
+  try {
+    const { meta, stats } = await copyApplied(databasePath, targetPath, options);
+    await sealImage(targetPath, options.isClosed);
+    fsyncFile(targetPath);
+    stats.totalMs = performance.now() - startedMs;
+    return { meta, stats };
+  } catch (error) {
+    rmSync(targetPath, { force: true });
+    throw error;
+  }
+}
+
+async function copyApplied(
+  databasePath: string,
+  targetPath: string,
+  options: { clusterId: string; isClosed: () => boolean },
+): Promise<{ meta: ImageMeta; stats: CreateImageStats }> {
   // create: ATTACH inherits the open flags and must create the image file.
   const reader = new Database(databasePath, { readwrite: true, create: true, strict: true });
   try {
@@ -99,15 +116,9 @@ export async function createImage(
     const stats = await copyKvInSlices(reader, options.isClosed);
     reader.exec("COMMIT");
     reader.exec("DETACH img");
-    reader.close();
-    await sealImage(targetPath, options.isClosed);
-    fsyncFile(targetPath);
-    stats.totalMs = performance.now() - startedMs;
     return { meta, stats };
-  } catch (error) {
-    reader.close();
-    rmSync(targetPath, { force: true });
-    throw error;
+  } finally {
+    closeDatabase(reader);
   }
 }
 
@@ -239,7 +250,7 @@ export function readImageMeta(path: string): ImageMeta {
     if (error instanceof StorageError) throw error;
     throw new StorageError("snapshot_invalid", path, `${path} is not a readable snapshot image: ${String(error)}`);
   } finally {
-    image.close();
+    closeDatabase(image);
   }
 }
 

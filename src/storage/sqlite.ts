@@ -19,6 +19,21 @@ const WAL_AUTOCHECKPOINT_PAGES = 4_096;
 /** Page cache per connection, in KiB (SQLite's negative cache_size unit). */
 const CACHE_KIB = 16 * 1024;
 
+/**
+ * Closes for real. A plain close() leaves a connection with live prepared
+ * statements open as a "zombie" until the garbage collector finalizes them:
+ * it keeps its locks and may checkpoint later, under the feet of the next
+ * process that opens the data dir. close(true) finalizes them first.
+ */
+export function closeDatabase(db: Database): void {
+  db.close(true);
+}
+
+/** Applied first on every connection: waits out a short lock (e.g. WAL recovery by another opener). */
+export function setBusyTimeout(db: Database): void {
+  db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+}
+
 /** Settings for the connection that writes a node's database. */
 export function configureWriter(db: Database): void {
   db.exec("PRAGMA journal_mode = WAL");

@@ -22,7 +22,7 @@ import { META_CLUSTER_ID, META_MEMBER_ID } from "./schema";
 import type { Database } from "bun:sqlite";
 import { type CreateImageStats, createImage, fileSize } from "./snapshot-image";
 import { SnapshotStore } from "./snapshot-store";
-import { type SyncMode, WriteTransactions } from "./sqlite";
+import { type SyncMode, WriteTransactions, closeDatabase } from "./sqlite";
 
 export interface StorageOptions extends OpenDataDirOptions {
   /** Durability of apply transactions; "normal" (default) relies on the log's fsync, see kv-store.ts. */
@@ -46,7 +46,7 @@ export function openStorage(dataDir: string, options: StorageOptions = {}): Stor
   try {
     return new Storage(opened.paths, opened.db, opened.identity, () => opened.lock.release(), options.applySync ?? "normal");
   } catch (error) {
-    opened.db.close();
+    closeDatabase(opened.db);
     opened.lock.release();
     throw error;
   }
@@ -227,7 +227,7 @@ export class Storage {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.db.close();
+    closeDatabase(this.db);
     this.releaseLock();
   }
 

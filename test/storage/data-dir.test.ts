@@ -24,6 +24,8 @@ describe("data dir", () => {
     expect(readdirSync(dir).sort()).toEqual(["LOCK", "LOCK-journal", "LOCK.owner", "dkv.db", "dkv.db-shm", "dkv.db-wal", "snap"]);
     expect(readFileSync(join(dir, "LOCK.owner"), "utf8")).toBe(`pid ${process.pid}\n`);
     storage.close();
+    // Really closed (no zombie connection): the WAL was checkpointed and removed.
+    expect(readdirSync(dir).sort()).toEqual(["LOCK", "LOCK.owner", "dkv.db", "snap"]);
     const reopened = track(openStorage(dir));
     expect(reopened.identity()).toEqual({ clusterId: "cluster-a", memberId: "n1" });
   });

@@ -1,0 +1,59 @@
+// Builders for raft entries carrying KV commands (no test-runner imports, so
+// child processes can use them too).
+
+import { create, toBinary } from "@bufbuild/protobuf";
+import {
+  CommandSchema,
+  CompareAndSwapCommandSchema,
+  CompareCommandSchema,
+  type CompareCommand_Target,
+  DeleteCommandSchema,
+  PutCommandSchema,
+} from "../../src/gen/dkv/raft/v1/command_pb";
+import type { Entry } from "../../src/raft/types";
+
+const encoder = new TextEncoder();
+export const bytes = (text: string): Uint8Array => encoder.encode(text);
+export const text = (data: Uint8Array): string => new TextDecoder().decode(data);
+
+export function entry(index: number, term: number, data: Uint8Array = new Uint8Array(0), type: 0 | 1 = 0): Entry {
+  return { index, term, type, data };
+}
+
+export function putData(key: string, value: string | Uint8Array, clientId = "c", requestId = 1n): Uint8Array {
+  const command = create(CommandSchema, {
+    op: { case: "put", value: create(PutCommandSchema, { key, value: typeof value === "string" ? bytes(value) : value }) },
+    clientId,
+    requestId,
+  });
+  return toBinary(CommandSchema, command);
+}
+
+export function deleteData(key: string): Uint8Array {
+  return toBinary(CommandSchema, create(CommandSchema, { op: { case: "delete", value: create(DeleteCommandSchema, { key }) } }));
+}
+
+export function casData(options: {
+  compareKey: string;
+  target: CompareCommand_Target;
+  compareValue?: string;
+  compareNumber?: number;
+  key: string;
+  value?: string;
+  delete?: boolean;
+}): Uint8Array {
+  const compare = create(CompareCommandSchema, {
+    key: options.compareKey,
+    target: options.target,
+    value: bytes(options.compareValue ?? ""),
+    number: BigInt(options.compareNumber ?? 0),
+  });
+  const cas = create(CompareAndSwapCommandSchema, {
+    compare,
+    key: options.key,
+    value: bytes(options.value ?? ""),
+    delete: options.delete ?? false,
+  });
+  return toBinary(CommandSchema, create(CommandSchema, { op: { case: "compareAndSwap", value: cas } }));
+}
+
