@@ -1,0 +1,36 @@
+// The storage's per-entry apply results, reduced to what a waiting client is told.
+import type { ApplyResult } from "../storage/index.ts";
+import type { KeyValue } from "./contract.ts";
+import { NodeError } from "./contract.ts";
+
+export interface ApplyOutcome {
+  /** CAS: the comparison held. Put/delete: true. */
+  succeeded: boolean;
+  previous?: KeyValue;
+  current?: KeyValue;
+  /** Raft index of the entry. */
+  revision: number;
+}
+
+export function toApplyOutcome(result: ApplyResult): ApplyOutcome {
+  switch (result.kind) {
+    case "noop":
+      return { succeeded: true, revision: result.index };
+    case "put":
+      return { succeeded: true, current: result.kv, revision: result.index };
+    case "delete":
+      // A delete's previous value is not kept; a marker says whether the key existed.
+      return { succeeded: true, revision: result.index, ...(result.deleted ? { previous: DELETED_MARKER } : {}) };
+    case "compareAndSwap":
+      return {
+        succeeded: result.succeeded,
+        revision: result.index,
+        ...(result.previous ? { previous: result.previous } : {}),
+        ...(result.kv ? { current: result.kv } : {}),
+      };
+    case "invalid":
+      throw new NodeError("invalid_argument", result.error);
+  }
+}
+
+const DELETED_MARKER: KeyValue = { key: "", value: new Uint8Array(0), createRevision: 0, modRevision: 0, version: 0 };

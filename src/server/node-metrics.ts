@@ -1,0 +1,42 @@
+// The node's Prometheus metrics, named like etcd's where one exists so
+// existing dashboards read them with few changes.
+import { Registry, type Counter, type Gauge, type Histogram } from "./metrics.ts";
+
+export interface NodeMetrics {
+  registry: Registry;
+  hasLeader: Gauge;
+  isLeader: Gauge;
+  leaderChanges: Counter;
+  term: Gauge;
+  commitIndex: Gauge;
+  appliedIndex: Gauge;
+  proposalsCommitted: Counter;
+  proposalsFailed: Counter;
+  proposalsPending: Gauge;
+  applySeconds: Histogram;
+  fsyncSeconds: Histogram;
+  peerRoundTripSeconds: Histogram;
+  peersConnected: Gauge;
+  dbSizeBytes: Gauge;
+}
+
+export function createNodeMetrics(): NodeMetrics {
+  const r = new Registry();
+  return {
+    registry: r,
+    hasLeader: r.gauge("dkv_server_has_leader", "1 when this member knows a leader, else 0."),
+    isLeader: r.gauge("dkv_server_is_leader", "1 when this member is the leader, else 0."),
+    leaderChanges: r.counter("dkv_server_leader_changes_seen_total", "Leader changes seen by this member."),
+    term: r.gauge("dkv_server_term", "Current raft term."),
+    commitIndex: r.gauge("dkv_server_commit_index", "Raft commit index."),
+    appliedIndex: r.gauge("dkv_server_applied_index", "Index of the last entry applied to the state machine."),
+    proposalsCommitted: r.counter("dkv_server_proposals_committed_total", "Proposals committed and applied."),
+    proposalsFailed: r.counter("dkv_server_proposals_failed_total", "Proposals that failed or timed out, by reason."),
+    proposalsPending: r.gauge("dkv_server_proposals_pending", "Proposals waiting to be applied."),
+    applySeconds: r.histogram("dkv_server_apply_duration_seconds", "Time to apply one batch of committed entries."),
+    fsyncSeconds: r.histogram("dkv_disk_wal_fsync_duration_seconds", "Time to persist one Ready (entries and hard state, fsynced)."),
+    peerRoundTripSeconds: r.histogram("dkv_network_peer_round_trip_time_seconds", "Round trip time of forwarded requests to the leader."),
+    peersConnected: r.gauge("dkv_network_peers_connected", "Peers with an open connection."),
+    dbSizeBytes: r.gauge("dkv_mvcc_db_total_size_in_bytes", "Size of the database files in bytes."),
+  };
+}

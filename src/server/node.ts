@@ -1,0 +1,442 @@
+// A running dkv member: the raft core driven by real time, sqlite storage and
+// the peer network, offering the KvNode operations to the client API. Writes
+// on a follower are forwarded to the leader; linearizable reads wait for a
+// read index confirmed by a quorum; serializable reads are local.
+import { create } from "@bufbuild/protobuf";
+import { ForwardResponseSchema, type ForwardRequest } from "../gen/dkv/raft/v1/raft_pb.ts";
+import {
+  ConfChangeType,
+  RaftNode,
+  Role,
+  decodeConfChange,
+  encodeConfChange,
+  type ConfChange,
+} from "../raft/index.ts";
+import type { NodeConfig } from "./config.ts";
+import { decodeOutcome, encodeCompareAndSwap, encodeDelete, encodeOutcome, encodePut } from "./commands.ts";
+import {
+  NodeError,
+  type CompareAndSwap,
+  type CompareAndSwapResult,
+  type DeleteResult,
+  type GetResult,
+  type KvNode,
+  type ListQuery,
+  type ListResult,
+  type Member,
+  type NodeStatus,
+  type PutResult,
+  type ReadConsistency,
+  type ResponseHeader,
+} from "./contract.ts";
+import { Forwarder, type ForwardKind } from "./forwarder.ts";
+import type { Logger } from "./logger.ts";
+import { encodeMemberContext, readMembers, type MemberInfo } from "./members.ts";
+import { createNodeMetrics, type NodeMetrics } from "./node-metrics.ts";
+import type { PeerNetwork } from "./peer-network.ts";
+import { RaftDriver, toNodeError } from "./raft-driver.ts";
+import type { ApplyOutcome } from "./apply-outcome.ts";
+import type { Storage } from "../storage/index.ts";
+import { statSync } from "node:fs";
+import { validateKey, validateValue } from "./validate.ts";
+import { createSeededPrng } from "./prng.ts";
+
+/** How often the leader looks for listed members to add and learners to promote. */
+const MEMBERSHIP_LOOP_MS = 500;
+/** A learner within this many entries of the leader's log is caught up enough to vote. */
+const PROMOTE_LAG_ENTRIES = 100;
+/** Backup stream chunk size. */
+const SNAPSHOT_STREAM_CHUNK_BYTES = 1024 * 1024;
+
+export interface NodeDeps {
+  config: NodeConfig;
+  store: Storage;
+  network: PeerNetwork;
+  log: Logger;
+  version: string;
+  /** Seed for the election-timeout jitter; differs per process so members do not tie. */
+  seed: number;
+}
+
+export class DkvNode implements KvNode {
+  readonly metrics: NodeMetrics = createNodeMetrics();
+  private readonly raft: RaftNode;
+  private readonly driver: RaftDriver;
+  private readonly forwarder: Forwarder;
+  private memberList: MemberInfo[] = [];
+  private tickTimer: ReturnType<typeof setInterval> | undefined;
+  private membershipTimer: ReturnType<typeof setInterval> | undefined;
+  private leaderWaiters: Array<() => void> = [];
+  private readonly requestTimeoutMs: number;
+  private stopping = false;
+
+  constructor(private readonly d: NodeDeps) {
+    const { config, store } = d;
+    this.requestTimeoutMs = Math.max(5000, config.electionTimeoutMs * 5);
+    this.raft = new RaftNode({
+      id: config.name,
+      storage: store.log,
+      prng: createSeededPrng(d.seed),
+      electionTicks: Math.max(3, Math.round(config.electionTimeoutMs / config.heartbeatIntervalMs)),
+      heartbeatTicks: 1,
+      applied: store.kv.appliedIndex(),
+      preVote: true,
+      checkQuorum: true,
+    });
+    this.forwarder = new Forwarder(d.network, (s) => this.metrics.peerRoundTripSeconds.observe(s));
+    this.driver = new RaftDriver({
+      raft: this.raft,
+      store,
+      send: (messages) => d.network.sendRaft(messages),
+      log: d.log,
+      metrics: this.metrics,
+      snapshotCount: config.snapshotCount,
+      requestTimeoutMs: this.requestTimeoutMs,
+      onMembershipApplied: () => this.refreshMembers(),
+      onLeaderChange: (leader, role) => this.leaderChanged(leader, role),
+    });
+    this.wireMetrics();
+  }
+
+  async start(): Promise<void> {
+    const { network, config, log } = this.d;
+    this.refreshMembers();
+    for (const member of config.initialCluster) {
+      if (member.name !== config.name && !this.memberList.some((m) => m.id === member.name)) network.setPeer(member.name, member.peerAddress);
+    }
+    await network.start({
+      onRaftMessage: (message) => this.driver.step(message),
+      onForwardRequest: (from, request) => void this.serveForwarded(from, request),
+      onForwardResponse: (_from, response) => this.forwarder.deliver(response),
+      onUnreachable: (id) => this.driver.reportUnreachable(id),
+    });
+    this.tickTimer = setInterval(() => this.driver.tick(), config.heartbeatIntervalMs);
+    this.membershipTimer = setInterval(() => void this.membershipLoop(), MEMBERSHIP_LOOP_MS);
+    // A single voter has nobody to wait for: take the lead now instead of after a timeout.
+    const status = this.raft.status();
+    if (status.confState.voters.length === 1 && status.confState.voters[0] === config.name) this.raft.campaign();
+    this.driver.schedule();
+    log.info("member started", { peer: network.boundAddress, voters: status.confState.voters.join(",") || "(none yet)" });
+  }
+
+  /** Stops serving: hands leadership to another voter if we lead, then closes everything. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    clearInterval(this.membershipTimer);
+    if (this.driver.isLeader) await this.handOffLeadership();
+    clearInterval(this.tickTimer);
+    this.driver.handleReadies();
+    this.driver.stop();
+    this.forwarder.failAll("the member is shutting down");
+    await this.d.network.close();
+    this.d.store.close();
+    this.d.log.info("member stopped");
+  }
+
+  // ---- KvNode: reads ----
+
+  async get(key: string, consistency: ReadConsistency, signal?: AbortSignal): Promise<GetResult> {
+    validateKey(key);
+    await this.readPoint(consistency, signal);
+    const kv = this.d.store.kv.get(key);
+    return { ...(kv ? { kv } : {}), header: this.header() };
+  }
+
+  async list(query: ListQuery, signal?: AbortSignal): Promise<ListResult> {
+    const start = query.rangeEnd ? query.key : query.prefix;
+    const end = query.rangeEnd ? query.rangeEnd : prefixEnd(query.prefix);
+    if (query.rangeEnd && query.rangeEnd <= query.key) throw new NodeError("invalid_argument", "range_end must be greater than key");
+    await this.readPoint(query.consistency, signal);
+    // Reserved member records sort before every client key; skip them.
+    const from = start === "" ? "\u0001" : start;
+    const { kvs, more } = this.d.store.kv.range({ start: from, ...(end ? { end } : {}), limit: query.limit, keysOnly: query.keysOnly });
+    return { kvs, more, header: this.header() };
+  }
+
+  private async readPoint(consistency: ReadConsistency, signal?: AbortSignal): Promise<void> {
+    if (consistency === "serializable") return;
+    await this.driver.readBarrier(signal);
+  }
+
+  // ---- KvNode: writes ----
+
+  async put(key: string, value: Uint8Array, signal?: AbortSignal): Promise<PutResult> {
+    validateKey(key);
+    validateValue(key, value, this.d.config.maxRequestBytes);
+    const outcome = await this.write("propose", encodePut(key, value), signal);
+    if (!outcome.current) throw new NodeError("internal", "the write applied without a resulting key");
+    return { kv: outcome.current, header: this.header(outcome.revision) };
+  }
+
+  async delete(key: string, signal?: AbortSignal): Promise<DeleteResult> {
+    validateKey(key);
+    const outcome = await this.write("propose", encodeDelete(key), signal);
+    return { deleted: outcome.previous !== undefined, header: this.header(outcome.revision) };
+  }
+
+  async compareAndSwap(request: CompareAndSwap, signal?: AbortSignal): Promise<CompareAndSwapResult> {
+    validateKey(request.compare.key);
+    validateKey(request.key);
+    if (!request.delete) validateValue(request.key, request.value, this.d.config.maxRequestBytes);
+    const outcome = await this.write("propose", encodeCompareAndSwap(request), signal);
+    return {
+      succeeded: outcome.succeeded,
+      ...(outcome.previous ? { previous: outcome.previous } : {}),
+      header: this.header(outcome.revision),
+    };
+  }
+
+  /** Proposes locally when leading, else forwards to the leader once. */
+  private async write(kind: ForwardKind, data: Uint8Array, signal?: AbortSignal): Promise<ApplyOutcome> {
+    const deadline = Date.now() + this.requestTimeoutMs;
+    for (;;) {
+      const leader = await this.awaitLeader(deadline, signal);
+      if (leader === this.d.config.name) {
+        try {
+          return kind === "conf_change" ? await this.driver.proposeConfChange(decodeConfChange(data), signal) : await this.driver.propose(data, signal);
+        } catch (error) {
+          // The core refused before proposing (leadership just moved): safe to try the new leader.
+          if (error instanceof NodeError && error.code === "unavailable" && !this.driver.isLeader && Date.now() < deadline) continue;
+          throw error;
+        }
+      }
+      try {
+        const response = await this.forwarder.send(leader, kind, data, Math.max(1, deadline - Date.now()), signal);
+        return decodeOutcome(response.result);
+      } catch (error) {
+        // Not sent at all (no connection yet): safe to retry until the deadline.
+        if (error instanceof NodeError && error.message.includes("was not sent") && Date.now() < deadline) {
+          await sleep(50);
+          continue;
+        }
+        throw error;
+      }
+    }
+  }
+
+  private async awaitLeader(deadline: number, signal?: AbortSignal): Promise<string> {
+    while (!this.driver.leaderId) {
+      if (this.stopping) throw new NodeError("unavailable", "the member is shutting down; retry on another member");
+      if (signal?.aborted) throw new NodeError("deadline_exceeded", "request cancelled by the client");
+      const left = deadline - Date.now();
+      if (left <= 0) throw new NodeError("unavailable", "no leader elected (is a majority of members up and reachable?)");
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(left, 100));
+        this.leaderWaiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    return this.driver.leaderId;
+  }
+
+  /** The leader's side of a forwarded request: run it and answer the sender. */
+  private async serveForwarded(from: string, request: ForwardRequest): Promise<void> {
+    const answer = (fields: { errorCode?: string; errorMessage?: string; result?: Uint8Array }) =>
+      this.d.network.sendForwardResponse(from, create(ForwardResponseSchema, { requestId: request.requestId, ...fields }));
+    try {
+      if (request.kind === "ping") {
+        answer({ result: new TextEncoder().encode(JSON.stringify({ clientAddress: this.d.config.advertiseClientAddress })) });
+        return;
+      }
+      if (!this.driver.isLeader) {
+        answer({ errorCode: "unavailable", errorMessage: `member ${this.d.config.name} is no longer the leader; the request was not applied, retry` });
+        return;
+      }
+      const timeout = new AbortController();
+      const timer = setTimeout(() => timeout.abort(), Math.min(request.timeoutMs || this.requestTimeoutMs, this.requestTimeoutMs));
+      try {
+        const outcome =
+          request.kind === "conf_change"
+            ? await this.driver.proposeConfChange(decodeConfChange(request.command), timeout.signal)
+            : await this.driver.propose(request.command, timeout.signal);
+        answer({ result: encodeOutcome(outcome) });
+      } finally {
+        clearTimeout(timer);
+      }
+    } catch (error) {
+      const e = toNodeError(error);
+      answer({ errorCode: e.code, errorMessage: e.message });
+    }
+  }
+
+  // ---- membership ----
+
+  async members(): Promise<Member[]> {
+    const leader = this.driver.leaderId;
+    return this.memberList.map((m) => ({ id: m.id, peerAddress: m.peerAddress, clientAddress: m.clientAddress, isLeader: m.id === leader, isLearner: m.isLearner }));
+  }
+
+  async addMember(id: string, peerAddress: string, clientAddress: string, learner: boolean, signal?: AbortSignal): Promise<void> {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(id)) throw new NodeError("invalid_argument", `member name "${id}" must be 1-63 letters, digits, ".", "_" or "-"`);
+    if (!/^[^\s:]+:\d{1,5}$/.test(peerAddress) && !/^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(peerAddress)) {
+      throw new NodeError("invalid_argument", `peer address "${peerAddress}" must be host:port`);
+    }
+    const existing = this.memberList.find((m) => m.id === id);
+    if (existing && (!existing.isLearner || learner)) throw new NodeError("already_exists", `member "${id}" is already in the cluster`);
+    // New voters join as learners first and are promoted once caught up, so an
+    // empty or unreachable newcomer never counts toward the quorum.
+    const context = encodeMemberContext({ peerAddress, clientAddress, wantsVote: !learner });
+    if (!existing) await this.changeMembership({ type: ConfChangeType.AddLearner, nodeId: id, context }, signal);
+  }
+
+  async removeMember(id: string, signal?: AbortSignal): Promise<void> {
+    if (!this.memberList.some((m) => m.id === id)) throw new NodeError("not_found", `member "${id}" is not in the cluster`);
+    await this.changeMembership({ type: ConfChangeType.RemoveNode, nodeId: id, context: new Uint8Array(0) }, signal);
+  }
+
+  private async changeMembership(change: ConfChange, signal?: AbortSignal): Promise<void> {
+    await this.write("conf_change", encodeConfChange(change), signal);
+  }
+
+  private refreshMembers(): void {
+    this.memberList = readMembers(this.d.store, this.raft.status().confState);
+    for (const member of this.memberList) {
+      if (member.id !== this.d.config.name && member.peerAddress) this.d.network.setPeer(member.id, member.peerAddress);
+    }
+  }
+
+  /** Leader only: adds listed members that answer, and promotes caught-up learners that asked to vote. */
+  private async membershipLoop(): Promise<void> {
+    if (!this.driver.isLeader || this.stopping) return;
+    const status = this.raft.status();
+    for (const member of this.memberList) {
+      if (!member.isLearner || !member.wantsVote) continue;
+      const match = status.progress?.[member.id]?.match ?? 0;
+      if (status.lastIndex - match > PROMOTE_LAG_ENTRIES) continue;
+      const context = encodeMemberContext({ peerAddress: member.peerAddress, clientAddress: member.clientAddress, wantsVote: false });
+      await this.changeMembership({ type: ConfChangeType.AddVoter, nodeId: member.id, context }).catch((e) =>
+        this.d.log.debug("promotion not done yet", { member: member.id, reason: e }),
+      );
+      return; // One change at a time.
+    }
+    if (this.d.config.initialClusterState !== "new") return;
+    for (const listed of this.d.config.initialCluster) {
+      if (this.memberList.some((m) => m.id === listed.name)) continue;
+      try {
+        const reply = await this.forwarder.send(listed.name, "ping", new Uint8Array(0), 1000);
+        const { clientAddress } = JSON.parse(new TextDecoder().decode(reply.result)) as { clientAddress: string };
+        this.d.log.info("adding listed member", { member: listed.name, peer: listed.peerAddress });
+        await this.addMember(listed.name, listed.peerAddress, clientAddress, false);
+      } catch (e) {
+        this.d.log.debug("listed member not reachable yet", { member: listed.name, reason: e });
+      }
+      return;
+    }
+  }
+
+  // ---- status, readiness, backup, metrics ----
+
+  async status(): Promise<NodeStatus> {
+    const s = this.raft.status();
+    return {
+      memberId: this.d.config.name,
+      clusterId: this.d.store.identity().clusterId,
+      leaderId: s.leader,
+      isLeader: s.role === Role.Leader,
+      isLearner: s.confState.learners.includes(this.d.config.name),
+      raftTerm: s.term,
+      commitIndex: s.commit,
+      appliedIndex: this.d.store.kv.appliedIndex(),
+      dbSizeBytes: this.dbSizeBytes(),
+      version: this.d.version,
+    };
+  }
+
+  isLive(): boolean {
+    return !this.stopping;
+  }
+
+  async isReady(signal?: AbortSignal): Promise<{ ready: boolean; reason: string }> {
+    if (this.stopping) return { ready: false, reason: "shutting down" };
+    if (!this.driver.leaderId) return { ready: false, reason: "no leader known" };
+    try {
+      await Promise.race([this.driver.readBarrier(signal), sleep(2000).then(() => Promise.reject(new Error("read index not confirmed within 2s")))]);
+      return { ready: true, reason: "ok" };
+    } catch (error) {
+      return { ready: false, reason: error instanceof Error ? error.message : String(error) };
+    }
+  }
+
+  async *snapshot(signal?: AbortSignal): AsyncIterable<{ data: Uint8Array; sha256: string; index: number; sizeBytes: number }> {
+    await this.driver.readBarrier(signal);
+    const meta = await this.d.store.createSnapshot();
+    const hash = new Bun.CryptoHasher("sha256");
+    let offset = 0;
+    for (;;) {
+      if (signal?.aborted) return;
+      const chunk = this.d.store.log.snapshotChunk(meta, offset, SNAPSHOT_STREAM_CHUNK_BYTES);
+      hash.update(chunk.data);
+      offset += chunk.data.length;
+      yield { data: chunk.data, sha256: chunk.done ? hash.digest("hex") : "", index: meta.index, sizeBytes: meta.sizeBytes };
+      if (chunk.done) return;
+    }
+  }
+
+  metricsText(): string {
+    return this.metrics.registry.render();
+  }
+
+  // ---- internals ----
+
+  private header(revision?: number): ResponseHeader {
+    return { revision: revision ?? this.d.store.kv.appliedIndex(), memberId: this.d.config.name, raftTerm: this.raft.status().term };
+  }
+
+  private leaderChanged(leader: string, role: Role): void {
+    if (leader) {
+      const waiters = this.leaderWaiters;
+      this.leaderWaiters = [];
+      for (const wake of waiters) wake();
+    }
+    this.d.log.info(role === Role.Leader ? "became leader" : leader ? "following leader" : "no leader", { leader: leader || "-", term: this.raft.status().term });
+  }
+
+  private async handOffLeadership(): Promise<void> {
+    const status = this.raft.status();
+    const candidates = status.confState.voters.filter((v) => v !== this.d.config.name);
+    if (candidates.length === 0) return;
+    const best = candidates.sort((a, b) => (status.progress?.[b]?.match ?? 0) - (status.progress?.[a]?.match ?? 0))[0]!;
+    this.d.log.info("transferring leadership before shutdown", { to: best });
+    this.driver.transferLeadership(best);
+    const deadline = Date.now() + Math.min(3000, this.d.config.electionTimeoutMs * 2);
+    while (this.driver.isLeader && Date.now() < deadline) await sleep(20);
+  }
+
+  private dbSizeBytes(): number {
+    let total = 0;
+    for (const suffix of ["", "-wal"]) {
+      try {
+        total += statSync(this.d.store.paths.database + suffix).size;
+      } catch {
+        // A missing WAL file simply adds nothing.
+      }
+    }
+    return total;
+  }
+
+  private wireMetrics(): void {
+    const m = this.metrics;
+    m.hasLeader.set(() => (this.driver.leaderId ? 1 : 0));
+    m.isLeader.set(() => (this.driver.isLeader ? 1 : 0));
+    m.term.set(() => this.raft.status().term);
+    m.commitIndex.set(() => this.raft.status().commit);
+    m.appliedIndex.set(() => this.d.store.kv.appliedIndex());
+    m.proposalsPending.set(() => this.driver.pendingProposals);
+    m.peersConnected.set(() => this.d.network.connectedPeers());
+    m.dbSizeBytes.set(() => this.dbSizeBytes());
+  }
+}
+
+/** The smallest key greater than every key with this prefix ("" = no end). */
+export function prefixEnd(prefix: string): string {
+  if (prefix === "") return "";
+  const last = prefix.charCodeAt(prefix.length - 1);
+  return prefix.slice(0, -1) + String.fromCharCode(last + 1);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

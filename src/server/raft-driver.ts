@@ -1,0 +1,362 @@
+// Drives the pure raft core with real time, storage and network. One Ready
+// is handled at a time in the order the core demands: persist (one fsync for
+// every proposal gathered since the last Ready: group commit), send, apply,
+// answer waiting requests, advance. Everything runs on the event loop, so
+// proposals arriving while sqlite syncs simply land in the next Ready.
+import {
+  ConfChangeType,
+  EntryType,
+  RaftError,
+  Role,
+  decodeConfChange,
+  type ConfChange,
+  type ConfState,
+  type Entry,
+  type Message,
+  type RaftNode,
+  type ReadState,
+} from "../raft/index.ts";
+import { NodeError } from "./contract.ts";
+import type { Logger } from "./logger.ts";
+import type { NodeMetrics } from "./node-metrics.ts";
+import { PendingProposals, withDeadline } from "./pending.ts";
+import type { Storage } from "../storage/index.ts";
+import { memberRecordCommand } from "./members.ts";
+import { toApplyOutcome, type ApplyOutcome } from "./apply-outcome.ts";
+
+/** Ready rounds handled in one go before yielding to the event loop (so timers and I/O still run). */
+const MAX_READY_ROUNDS_PER_TURN = 64;
+/** Entries kept behind a snapshot so a briefly lagging follower catches up from the log, not a snapshot. */
+const SNAPSHOT_CATCHUP_ENTRIES = 5000;
+/** A read index request not answered within this many ticks is asked again (its message may be lost). */
+const READ_INDEX_RETRY_TICKS = 5;
+
+interface ReadBatch {
+  waiters: Array<{ resolve: () => void; reject: (e: NodeError) => void }>;
+  issuedAtTick: number;
+}
+
+export interface DriverOptions {
+  raft: RaftNode;
+  store: Storage;
+  send: (messages: Message[]) => void;
+  log: Logger;
+  metrics: NodeMetrics;
+  snapshotCount: number;
+  requestTimeoutMs: number;
+  /** Called after membership changed (applied conf change). */
+  onMembershipApplied: () => void;
+  /** Called when this node's view of the leader or its role changes. */
+  onLeaderChange: (leader: string, role: Role) => void;
+}
+
+export class RaftDriver {
+  private readonly proposals = new PendingProposals<ApplyOutcome>();
+  private readyScheduled = false;
+  private ticks = 0;
+  private nextReadId = 1;
+  /** Reads not yet sent to raft as a read index request. */
+  private queuedReads: ReadBatch["waiters"] = [];
+  /** Read index requests sent, by context. */
+  private readonly inflightReads = new Map<string, ReadBatch>();
+  /** Confirmed reads waiting for the applied index to reach theirs, in index order. */
+  private readonly readsAwaitingApply: Array<{ index: number; waiters: ReadBatch["waiters"] }> = [];
+  private lastSnapshotIndex: number;
+  private leader = "";
+  private role = Role.Follower;
+  private stopped = false;
+  private applied: number;
+  private snapshotting = false;
+
+  constructor(private readonly o: DriverOptions) {
+    this.lastSnapshotIndex = o.store.log.snapshotMeta().index;
+    this.applied = o.store.kv.appliedIndex();
+  }
+
+  get leaderId(): string {
+    return this.leader;
+  }
+
+  get isLeader(): boolean {
+    return this.role === Role.Leader;
+  }
+
+  get pendingProposals(): number {
+    return this.proposals.size;
+  }
+
+  tick(): void {
+    if (this.stopped) return;
+    this.ticks++;
+    this.o.raft.tick();
+    this.retryReads();
+    this.schedule();
+  }
+
+  step(message: Message): void {
+    if (this.stopped) return;
+    this.o.raft.step(message);
+    this.schedule();
+  }
+
+  /** Proposes a command on this node (the leader) and resolves with its outcome once applied. */
+  propose(data: Uint8Array, signal?: AbortSignal): Promise<ApplyOutcome> {
+    let index = -1;
+    return withDeadline<ApplyOutcome>(
+      this.o.requestTimeoutMs,
+      signal,
+      (waiter) => {
+        try {
+          const at = this.o.raft.propose(data);
+          index = at.index;
+          this.proposals.add(at.index, at.term, waiter);
+          this.o.metrics.proposalsPending.set(() => this.proposals.size);
+          this.schedule();
+        } catch (error) {
+          waiter.reject(toNodeError(error));
+        }
+      },
+      () => {
+        if (index >= 0) this.proposals.drop(index);
+        this.o.metrics.proposalsFailed.inc({ reason: "timeout" });
+      },
+      "the write was proposed but not confirmed in time; its outcome is unknown (it may still be applied)",
+    );
+  }
+
+  proposeConfChange(change: ConfChange, signal?: AbortSignal): Promise<ApplyOutcome> {
+    let index = -1;
+    return withDeadline<ApplyOutcome>(
+      this.o.requestTimeoutMs,
+      signal,
+      (waiter) => {
+        try {
+          const at = this.o.raft.proposeConfChange(change);
+          index = at.index;
+          this.proposals.add(at.index, at.term, waiter);
+          this.schedule();
+        } catch (error) {
+          waiter.reject(toNodeError(error));
+        }
+      },
+      () => {
+        if (index >= 0) this.proposals.drop(index);
+      },
+      "the membership change was proposed but not confirmed in time; its outcome is unknown",
+    );
+  }
+
+  /** Resolves once this node has applied everything committed before the call (linearizable read point). */
+  readBarrier(signal?: AbortSignal): Promise<void> {
+    let holder: ReadBatch["waiters"][number] | undefined;
+    return withDeadline<void>(
+      this.o.requestTimeoutMs,
+      signal,
+      (waiter) => {
+        holder = waiter;
+        this.queuedReads.push(waiter);
+        this.flushReads();
+        this.schedule();
+      },
+      () => {
+        this.queuedReads = this.queuedReads.filter((w) => w !== holder);
+      },
+      "could not confirm a linearizable read in time (no leader or no quorum reachable)",
+    );
+  }
+
+  transferLeadership(to: string): void {
+    this.o.raft.transferLeadership(to);
+    this.schedule();
+  }
+
+  reportUnreachable(id: string): void {
+    this.o.raft.reportUnreachable(id);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    const error = new NodeError("unavailable", "the node is shutting down; retry on another member");
+    this.proposals.rejectAll(error);
+    for (const w of this.queuedReads) w.reject(error);
+    for (const batch of this.inflightReads.values()) for (const w of batch.waiters) w.reject(error);
+    for (const batch of this.readsAwaitingApply) for (const w of batch.waiters) w.reject(error);
+    this.queuedReads = [];
+    this.inflightReads.clear();
+    this.readsAwaitingApply.length = 0;
+  }
+
+  /** Handles pending Ready rounds soon, once per event-loop turn: proposals made meanwhile share the fsync. */
+  schedule(): void {
+    if (this.readyScheduled || this.stopped) return;
+    this.readyScheduled = true;
+    setImmediate(() => {
+      this.readyScheduled = false;
+      this.handleReadies();
+    });
+  }
+
+  /** Handles ready rounds now; exported for shutdown flushes. */
+  handleReadies(): void {
+    for (let round = 0; round < MAX_READY_ROUNDS_PER_TURN && !this.stopped && this.o.raft.hasReady(); round++) {
+      this.handleOneReady();
+    }
+    if (!this.stopped && this.o.raft.hasReady()) this.schedule();
+  }
+
+  private handleOneReady(): void {
+    const { raft, store, metrics } = this.o;
+    const ready = raft.ready();
+    if (ready.softState) this.noteSoftState(ready.softState.leader, ready.softState.role);
+
+    if (ready.hardState || ready.entries.length > 0 || ready.snapshotChunks.length > 0 || ready.snapshot) {
+      const started = performance.now();
+      store.persistReady({
+        entries: ready.entries,
+        snapshotChunks: ready.snapshotChunks,
+        ...(ready.hardState ? { hardState: ready.hardState } : {}),
+        ...(ready.snapshot ? { snapshot: ready.snapshot } : {}),
+      });
+      metrics.fsyncSeconds.observe((performance.now() - started) / 1000);
+      if (ready.snapshot) {
+        this.lastSnapshotIndex = ready.snapshot.index;
+        this.applied = store.kv.appliedIndex();
+        this.o.log.info("installed snapshot from leader", { index: ready.snapshot.index, term: ready.snapshot.term });
+      }
+    }
+    if (ready.messages.length > 0) this.o.send(ready.messages);
+    const membershipChanged = ready.committedEntries.length > 0 || ready.confState ? this.apply(ready.committedEntries, ready.confState) : false;
+    for (const state of ready.readStates) this.readConfirmed(state);
+    // The core switches to a new membership in advance(): only then is it visible in status().
+    raft.advance();
+    if (membershipChanged || ready.snapshot) this.o.onMembershipApplied();
+    this.releaseReads();
+    this.maybeSnapshot();
+  }
+
+  /** Applies committed entries; true when membership changed. */
+  private apply(entries: Entry[], confState: ConfState | undefined): boolean {
+    const started = performance.now();
+    // Conf changes are kept in the state machine as member records, so a
+    // snapshot carries every member's addresses along with the membership.
+    const forStore = entries.map((entry) => {
+      if (entry.type !== EntryType.ConfChange) return entry;
+      const change = decodeConfChange(entry.data);
+      return { ...entry, type: EntryType.Normal, data: memberRecordCommand(change) };
+    });
+    const results = this.o.store.applyCommitted(forStore, confState);
+    this.applied = this.o.store.kv.appliedIndex();
+    this.o.metrics.applySeconds.observe((performance.now() - started) / 1000);
+    let membershipChanged = confState !== undefined;
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i]!;
+      if (entry.type === EntryType.ConfChange) membershipChanged = true;
+      const result = results[i]!;
+      this.proposals.applied(entry.index, entry.term, () => toApplyOutcome(result));
+      if (entry.data.length > 0) this.o.metrics.proposalsCommitted.inc();
+    }
+    return membershipChanged;
+  }
+
+  /** Every snapshotCount applied entries: write a snapshot (in the background) and compact the log behind it. */
+  private maybeSnapshot(): void {
+    if (this.snapshotting || this.applied - this.lastSnapshotIndex < this.o.snapshotCount) return;
+    this.snapshotting = true;
+    const started = performance.now();
+    this.o.store
+      .createSnapshot()
+      .then((meta) => {
+        this.lastSnapshotIndex = meta.index;
+        if (this.stopped) return;
+        const compactTo = Math.max(this.o.store.log.firstIndex() - 1, meta.index - Math.min(SNAPSHOT_CATCHUP_ENTRIES, this.o.snapshotCount));
+        this.o.store.compact(compactTo);
+        this.o.log.info("snapshot taken", { index: meta.index, bytes: meta.sizeBytes, compactedTo: compactTo, ms: Math.round(performance.now() - started) });
+      })
+      .catch((error: unknown) => {
+        if (!this.stopped) this.o.log.error("snapshot failed", { error });
+      })
+      .finally(() => {
+        this.snapshotting = false;
+      });
+  }
+
+  private noteSoftState(leader: string, role: Role): void {
+    const changed = leader !== this.leader;
+    this.leader = leader;
+    this.role = role;
+    if (changed) {
+      this.o.metrics.leaderChanges.inc();
+      // Reads sent to the old leader will not be answered; ask the new one.
+      for (const [ctx, batch] of this.inflightReads) {
+        this.queuedReads.push(...batch.waiters);
+        this.inflightReads.delete(ctx);
+      }
+      this.flushReads();
+    }
+    this.o.onLeaderChange(leader, role);
+  }
+
+  private flushReads(): void {
+    if (this.queuedReads.length === 0) return;
+    const context = new TextEncoder().encode(`r${this.nextReadId++}`);
+    try {
+      this.o.raft.readIndex(context);
+    } catch {
+      return; // No leader yet: the queued reads are tried again on the next tick.
+    }
+    this.inflightReads.set(new TextDecoder().decode(context), { waiters: this.queuedReads, issuedAtTick: this.ticks });
+    this.queuedReads = [];
+  }
+
+  private retryReads(): void {
+    for (const [ctx, batch] of this.inflightReads) {
+      if (this.ticks - batch.issuedAtTick >= READ_INDEX_RETRY_TICKS) {
+        this.inflightReads.delete(ctx);
+        this.queuedReads.push(...batch.waiters);
+      }
+    }
+    this.flushReads();
+  }
+
+  private readConfirmed(state: ReadState): void {
+    const ctx = new TextDecoder().decode(state.context);
+    const batch = this.inflightReads.get(ctx);
+    if (!batch) return;
+    this.inflightReads.delete(ctx);
+    this.readsAwaitingApply.push({ index: state.index, waiters: batch.waiters });
+    this.readsAwaitingApply.sort((a, b) => a.index - b.index);
+  }
+
+  private releaseReads(): void {
+    const applied = this.applied;
+    while (this.readsAwaitingApply.length > 0 && this.readsAwaitingApply[0]!.index <= applied) {
+      for (const waiter of this.readsAwaitingApply.shift()!.waiters) waiter.resolve();
+    }
+  }
+}
+
+/** Turns the core's refusals into errors a client can act on. */
+export function toNodeError(error: unknown): NodeError {
+  if (error instanceof NodeError) return error;
+  if (error instanceof RaftError) {
+    switch (error.reason) {
+      case "not_leader":
+        return new NodeError("unavailable", error.leaderHint ? `not the leader; the leader is ${error.leaderHint}` : "no leader elected yet; retry shortly");
+      case "transfer_in_progress":
+        return new NodeError("unavailable", "leadership is being transferred; retry shortly");
+      case "conf_change_pending":
+        return new NodeError("failed_precondition", `${error.message}; wait for the previous membership change to finish`);
+      case "learner_not_caught_up":
+        return new NodeError("failed_precondition", `${error.message}; it is promoted automatically once caught up`);
+      case "overloaded":
+        return new NodeError("resource_exhausted", `${error.message}; slow down`);
+      default:
+        return new NodeError("invalid_argument", error.message);
+    }
+  }
+  return new NodeError("internal", error instanceof Error ? error.message : String(error));
+}
+
+export function isVoterChange(change: ConfChange): boolean {
+  return change.type === ConfChangeType.AddVoter;
+}

@@ -1,0 +1,75 @@
+// An in-process PeerNetwork for testing several real DkvNodes (real sqlite
+// storage, real timers) in one process without sockets. Links can be cut.
+import type { ForwardRequest, ForwardResponse } from "../../src/gen/dkv/raft/v1/raft_pb.ts";
+import type { Message } from "../../src/raft/index.ts";
+import type { PeerNetwork, PeerNetworkHandlers } from "../../src/server/peer-network.ts";
+
+export class MemoryHub {
+  readonly endpoints = new Map<string, MemoryNetwork>();
+  /** Directed links that drop everything: "from>to". */
+  readonly cut = new Set<string>();
+
+  network(id: string): MemoryNetwork {
+    const network = new MemoryNetwork(id, this);
+    this.endpoints.set(id, network);
+    return network;
+  }
+
+  isolate(id: string): void {
+    for (const other of this.endpoints.keys()) {
+      if (other === id) continue;
+      this.cut.add(`${id}>${other}`);
+      this.cut.add(`${other}>${id}`);
+    }
+  }
+
+  heal(): void {
+    this.cut.clear();
+  }
+
+  deliver(from: string, to: string, deliverTo: (h: PeerNetworkHandlers) => void): boolean {
+    if (this.cut.has(`${from}>${to}`)) return true; // Sent into the void, as a dead link would.
+    const target = this.endpoints.get(to);
+    if (!target?.handlers) return false;
+    const handlers = target.handlers;
+    queueMicrotask(() => deliverTo(handlers));
+    return true;
+  }
+}
+
+export class MemoryNetwork implements PeerNetwork {
+  handlers: PeerNetworkHandlers | undefined;
+  readonly boundAddress: string;
+
+  constructor(
+    readonly id: string,
+    private readonly hub: MemoryHub,
+  ) {
+    this.boundAddress = `memory:${id}`;
+  }
+
+  async start(handlers: PeerNetworkHandlers): Promise<void> {
+    this.handlers = handlers;
+  }
+  setPeer(): void {}
+  removePeer(): void {}
+  sendRaft(messages: Message[]): void {
+    for (const message of messages) {
+      const copy = structuredClone(message);
+      this.hub.deliver(this.id, message.to, (h) => h.onRaftMessage(copy));
+    }
+  }
+  sendForwardRequest(to: string, request: ForwardRequest): boolean {
+    return this.hub.deliver(this.id, to, (h) => h.onForwardRequest(this.id, request));
+  }
+  sendForwardResponse(to: string, response: ForwardResponse): boolean {
+    return this.hub.deliver(this.id, to, (h) => h.onForwardResponse(this.id, response));
+  }
+  connectedPeers(): number {
+    return this.hub.endpoints.size - 1;
+  }
+  async close(): Promise<void> {
+    this.handlers = undefined;
+    this.hub.endpoints.delete(this.id);
+  }
+}
