@@ -6,6 +6,7 @@ import { create } from "@bufbuild/protobuf";
 import { ForwardResponseSchema, type ForwardRequest } from "../gen/dkv/raft/v1/raft_pb.ts";
 import {
   ConfChangeType,
+  PROMOTION_MAX_LAG_ENTRIES,
   RaftNode,
   Role,
   decodeConfChange,
@@ -43,8 +44,6 @@ import { createSeededPrng } from "./prng.ts";
 
 /** How often the leader looks for listed members to add and learners to promote. */
 const MEMBERSHIP_LOOP_MS = 500;
-/** A learner within this many entries of the leader's log is caught up enough to vote. */
-const PROMOTE_LAG_ENTRIES = 100;
 /** Backup stream chunk size. */
 const SNAPSHOT_STREAM_CHUNK_BYTES = 1024 * 1024;
 
@@ -65,7 +64,7 @@ export class DkvNode implements KvNode {
   private readonly forwarder: Forwarder;
   private memberList: MemberInfo[] = [];
   private tickTimer: ReturnType<typeof setInterval> | undefined;
-  private membershipTimer: ReturnType<typeof setInterval> | undefined;
+  private membershipTimer: ReturnType<typeof setTimeout> | undefined;
   private leaderWaiters: Array<() => void> = [];
   private readonly requestTimeoutMs: number;
   private stopping = false;
@@ -111,7 +110,7 @@ export class DkvNode implements KvNode {
       onUnreachable: (id) => this.driver.reportUnreachable(id),
     });
     this.tickTimer = setInterval(() => this.driver.tick(), config.heartbeatIntervalMs);
-    this.membershipTimer = setInterval(() => void this.membershipLoop(), MEMBERSHIP_LOOP_MS);
+    this.scheduleMembershipLoop(MEMBERSHIP_LOOP_MS);
     // A single voter has nobody to wait for: take the lead now instead of after a timeout.
     const status = this.raft.status();
     if (status.confState.voters.length === 1 && status.confState.voters[0] === config.name) this.raft.campaign();
@@ -123,7 +122,7 @@ export class DkvNode implements KvNode {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    clearInterval(this.membershipTimer);
+    clearTimeout(this.membershipTimer);
     if (this.driver.isLeader) await this.handOffLeadership();
     clearInterval(this.tickTimer);
     this.driver.handleReadies();
@@ -298,21 +297,38 @@ export class DkvNode implements KvNode {
     }
   }
 
-  /** Leader only: adds listed members that answer, and promotes caught-up learners that asked to vote. */
-  private async membershipLoop(): Promise<void> {
-    if (!this.driver.isLeader || this.stopping) return;
+  /** Runs the membership loop again after delayMs; soon after a change, so a new cluster forms quickly. */
+  private scheduleMembershipLoop(delayMs: number): void {
+    this.membershipTimer = setTimeout(() => {
+      this.membershipLoop().then(
+        (changed) => !this.stopping && this.scheduleMembershipLoop(changed ? 20 : MEMBERSHIP_LOOP_MS),
+        () => !this.stopping && this.scheduleMembershipLoop(MEMBERSHIP_LOOP_MS),
+      );
+    }, delayMs);
+  }
+
+  /** Leader only: adds listed members that answer, and promotes caught-up learners that asked to vote. True when it changed something. */
+  private async membershipLoop(): Promise<boolean> {
+    if (!this.driver.isLeader || this.stopping) return false;
     const status = this.raft.status();
     for (const member of this.memberList) {
       if (!member.isLearner || !member.wantsVote) continue;
       const match = status.progress?.[member.id]?.match ?? 0;
-      if (status.lastIndex - match > PROMOTE_LAG_ENTRIES) continue;
+      if (status.lastIndex - match > PROMOTION_MAX_LAG_ENTRIES) continue;
       const context = encodeMemberContext({ peerAddress: member.peerAddress, clientAddress: member.clientAddress, wantsVote: false });
-      await this.changeMembership({ type: ConfChangeType.AddVoter, nodeId: member.id, context }).catch((e) =>
-        this.d.log.debug("promotion not done yet", { member: member.id, reason: e }),
+      // One change at a time.
+      return this.changeMembership({ type: ConfChangeType.AddVoter, nodeId: member.id, context }).then(
+        () => {
+          this.d.log.info("promoted learner to voter", { member: member.id });
+          return true;
+        },
+        (e) => {
+          this.d.log.debug("promotion not done yet", { member: member.id, reason: e });
+          return false;
+        },
       );
-      return; // One change at a time.
     }
-    if (this.d.config.initialClusterState !== "new") return;
+    if (this.d.config.initialClusterState !== "new") return false;
     for (const listed of this.d.config.initialCluster) {
       if (this.memberList.some((m) => m.id === listed.name)) continue;
       try {
@@ -320,11 +336,13 @@ export class DkvNode implements KvNode {
         const { clientAddress } = JSON.parse(new TextDecoder().decode(reply.result)) as { clientAddress: string };
         this.d.log.info("adding listed member", { member: listed.name, peer: listed.peerAddress });
         await this.addMember(listed.name, listed.peerAddress, clientAddress, false);
+        return true;
       } catch (e) {
         this.d.log.debug("listed member not reachable yet", { member: listed.name, reason: e });
       }
-      return;
+      return false;
     }
+    return false;
   }
 
   // ---- status, readiness, backup, metrics ----
