@@ -50,6 +50,11 @@ export function readHeader(path: string): Uint8Array {
  * The key-value table, shared by the database and snapshot images so an image
  * installs with one INSERT ... SELECT. Keys are BLOBs (the UTF-8 bytes) so
  * ranges compare bytewise like etcd and a prefix's upper bound is computable.
+ *
+ * A rowid table (rows by rowid, plus an index on key), not WITHOUT ROWID: with
+ * 256-byte values, random-key puts measured 14k/s WITHOUT ROWID against
+ * 110k-130k/s here, because the key index stays small (~150 keys per page) and
+ * rows are updated in place or appended instead of splitting wide b-tree pages.
  */
 export function kvTableSql(schema: string): string {
   return `CREATE TABLE ${schema}.kv (
@@ -58,7 +63,7 @@ export function kvTableSql(schema: string): string {
     create_revision INTEGER NOT NULL,
     mod_revision INTEGER NOT NULL,
     version INTEGER NOT NULL
-  ) WITHOUT ROWID`;
+  )`;
 }
 
 /** Tables of a node's database; every single-row table holds exactly the row id = 1. */

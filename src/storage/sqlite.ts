@@ -52,13 +52,20 @@ export function configureReader(db: Database): void {
   db.exec("PRAGMA mmap_size = 0");
 }
 
-/** BEGIN IMMEDIATE ... COMMIT with a per-transaction sync mode; statements are prepared once. */
+const SYNCHRONOUS_LEVEL: Record<SyncMode, number> = { normal: 1, full: 2 };
+
+/**
+ * BEGIN IMMEDIATE ... COMMIT with a per-transaction sync mode. The transaction
+ * statements are prepared once; the PRAGMA is not: SQLite applies
+ * `PRAGMA synchronous` while compiling it, so a prepared one takes effect when
+ * prepared and re-running it later does nothing (measured: a prepared FULL
+ * re-run after NORMAL left the connection at NORMAL).
+ */
 export class WriteTransactions {
   private readonly begin: Statement;
   private readonly commit: Statement;
   private readonly rollback: Statement;
-  private readonly syncFull: Statement;
-  private readonly syncNormal: Statement;
+  private readonly readSynchronous: Statement;
   private sync: SyncMode = "full";
   private failed: unknown = undefined;
 
@@ -66,9 +73,21 @@ export class WriteTransactions {
     this.begin = db.prepare("BEGIN IMMEDIATE");
     this.commit = db.prepare("COMMIT");
     this.rollback = db.prepare("ROLLBACK");
-    this.syncFull = db.prepare("PRAGMA synchronous = FULL");
-    this.syncNormal = db.prepare("PRAGMA synchronous = NORMAL");
-    this.syncFull.run();
+    this.readSynchronous = db.prepare("PRAGMA synchronous");
+    this.setSync("full");
+  }
+
+  /** The level SQLite reports for the connection right now (tests and assertions). */
+  syncInEffect(): SyncMode {
+    const level = (this.readSynchronous.get() as { synchronous: number }).synchronous;
+    return level === SYNCHRONOUS_LEVEL.full ? "full" : level === SYNCHRONOUS_LEVEL.normal ? "normal" : (String(level) as SyncMode);
+  }
+
+  private setSync(sync: SyncMode): void {
+    this.db.exec(sync === "full" ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+    const inEffect = this.syncInEffect();
+    if (inEffect !== sync) throw new Error(`PRAGMA synchronous did not take effect: wanted ${sync}, SQLite reports ${inEffect}`);
+    this.sync = sync;
   }
 
   /** Runs fn in one transaction; on any error the transaction is rolled back and the error rethrown. */
@@ -78,10 +97,7 @@ export class WriteTransactions {
       // retrying could report durable what is not. The node must restart.
       throw new Error(`storage is unusable after a failed commit: ${String(this.failed)}`);
     }
-    if (sync !== this.sync) {
-      (sync === "full" ? this.syncFull : this.syncNormal).run();
-      this.sync = sync;
-    }
+    if (sync !== this.sync) this.setSync(sync);
     this.begin.run();
     let result: T;
     try {

@@ -180,6 +180,18 @@ describe("kv store", () => {
     expect(dumpKv(reopened)).toEqual(before);
   });
 
+  test("persist commits at synchronous=FULL, apply at NORMAL, switching back and forth", () => {
+    const storage = track(openStorage(tempDir()));
+    const transactions = (storage as unknown as { transactions: { syncInEffect(): string } }).transactions;
+    for (let index = 1; index <= 3; index++) {
+      const entries = [entry(index, 1, putData("a", String(index)))];
+      storage.persistReady({ entries, hardState: { term: 1, vote: "", commit: index }, snapshotChunks: [] });
+      expect(transactions.syncInEffect()).toBe("full");
+      storage.applyCommitted(entries);
+      expect(transactions.syncInEffect()).toBe("normal");
+    }
+  });
+
   test("with applySync full every apply is fsynced too (same results)", () => {
     const storage = track(openStorage(tempDir(), { applySync: "full" }));
     const entries = [entry(1, 1, putData("a", "1"))];
