@@ -5,6 +5,7 @@
 
 import { type ConfState, type Message, type NodeId, Role } from "../../src/raft/index";
 import { checkLogsMatch } from "./checkers/log_matching";
+import { sameConfState } from "./kv_model";
 import { CheckerSuite } from "./checkers/suite";
 import { Violation } from "./checkers/violation";
 import { type CrashPoint, NodeDriver, type NodeOptions, type Sabotage } from "./driver";
@@ -29,6 +30,10 @@ export interface ClusterOptions {
   stallTicksMax: number;
   /** Per million: a message the network could not deliver is reported to the sender's core as unreachable. */
   reportUnreachablePerMillion: number;
+  /** A node whose clock runs twice as fast (ticks twice per step), if any. */
+  fastClockNode: NodeId | undefined;
+  /** A node whose every message takes this much longer, if any. */
+  slowNode: { id: NodeId; extraDelayTicks: number } | undefined;
   /** Only for the checkers' own end-to-end tests. */
   sabotage: Sabotage;
 }
@@ -44,8 +49,8 @@ export class Cluster {
   readonly ids: NodeId[];
   /** Decides, per Ready, whether the node crashes in it (set by the fault schedule). */
   crashPointFor: (node: NodeId) => CrashPoint = () => "none";
-  /** Disk stalls happen only while faults are on. */
-  stallsEnabled = true;
+  /** Disk stalls, the fast clock and the slow node are faults: calm() ends them. */
+  private faultsOn = true;
   private readonly stalledUntil = new Map<NodeId, number>();
 
   constructor(
@@ -54,6 +59,7 @@ export class Cluster {
     readonly trace: Trace,
   ) {
     this.network = new Network(prng.fork(), options.network);
+    if (options.slowNode !== undefined) this.network.setSlowNode(options.slowNode.id, options.slowNode.extraDelayTicks);
     this.ids = [...options.initialVoters, ...options.spareNodes];
     const env = {
       checkers: this.checkers,
@@ -95,6 +101,16 @@ export class Cluster {
     return best;
   }
 
+  /**
+   * End the node-level faults (disk stalls, fast clock, slow links): Raft's
+   * liveness needs round trips well inside an election timeout, which these
+   * may break on purpose.
+   */
+  calm(): void {
+    this.faultsOn = false;
+    if (this.options.slowNode !== undefined) this.network.setSlowNode(this.options.slowNode.id, 0);
+  }
+
   /** Deliver messages due now and tick every running node. */
   deliverAndTick(): void {
     this.tick++;
@@ -108,7 +124,9 @@ export class Cluster {
     }
     for (const id of this.ids) {
       const driver = this.driver(id);
-      if (driver.isUp() && !this.prng.chance(this.options.tickSkipPerMillion)) driver.node().tick();
+      if (!driver.isUp() || this.prng.chance(this.options.tickSkipPerMillion)) continue;
+      driver.node().tick();
+      if (this.faultsOn && id === this.options.fastClockNode) driver.node().tick();
     }
   }
 
@@ -133,11 +151,20 @@ export class Cluster {
     for (const id of this.ids) {
       const driver = this.driver(id);
       const status = driver.status();
+      if (status !== undefined && !sameConfState(status.confState, driver.kv.confState)) {
+        throw new Violation(
+          "membership",
+          `${id} runs with membership ${JSON.stringify(status.confState)} but its applied entries give ${JSON.stringify(driver.kv.confState)}`,
+        );
+      }
       if (status === undefined || status.role !== Role.Leader) {
         this.checkers.leaderAppendOnly.observeNotLeader(id);
         continue;
       }
       this.checkers.electionSafety.observeLeader(id, status.term);
+      if (!status.confState.voters.includes(id)) {
+        throw new Violation("membership", `${id} still leads term ${status.term} after applying its own removal from the voters`);
+      }
       // The log checks read the persisted log: only valid once the node has persisted everything.
       if (driver.node().hasReady()) continue;
       this.checkers.leaderCompleteness.checkLeader(id, status.term, driver.shadow);
@@ -191,7 +218,7 @@ export class Cluster {
   }
 
   private maybeStallDisks(): void {
-    if (!this.stallsEnabled) {
+    if (!this.faultsOn) {
       this.stalledUntil.clear();
       return;
     }

@@ -49,7 +49,7 @@ export interface NodeOptions {
 export type Sabotage = "none" | "forget_vote_on_crash" | "serve_reads_early";
 
 /** Where in the Ready cycle a node crashes, if it does. */
-export type CrashPoint = "none" | "before_persist" | "after_persist" | "mid_apply" | "before_advance";
+export type CrashPoint = "none" | "before_persist" | "after_persist" | "mid_send" | "mid_apply" | "before_advance";
 
 export interface DriverEnvironment {
   readonly checkers: CheckerSuite;
@@ -161,10 +161,13 @@ export class NodeDriver {
     if (crashAt === "before_persist") return this.crashNow("before persisting its Ready");
     this.persist(rd);
     if (crashAt === "after_persist") return this.crashNow("after persisting, before sending");
-    for (const msg of rd.messages) {
+    const sendCount = crashAt === "mid_send" ? this.prng.nextInt(rd.messages.length + 1) : rd.messages.length;
+    for (let k = 0; k < sendCount; k++) {
+      const msg = rd.messages[k] as Message;
       checkMessagePersisted(this.persistedHardState, msg);
       this.env.send(msg);
     }
+    if (crashAt === "mid_send") return this.crashNow(`after sending ${sendCount} of ${rd.messages.length} messages`);
     if (!this.applyCommitted(rd, crashAt === "mid_apply")) return false;
     this.acceptReadStates(rd);
     if (crashAt === "before_advance") return this.crashNow("after applying, before advance()");

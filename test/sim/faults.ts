@@ -23,7 +23,7 @@ export interface FaultProfile {
   outagePerMillion: number;
 }
 
-const CRASH_POINTS: readonly CrashPoint[] = ["before_persist", "after_persist", "mid_apply", "before_advance"];
+const CRASH_POINTS: readonly CrashPoint[] = ["before_persist", "after_persist", "mid_send", "mid_apply", "before_advance"];
 
 export class FaultSchedule {
   private partitionHealTick = -1;

@@ -65,6 +65,8 @@ export class Network {
   /** Messages bucketed by delivery tick. */
   private readonly buckets = new Map<number, Message[]>();
   private inFlightCount = 0;
+  /** Extra delay of every message to or from a slow node (a far-away or overloaded peer). */
+  private readonly extraDelayTicks = new Map<NodeId, number>();
   /** cuts.get(from) holds every `to` that `from` cannot reach. */
   private readonly cuts = new Map<NodeId, Set<NodeId>>();
 
@@ -158,6 +160,11 @@ export class Network {
     this.cuts.clear();
   }
 
+  setSlowNode(node: NodeId, extraDelayTicks: number): void {
+    if (extraDelayTicks < 0 || extraDelayTicks > DELAY_TICKS_LIMIT) throw new Error(`extra delay ${extraDelayTicks} outside [0, ${DELAY_TICKS_LIMIT}]`);
+    this.extraDelayTicks.set(node, extraDelayTicks);
+  }
+
   hasCuts(): boolean {
     for (const set of this.cuts.values()) if (set.size > 0) return true;
     return false;
@@ -179,6 +186,7 @@ export class Network {
     const f = this.faults;
     let delayTicks = this.prng.between(f.delayTicksMin, f.delayTicksMax);
     if (this.prng.chance(f.longDelayPerMillion)) delayTicks = this.prng.between(f.delayTicksMax, f.longDelayTicksMax);
+    delayTicks += (this.extraDelayTicks.get(msg.from) ?? 0) + (this.extraDelayTicks.get(msg.to) ?? 0);
     const at = nowTick + delayTicks;
     let bucket = this.buckets.get(at);
     if (bucket === undefined) {

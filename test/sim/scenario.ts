@@ -72,6 +72,8 @@ export function chooseScenario(prng: SimPrng): Scenario {
       stallPerMillion: prng.pick([0, 5_000, 30_000]),
       stallTicksMax: prng.between(1, 2 * electionTicks),
       reportUnreachablePerMillion: prng.pick([0, 500_000]),
+      fastClockNode: prng.chance(200_000) ? prng.pick(initialVoters) : undefined,
+      slowNode: prng.chance(200_000) ? { id: prng.pick(initialVoters), extraDelayTicks: prng.between(1, electionTicks) } : undefined,
       sabotage: "none",
     },
     faults: profile,
@@ -111,6 +113,8 @@ export function describeScenario(s: Scenario): string {
     `election=${n.electionTicks} heartbeat=${n.heartbeatTicks}, drop=${net.dropPerMillion / 1e4}% dup=${net.duplicatePerMillion / 1e4}% ` +
     `delay=${net.delayTicksMin}..${net.delayTicksMax} long=${net.longDelayPerMillion / 1e4}%..${net.longDelayTicksMax}, ` +
     `appendBytes=${n.maxAppendBytes} inflight=${n.maxInflightAppends} chunk=${n.maxSnapshotChunkBytes} ` +
-    `compactEvery=${n.compactEveryEntries} keep=${n.compactKeepEntries}, chaos=${s.chaosTicks} ticks`
+    `compactEvery=${n.compactEveryEntries} keep=${n.compactKeepEntries}, chaos=${s.chaosTicks} ticks` +
+    (s.cluster.fastClockNode === undefined ? "" : `, fast clock ${s.cluster.fastClockNode}`) +
+    (s.cluster.slowNode === undefined ? "" : `, slow ${s.cluster.slowNode.id} +${s.cluster.slowNode.extraDelayTicks}`)
   );
 }

@@ -93,7 +93,7 @@ function runPhases(scenario: Scenario, cluster: Cluster, faults: FaultSchedule, 
     cluster.settle();
   }
   faults.healAll();
-  cluster.stallsEnabled = false;
+  cluster.calm();
   cluster.network.setFaults(scenario.healedNetwork);
   const healTick = cluster.tick;
   for (let t = 0; t < scenario.quietWriteTicks; t++) {
@@ -155,8 +155,11 @@ function explainNoConvergence(cluster: Cluster, workload: Workload, ticksSinceHe
   }
   for (const id of cluster.ids) {
     const other = cluster.driver(id).status();
-    if (id !== leader!.id && other?.role === Role.Leader && other.term >= status.term) {
-      throw new Violation("liveness", `${id} and ${leader!.id} both lead after the heal`);
+    if (id !== leader!.id && other?.role === Role.Leader) {
+      throw new Violation(
+        "liveness",
+        `${id} still leads term ${other.term} ${ticksSinceHeal} ticks after the heal, beside ${leader!.id} (term ${status.term})`,
+      );
     }
   }
 }

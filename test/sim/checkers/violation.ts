@@ -9,6 +9,8 @@ export type Property =
   | "leader append-only"
   | "read freshness"
   | "liveness"
+  /** A node's membership is what its applied entries say; a leader removed from the voters steps down. */
+  | "membership"
   /** Term and vote are durable before any message that depends on them is sent. */
   | "persist before send"
   /** The core kept the Ready contract (what it hands out is consistent with what it persisted). */
