@@ -6,7 +6,7 @@
 //   - KV apply rate (batches of puts with 256-byte values; apply unfsynced and fsynced),
 //   - snapshot create MB/s (sliced copy on a second connection, and VACUUM INTO
 //     for comparison) and restore MB/s (stage chunks + install).
-// Run: bun run bench/storage/storage-bench.ts [--seconds N] [--dir /path/on/the/disk/to/test]
+// Run: bun run bench/storage/storage-bench.ts [--seconds N] [--rounds N] [--keys N] [--dir /path/on/the/disk/to/test]
 
 import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -19,14 +19,16 @@ import type { Entry } from "../../src/raft/types";
 import { type Storage, openStorage } from "../../src/storage";
 
 const { values: args } = parseArgs({
-  options: { seconds: { type: "string", default: "2" }, dir: { type: "string" }, keys: { type: "string", default: "200000" } },
+  options: { seconds: { type: "string", default: "2" }, dir: { type: "string" }, keys: { type: "string", default: "200000" }, rounds: { type: "string", default: "2" } },
 });
 const SECONDS_PER_CASE = Number(args.seconds);
 const VALUE_BYTES = 256;
 const SNAPSHOT_KEYS = Number(args.keys);
+/** Log cases are repeated: the disk's speed drifts, so one round can mislead. */
+const ROUNDS = Number(args.rounds);
 const root = mkdtempSync(join(args.dir ?? tmpdir(), "dkv-bench-"));
 
-console.log(`# dkv storage benchmark  (reproduce: bun run bench/storage/storage-bench.ts --seconds ${SECONDS_PER_CASE} --keys ${SNAPSHOT_KEYS}${args.dir ? ` --dir ${args.dir}` : ""})`);
+console.log(`# dkv storage benchmark  (reproduce: bun run bench/storage/storage-bench.ts --seconds ${SECONDS_PER_CASE} --keys ${SNAPSHOT_KEYS} --rounds ${ROUNDS}${args.dir ? ` --dir ${args.dir}` : ""})`);
 console.log(`# ${new Date().toISOString()}  bun ${Bun.version}  dir ${root}  ${SECONDS_PER_CASE}s per case`);
 
 function perSecond(count: number, ms: number): string {
@@ -34,9 +36,9 @@ function perSecond(count: number, ms: number): string {
 }
 
 /** Runs step() until the time budget is spent; returns [calls, elapsed ms]. */
-function timed(step: () => void): [number, number] {
+function timed(step: () => void, seconds = SECONDS_PER_CASE): [number, number] {
   const start = performance.now();
-  const budgetMs = SECONDS_PER_CASE * 1000;
+  const budgetMs = seconds * 1000;
   let calls = 0;
   while (performance.now() - start < budgetMs) {
     step();
@@ -46,30 +48,26 @@ function timed(step: () => void): [number, number] {
 }
 
 /**
- * The disk's own rate of durable small writes, two ways: appending (the file
- * grows, so each fdatasync also flushes the size) and overwriting a
- * preallocated region (what a reused WAL mostly does).
+ * The disk's own rate of durable small writes: write 256 bytes into a
+ * preallocated region and fdatasync (what a reused WAL does). Measured right
+ * before each log case, because this shared disk's speed drifts a lot.
  */
-function rawFdatasync(): void {
+function rawFdatasyncPerSecond(seconds: number): number {
   const path = join(root, "fdatasync.bin");
   const block = new Uint8Array(VALUE_BYTES).fill(7);
-  for (const mode of ["append", "overwrite"] as const) {
-    const fd = openSync(path, "w");
-    const regionBytes = 1024 * 1024;
-    if (mode === "overwrite") {
-      writeSync(fd, new Uint8Array(regionBytes), 0, regionBytes, 0);
-      fdatasyncSync(fd);
-    }
-    let position = 0;
-    const [calls, ms] = timed(() => {
-      writeSync(fd, block, 0, block.byteLength, position);
-      position = mode === "append" ? position + block.byteLength : (position + 4096) % regionBytes;
-      fdatasyncSync(fd);
-    });
-    closeSync(fd);
-    rmSync(path);
-    console.log(`raw write(256 B)+fdatasync, ${mode.padEnd(9)} ${perSecond(calls, ms).padStart(10)} /s`);
-  }
+  const regionBytes = 1024 * 1024;
+  const fd = openSync(path, "w");
+  writeSync(fd, new Uint8Array(regionBytes), 0, regionBytes, 0);
+  fdatasyncSync(fd);
+  let position = 0;
+  const [calls, ms] = timed(() => {
+    writeSync(fd, block, 0, block.byteLength, position);
+    position = (position + 4096) % regionBytes;
+    fdatasyncSync(fd);
+  }, seconds);
+  closeSync(fd);
+  rmSync(path);
+  return (calls * 1000) / ms;
 }
 
 function putCommand(key: string, value: Uint8Array): Uint8Array {
@@ -77,7 +75,8 @@ function putCommand(key: string, value: Uint8Array): Uint8Array {
 }
 
 function logAppends(batch: number): void {
-  const storage = openStorage(join(root, `log-${batch}`));
+  const diskPerSecond = rawFdatasyncPerSecond(1);
+  const storage = openStorage(mkdtempSync(join(root, `log-${batch}-`)));
   const payload = new Uint8Array(VALUE_BYTES).fill(1);
   let next = 1;
   const [batches, ms] = timed(() => {
@@ -89,12 +88,13 @@ function logAppends(batch: number): void {
   storage.close();
   const entriesPerSecond = perSecond(batches * batch, ms);
   console.log(
-    `log append, ${String(batch).padStart(4)} entries/txn       ${entriesPerSecond.padStart(10)} entries/s  (${perSecond(batches, ms)} txn+fsync/s, ${((batches * batch * VALUE_BYTES) / 1024 / 1024 / (ms / 1000)).toFixed(1)} MiB/s)`,
+    `log append, ${String(batch).padStart(4)} entries/txn  ${entriesPerSecond.padStart(10)} entries/s  ${perSecond(batches, ms).padStart(6)} txn+fsync/s  ` +
+      `${((batches * batch * VALUE_BYTES) / 1024 / 1024 / (ms / 1000)).toFixed(1).padStart(5)} MiB/s   | raw fdatasync just before: ${Math.round(diskPerSecond).toLocaleString("en-US")}/s`,
   );
 }
 
 function kvApply(batch: number, applySync: "normal" | "full"): void {
-  const storage = openStorage(join(root, `kv-${batch}-${applySync}`), { applySync });
+  const storage = openStorage(mkdtempSync(join(root, `kv-${batch}-${applySync}-`)), { applySync });
   const value = new Uint8Array(VALUE_BYTES).fill(2);
   const keySpace = 100_000;
   // Commands are encoded up front: the server receives them encoded.
@@ -184,9 +184,9 @@ async function snapshots(): Promise<void> {
 }
 
 try {
-  rawFdatasync();
-  for (const batch of [1, 10, 100, 1000]) logAppends(batch);
-  rawFdatasync(); // again: this shared disk's speed drifts during a run
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const batch of [1, 10, 100, 1000]) logAppends(batch);
+  }
   for (const batch of [1, 100, 1000]) kvApply(batch, "normal");
   for (const batch of [1, 100, 1000]) kvApply(batch, "full");
   await snapshots();

@@ -113,16 +113,47 @@ export class LogStore implements LogStorage {
       );
       this.last = bounds.hi!;
     }
-    // Terms never decrease along a raft log, so grouping by term yields its runs in order.
-    const runs = this.db.query("SELECT term, MIN(idx) AS start FROM log GROUP BY term ORDER BY start").all() as {
-      term: number;
-      start: number;
-    }[];
+    const runs = this.readTermRuns(this.compactedIndex + 1, this.last);
     this.terms = TermRuns.fromRuns(runs, this.last);
     const firstTerm = runs[0]?.term;
     assert(firstTerm === undefined || firstTerm >= this.compactedTerm, `log term ${firstTerm} is below the compacted term ${this.compactedTerm}`);
     this.cache.clear();
     this.checkHardState(this.hard, this.last);
+  }
+
+  /**
+   * Finds where each term starts by binary search over point lookups: terms
+   * never decrease along a raft log, so this costs about (number of terms) x
+   * log2(entries) seeks instead of reading the whole log at every open.
+   */
+  private readTermRuns(first: number, last: number): { term: number; start: number }[] {
+    const termAt = this.db.prepare("SELECT term FROM log WHERE idx = ?");
+    const lookup = (index: number): number => {
+      const row = termAt.get(index) as { term: number } | null;
+      assert(row !== null, `log entry ${index} is missing`);
+      return row.term;
+    };
+    const runs: { term: number; start: number }[] = [];
+    try {
+      for (let start = first; start <= last; ) {
+        const term = lookup(start);
+        // Largest index in [start, last] still in `term`.
+        let lo = start;
+        let hi = last;
+        while (lo < hi) {
+          const mid = lo + Math.ceil((hi - lo) / 2);
+          const midTerm = lookup(mid);
+          assert(midTerm >= term, `log terms go backwards: entry ${mid} has term ${midTerm} after term ${term} at ${start}`);
+          if (midTerm === term) lo = mid;
+          else hi = mid - 1;
+        }
+        runs.push({ term, start });
+        start = lo + 1;
+      }
+    } finally {
+      termAt.finalize();
+    }
+    return runs;
   }
 
   // ---- LogStorage: what the core reads ----

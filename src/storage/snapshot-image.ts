@@ -17,9 +17,10 @@
 
 import { Database } from "bun:sqlite";
 import { appendFileSync, closeSync, openSync, rmSync, statSync } from "node:fs";
+import { open } from "node:fs/promises";
 import type { ConfState } from "../raft/types";
 import { StorageError, assert } from "./errors";
-import { fsyncFile, readExactly } from "./files";
+import { readExactly } from "./files";
 import {
   SNAPSHOT_APPLICATION_ID,
   SNAPSHOT_FORMAT_VERSION,
@@ -67,7 +68,13 @@ export async function createImage(
   try {
     const { meta, stats } = await copyApplied(databasePath, targetPath, options);
     await sealImage(targetPath, options.isClosed);
-    fsyncFile(targetPath);
+    // Flushing tens of MB takes long: off the event loop (fs/promises runs it on a worker thread).
+    const handle = await open(targetPath, "r+");
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
     stats.totalMs = performance.now() - startedMs;
     return { meta, stats };
   } catch (error) {

@@ -209,6 +209,11 @@ export class Storage {
       this.assertOpen();
       return newestNow;
     }
+    const logTerm = this.log.term(image.index);
+    assert(
+      logTerm === undefined || logTerm === image.term,
+      `snapshot at ${image.index} has applied term ${image.term} but the log holds term ${logTerm} there`,
+    );
     const meta: SnapshotMeta = { index: image.index, term: image.term, confState: image.confState, sizeBytes: fileSize(temporary) };
     const fileName = this.snapshots.publish(temporary, meta);
     this.transactions.run("full", () => this.snapshots.recordInTransaction(meta, fileName));
