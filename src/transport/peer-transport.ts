@@ -1,0 +1,192 @@
+// Peer traffic of one dkv node: a listener for the peers that dial us and one
+// outbound connection per peer we send to. Frames are raft messages and
+// forwarded requests/answers; the node receives them through onFrame with a
+// `reply` that answers over the same connection. Never throws on what a peer
+// sends: bad input closes that connection with a log line.
+import type { TCPSocketListener } from "bun";
+import type { NodeId } from "../raft/types";
+import { type PeerAddress, parsePeerAddress } from "./address";
+import type { Reply, TransportContext } from "./context";
+import type { Frame } from "./frame-codec";
+import { InboundConnection, inboundHandlers } from "./inbound";
+import {
+  DEFAULT_BACKOFF_INITIAL_MS,
+  DEFAULT_BACKOFF_MAX_MS,
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_HELLO_TIMEOUT_MS,
+  DEFAULT_MAX_FRAME_BYTES,
+  DEFAULT_MAX_QUEUED_BYTES,
+  DEFAULT_MAX_QUEUED_FRAMES,
+  FRAME_HEADER_BYTES,
+  MAX_WRITE_BATCH_BYTES,
+} from "./limits";
+import { errorText } from "./link";
+import { consoleLogger, type TransportLogger } from "./log";
+import { PeerConnection } from "./peer-connection";
+import { emptyStats, type TransportStats } from "./stats";
+import { listenerTlsOptions, type PeerTlsMaterial } from "./tls";
+
+export interface PeerTransportOptions {
+  /** This node's id, sent in every Hello. */
+  nodeId: NodeId;
+  /** Peers with another cluster id are refused. */
+  clusterId: string;
+  /** Called for every frame from a peer, in arrival order per connection. */
+  onFrame: (from: NodeId, frame: Frame, reply: Reply) => void;
+  /** A dial failed or a connection broke: raft should stop pipelining to this peer. */
+  onUnreachable?: (id: NodeId) => void;
+  /** Mutual TLS for both directions; without it, plain TCP (the node warns). */
+  tls?: PeerTlsMaterial;
+  logger?: TransportLogger;
+  maxFrameBytes?: number;
+  maxQueuedFrames?: number;
+  maxQueuedBytes?: number;
+  backoffInitialMs?: number;
+  backoffMaxMs?: number;
+  connectTimeoutMs?: number;
+  helloTimeoutMs?: number;
+  /**
+   * Maps the host of an advertised address to what to connect to (default:
+   * itself, resolved by the socket). The TLS server name stays the advertised host.
+   */
+  resolveHost?: (host: string) => string | Promise<string>;
+}
+
+export interface ListenOptions {
+  host: string;
+  /** 0 lets the OS choose; the bound port is returned. */
+  port: number;
+  /** Same as the constructor's `tls` (and replaces it): the listener and the dialer use the same material. */
+  tls?: PeerTlsMaterial;
+}
+
+export interface BoundAddress {
+  host: string;
+  port: number;
+}
+
+export class PeerTransport {
+  private readonly context: TransportContext;
+  private readonly peers = new Map<NodeId, PeerConnection>();
+  private readonly inbound = new Set<InboundConnection>();
+  private listener: TCPSocketListener<InboundConnection> | undefined;
+  private closed = false;
+
+  constructor(options: PeerTransportOptions) {
+    const maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+    const maxQueuedBytes = options.maxQueuedBytes ?? Math.max(DEFAULT_MAX_QUEUED_BYTES, 2 * (maxFrameBytes + FRAME_HEADER_BYTES));
+    if (!(maxFrameBytes > 0 && maxFrameBytes <= 0xffffffff)) throw new RangeError(`maxFrameBytes ${maxFrameBytes} must be in 1..2^32-1`);
+    if (maxQueuedBytes < maxFrameBytes + FRAME_HEADER_BYTES) {
+      throw new RangeError(`maxQueuedBytes ${maxQueuedBytes} must hold at least one maximal frame (${maxFrameBytes} bytes)`);
+    }
+    const logger = options.logger ?? consoleLogger;
+    const onFrame = options.onFrame;
+    const onUnreachable = options.onUnreachable;
+    this.context = {
+      nodeId: options.nodeId,
+      clusterId: options.clusterId,
+      maxFrameBytes,
+      writerLimits: {
+        maxQueuedFrames: options.maxQueuedFrames ?? DEFAULT_MAX_QUEUED_FRAMES,
+        maxQueuedBytes,
+        maxWriteBatchBytes: MAX_WRITE_BATCH_BYTES,
+      },
+      backoff: {
+        initialMs: options.backoffInitialMs ?? DEFAULT_BACKOFF_INITIAL_MS,
+        maxMs: options.backoffMaxMs ?? DEFAULT_BACKOFF_MAX_MS,
+      },
+      connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+      helloTimeoutMs: options.helloTimeoutMs ?? DEFAULT_HELLO_TIMEOUT_MS,
+      tls: options.tls,
+      resolveHost: options.resolveHost ?? ((host) => host),
+      logger,
+      stats: emptyStats(),
+      deliver(from, frame, reply) {
+        try {
+          onFrame(from, frame, reply);
+        } catch (error) {
+          // The node's bug must not kill the connection or the socket loop.
+          logger.warn(`frame handler failed on a ${frame.case} frame from ${from}: ${errorText(error)}`);
+        }
+      },
+      reportUnreachable(id) {
+        try {
+          onUnreachable?.(id);
+        } catch (error) {
+          logger.warn(`onUnreachable(${id}) failed: ${errorText(error)}`);
+        }
+      },
+    };
+  }
+
+  /** Starts accepting peers. Throws if the address cannot be bound. */
+  listen(options: ListenOptions): BoundAddress {
+    if (this.closed) throw new Error("transport is closed");
+    if (this.listener !== undefined) throw new Error("transport is already listening");
+    if (options.tls !== undefined) this.context.tls = options.tls;
+    const tls = this.context.tls;
+    this.listener = Bun.listen<InboundConnection>({
+      hostname: options.host,
+      port: options.port,
+      ...(tls === undefined ? {} : { tls: listenerTlsOptions(tls) }),
+      socket: inboundHandlers(this.context, this.inbound),
+    });
+    return { host: options.host, port: this.listener.port };
+  }
+
+  /**
+   * Queues a frame for a peer (sent in this tick's batch once connected).
+   * False when it could not be queued: unknown peer, too large, closed.
+   * A full queue drops its oldest frames instead (counted in framesDropped).
+   */
+  send(to: NodeId, frame: Frame): boolean {
+    const peer = this.peers.get(to);
+    if (peer === undefined || this.closed) {
+      this.context.stats.framesDropped++;
+      return false;
+    }
+    return peer.send(frame);
+  }
+
+  /** Adds a peer or changes its advertised address ("host:port"). Throws AddressError on a malformed address. */
+  setPeerAddress(id: NodeId, address: string): void {
+    if (this.closed) return;
+    if (id === this.context.nodeId) throw new Error(`cannot add this node (${id}) as its own peer`);
+    const parsed: PeerAddress = parsePeerAddress(address);
+    const existing = this.peers.get(id);
+    if (existing === undefined) this.peers.set(id, new PeerConnection(id, parsed, this.context));
+    else existing.setAddress(parsed);
+  }
+
+  /** Forgets a peer: its connection is closed and its queued frames dropped. */
+  removePeer(id: NodeId): void {
+    this.peers.get(id)?.close();
+    this.peers.delete(id);
+  }
+
+  /** Peers and their advertised addresses. */
+  peerAddresses(): Map<NodeId, string> {
+    return new Map([...this.peers].map(([id, peer]) => [id, peer.addressText]));
+  }
+
+  isConnected(id: NodeId): boolean {
+    return this.peers.get(id)?.isReady ?? false;
+  }
+
+  /** A snapshot of the counters. */
+  stats(): TransportStats {
+    return { ...this.context.stats };
+  }
+
+  /** Stops the listener and closes every connection; queued frames are dropped. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const peer of this.peers.values()) peer.close();
+    this.peers.clear();
+    this.listener?.stop(true);
+    this.listener = undefined;
+    for (const connection of this.inbound) connection.close();
+    this.inbound.clear();
+  }
+}
