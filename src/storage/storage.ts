@@ -29,10 +29,14 @@ export interface StorageOptions extends OpenDataDirOptions {
   applySync?: SyncMode;
 }
 
-/** The parts of a Ready that must be durable before its messages are sent. */
+/**
+ * The parts of a Ready that must be durable before its messages are sent (a
+ * whole Ready may be passed). Ready.confState is deliberately NOT taken here:
+ * it belongs with the applied index, so pass it to applyCommitted (step 3).
+ */
 export type PersistReadyInput = Pick<Ready, "hardState" | "entries" | "snapshotChunks" | "snapshot"> & {
-  /** Bootstrap membership only; normal membership changes go through applyCommitted. */
-  confState?: ConfState;
+  /** Membership of a brand-new cluster, written with its first hard state (bootstrap only). */
+  bootstrapConfState?: ConfState;
 };
 
 export interface PersistReadyResult {
@@ -126,7 +130,10 @@ export class Storage {
     if (ready.snapshot !== undefined) this.installSnapshot(ready.snapshot);
     const persist: { hardState?: Ready["hardState"]; entries: readonly Entry[]; confState?: ConfState } = { entries: ready.entries };
     if (ready.hardState !== undefined) persist.hardState = ready.hardState;
-    if (ready.confState !== undefined) persist.confState = ready.confState;
+    if (ready.bootstrapConfState !== undefined) {
+      assert(this.kv.appliedIndex() === 0, `bootstrap membership given to a node that applied up to ${this.kv.appliedIndex()}`);
+      persist.confState = ready.bootstrapConfState;
+    }
     this.log.persist(persist);
     return { snapshotChunksRejected };
   }

@@ -93,8 +93,12 @@ describe("kv store", () => {
     const dir = tempDir();
     const node = new Node(dir);
     const entries = [entry(1, 1), entry(2, 1, bytes("opaque conf change"), 1)];
-    node.storage.persistReady({ entries, hardState: { term: 1, vote: "", commit: 2 }, snapshotChunks: [] });
-    const results = node.storage.applyCommitted(entries, { voters: ["a", "b"], learners: ["c"] });
+    const confState = { voters: ["a", "b"], learners: ["c"] };
+    // A whole Ready may be handed to persistReady: its confState waits for the apply step.
+    const ready = { entries, hardState: { term: 1, vote: "", commit: 2 }, snapshotChunks: [], committedEntries: entries, confState };
+    node.storage.persistReady(ready);
+    expect(node.storage.log.initialState().confState).toEqual({ voters: [], learners: [] });
+    const results = node.storage.applyCommitted(ready.committedEntries, ready.confState);
     expect(results).toEqual([
       { index: 1, kind: "noop" },
       { index: 2, kind: "noop" },

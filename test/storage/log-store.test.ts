@@ -23,7 +23,7 @@ describe("log store", () => {
     const dir = tempDir();
     const storage = open(dir);
     const entries = putEntries(1, 5, 2);
-    storage.persistReady({ entries, hardState: { term: 2, vote: "n1", commit: 3 }, snapshotChunks: [], confState: { voters: ["n1"], learners: [] } });
+    storage.persistReady({ entries, hardState: { term: 2, vote: "n1", commit: 3 }, snapshotChunks: [], bootstrapConfState: { voters: ["n1"], learners: [] } });
     storage.close();
 
     const reopened = open(dir);
