@@ -9,7 +9,7 @@ import { VERSION, versionLine } from "./version.ts";
 export const rootCommand = defineCommand({
   meta: { name: "dkv", version: VERSION, description: "A fault-tolerant, Raft-replicated key-value store" },
   subCommands: {
-    serve: notBuilt("serve", "Run a dkv node"),
+    serve: () => import("./serve.ts").then((m) => m.serveCommand),
     get: () => import("./client-commands/get.ts").then((m) => m.getCommand),
     set: () => import("./client-commands/set.ts").then((m) => m.setCommand),
     del: () => import("./client-commands/del.ts").then((m) => m.delCommand),
@@ -18,8 +18,17 @@ export const rootCommand = defineCommand({
     member: () => import("./client-commands/member.ts").then((m) => m.memberCommand),
     status: () => import("./client-commands/status.ts").then((m) => m.statusCommand),
     health: () => import("./client-commands/health.ts").then((m) => m.healthCommand),
-    snapshot: notBuilt("snapshot", "Save or restore a backup"),
-    certs: notBuilt("certs", "Mint a CA and node/client certificates"),
+    "member-list": () => import("./client-commands/member.ts").then((m) => m.memberListCommand),
+    "member-join": () => import("./client-commands/member.ts").then((m) => m.memberJoinCommand),
+    "member-leave": () => import("./client-commands/member.ts").then((m) => m.memberLeaveCommand),
+    snapshot: defineCommand({
+      meta: { name: "snapshot", description: "Save a backup of a running cluster, or restore one into a new data dir" },
+      subCommands: {
+        save: () => import("./client-commands/snapshot-save.ts").then((m) => m.snapshotSaveCommand),
+        restore: notBuilt("restore", "Seed a new member's data dir from a backup"),
+      },
+    }),
+    certs: () => import("./certs.ts").then((m) => m.certsCommand),
   },
 });
 

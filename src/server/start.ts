@@ -6,6 +6,7 @@ import { COMMIT, VERSION } from "../cli/version.ts";
 import type { NodeConfig } from "./config.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { openMemberStorage } from "./member-storage.ts";
+import { notifyReady, notifyStopping } from "./sd-notify.ts";
 import { DkvNode } from "./node.ts";
 import { createTcpPeerNetwork } from "./tcp-network.ts";
 
@@ -37,6 +38,7 @@ export async function startMember(config: NodeConfig): Promise<RunningMember> {
       log: (line) => log.error(line),
     });
     log.info("serving clients", { address: config.listenClientAddress, tls: config.clientTls ? (config.clientTls.trustedCaFile ? "mutual" : "server") : "off" });
+    notifyReady();
   } catch (error) {
     await api?.stop().catch(() => {});
     if (node) await node.stop().catch(() => {});
@@ -50,6 +52,7 @@ export async function startMember(config: NodeConfig): Promise<RunningMember> {
     node: running,
     clientPort: handle.port,
     async stop() {
+      notifyStopping();
       await handle.stop();
       await running.stop();
     },

@@ -51,7 +51,9 @@ export function helloFrame(context: TransportContext): Uint8Array {
 
 /** Why this Hello is refused, or undefined. `expectedNodeId` is who we dialed. */
 export function helloRefusal(hello: Hello, context: TransportContext, expectedNodeId?: string): string | undefined {
-  if (hello.clusterId !== context.clusterId) {
+  // A member that joined an existing cluster has no cluster id until it learns
+  // one; only two known, different ids are a mismatch.
+  if (hello.clusterId !== "" && context.clusterId !== "" && hello.clusterId !== context.clusterId) {
     return `Hello for cluster ${JSON.stringify(hello.clusterId)}, this node is in cluster ${JSON.stringify(context.clusterId)}`;
   }
   if (hello.protocolVersion !== PROTOCOL_VERSION) {

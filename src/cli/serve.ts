@@ -1,0 +1,63 @@
+// `dkv serve`: run a member. With no flags: a single-node store on loopback
+// with its data in ./dkv-data. SIGTERM/SIGINT stop it gracefully.
+import { defineCommand } from "citty";
+import { CliError, UsageError } from "./errors.ts";
+
+export const serveCommand = defineCommand({
+  meta: { name: "serve", description: "Run a dkv member (a single-node store on 127.0.0.1:2379 with no flags)" },
+  args: {
+    name: { type: "string", description: "Member name, unique in the cluster", default: "default" },
+    "data-dir": { type: "string", description: "Directory for the member's data", default: "./dkv-data" },
+    "listen-peer-address": { type: "string", description: "host:port for peer (raft) traffic", default: "127.0.0.1:2380" },
+    "listen-client-address": { type: "string", description: "host:port for the client API", default: "127.0.0.1:2379" },
+    "advertise-peer-address": { type: "string", description: "Peer address other members dial (default: the listen address)" },
+    "advertise-client-address": { type: "string", description: "Client address advertised to clients (default: the listen address)" },
+    "initial-cluster": { type: "string", description: "name=host:port,... of the initial members (first one bootstraps)" },
+    "initial-cluster-state": { type: "string", description: "new (form a cluster) or existing (join one)", default: "new" },
+    "initial-cluster-token": { type: "string", description: "Distinguishes clusters formed from the same member list", default: "dkv-cluster" },
+    "peer-cert-file": { type: "string", description: "Peer TLS certificate (PEM)" },
+    "peer-key-file": { type: "string", description: "Peer TLS key (PEM)" },
+    "peer-trusted-ca-file": { type: "string", description: "CA that signs every member's peer certificate (enables mutual TLS)" },
+    "cert-file": { type: "string", description: "Client API TLS certificate (PEM)" },
+    "key-file": { type: "string", description: "Client API TLS key (PEM)" },
+    "trusted-ca-file": { type: "string", description: "CA for client certificates (clients must present one)" },
+    "listen-metrics-address": { type: "string", description: "Extra plain-HTTP host:port serving /metrics, /healthz and /readyz" },
+    "heartbeat-interval": { type: "string", description: "Leader heartbeat interval", default: "100ms" },
+    "election-timeout": { type: "string", description: "Election timeout", default: "1000ms" },
+    "snapshot-count": { type: "string", description: "Applied entries between snapshots", default: "10000" },
+    "log-level": { type: "string", description: "debug, info, warn or error", default: "info" },
+  },
+  async run({ args }) {
+    const { buildConfig, ConfigError } = await import("../server/config.ts");
+    let config;
+    try {
+      config = buildConfig(args as Record<string, string>);
+    } catch (error) {
+      if (error instanceof ConfigError) throw new UsageError(error.message);
+      throw error;
+    }
+    const { startMember } = await import("../server/start.ts");
+    let member;
+    try {
+      member = await startMember(config);
+    } catch (error) {
+      throw new CliError(error instanceof Error ? error.message : String(error));
+    }
+    await new Promise<void>((resolve) => {
+      let stopping = false;
+      const stop = (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        member.log.info("stopping", { signal });
+        // A second signal or a stuck stop still ends the process.
+        setTimeout(() => process.exit(1), 10_000).unref();
+        member.stop().then(resolve, (error: unknown) => {
+          member.log.error("stop failed", { error });
+          resolve();
+        });
+      };
+      process.on("SIGTERM", () => stop("SIGTERM"));
+      process.on("SIGINT", () => stop("SIGINT"));
+    });
+  },
+});

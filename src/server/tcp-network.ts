@@ -1,0 +1,109 @@
+// The node's PeerNetwork over src/transport: TCP, or mutual TLS when peer
+// certificates are configured. Raft messages to several peers go out in one
+// pass; answers to forwarded requests go back by member id.
+import type { ForwardRequest, ForwardResponse } from "../gen/dkv/raft/v1/raft_pb.ts";
+import { loadTlsFiles } from "../certs/index.ts";
+import type { Message } from "../raft/index.ts";
+import type { Storage } from "../storage/index.ts";
+import { PeerTransport, parsePeerAddress, type PeerTlsMaterial } from "../transport/index.ts";
+import type { NodeConfig } from "./config.ts";
+import type { Logger } from "./logger.ts";
+import type { PeerNetwork, PeerNetworkHandlers } from "./peer-network.ts";
+
+export interface TcpNetworkOptions {
+  config: NodeConfig;
+  store: Storage;
+  log: Logger;
+}
+
+function peerTlsMaterial(config: NodeConfig): PeerTlsMaterial | undefined {
+  if (!config.peerTls) return undefined;
+  const loaded = loadTlsFiles({ cert: config.peerTls.certFile, key: config.peerTls.keyFile, ca: config.peerTls.trustedCaFile });
+  for (const warning of loaded.warnings) console.error(`dkv: warning: ${warning}`);
+  return { cert: loaded.cert, key: loaded.key, ca: loaded.ca ?? "" };
+}
+
+export function createTcpPeerNetwork(options: TcpNetworkOptions): PeerNetwork {
+  return new TcpPeerNetwork(options);
+}
+
+class TcpPeerNetwork implements PeerNetwork {
+  private transport: PeerTransport | undefined;
+  private address = "";
+  private readonly known = new Map<string, string>();
+  private readonly tls: PeerTlsMaterial | undefined;
+
+  constructor(private readonly o: TcpNetworkOptions) {
+    this.tls = peerTlsMaterial(o.config);
+  }
+
+  get boundAddress(): string {
+    return this.address;
+  }
+
+  async start(handlers: PeerNetworkHandlers): Promise<void> {
+    const { config, store, log } = this.o;
+    const transport = new PeerTransport({
+      nodeId: config.name,
+      clusterId: store.identity().clusterId,
+      ...(this.tls ? { tls: this.tls } : {}),
+      logger: { info: (m) => log.info(m), warn: (m) => log.warn(m) },
+      onFrame: (from, frame) => {
+        switch (frame.case) {
+          case "raft":
+            handlers.onRaftMessage(frame.value);
+            break;
+          case "forwardRequest":
+            handlers.onForwardRequest(from, frame.value);
+            break;
+          case "forwardResponse":
+            handlers.onForwardResponse(from, frame.value);
+            break;
+        }
+      },
+      onUnreachable: (id) => handlers.onUnreachable(id),
+    });
+    const listen = parsePeerAddress(config.listenPeerAddress);
+    const bound = transport.listen({ host: listen.host, port: listen.port });
+    this.address = `${bound.host}:${bound.port}`;
+    this.transport = transport;
+    for (const [id, address] of this.known) transport.setPeerAddress(id, address);
+  }
+
+  setPeer(id: string, address: string): void {
+    if (id === this.o.config.name || this.known.get(id) === address) return;
+    this.known.set(id, address);
+    this.transport?.setPeerAddress(id, address);
+  }
+
+  removePeer(id: string): void {
+    this.known.delete(id);
+    this.transport?.removePeer(id);
+  }
+
+  sendRaft(messages: Message[]): void {
+    const transport = this.transport;
+    if (!transport) return;
+    for (const message of messages) transport.send(message.to, { case: "raft", value: message });
+  }
+
+  sendForwardRequest(to: string, request: ForwardRequest): boolean {
+    return this.transport?.send(to, { case: "forwardRequest", value: request }) ?? false;
+  }
+
+  sendForwardResponse(to: string, response: ForwardResponse): boolean {
+    return this.transport?.send(to, { case: "forwardResponse", value: response }) ?? false;
+  }
+
+  connectedPeers(): number {
+    let connected = 0;
+    if (!this.transport) return 0;
+    for (const id of this.known.keys()) if (this.transport.isConnected(id)) connected++;
+    return connected;
+  }
+
+  async close(): Promise<void> {
+    await this.transport?.close();
+    this.transport = undefined;
+  }
+}

@@ -1,0 +1,112 @@
+// Real `dkv serve` processes of the compiled binary on loopback: a cluster
+// forms from --initial-cluster, survives kill -9 of its leader, grows by a
+// member that catches up through a snapshot, and shrinks again.
+import { afterAll, afterEach, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { BINARY, call, Cluster, getKey, leaderOf, servers, setKey, waitFor, type Member } from "./cluster.ts";
+
+const clusters: Cluster[] = [];
+function newCluster(size: number, flags: string[] = []): Cluster {
+  const cluster = new Cluster({ size, flags });
+  clusters.push(cluster);
+  return cluster;
+}
+
+afterEach(async () => {
+  for (const cluster of clusters.splice(0)) {
+    await cluster.stopAll();
+    cluster.cleanup();
+  }
+});
+
+async function formed(cluster: Cluster, voters = cluster.members.length): Promise<Member> {
+  return waitFor(`a leader with ${voters} voters`, 20_000, async () => {
+    const leader = await leaderOf(cluster);
+    if (!leader) return undefined;
+    const list = await servers(cluster.endpoint(leader));
+    return list.filter((s) => !s.isLearner).length === voters ? leader : undefined;
+  }, 100).catch((error) => {
+    throw new Error(`${error.message}\n${cluster.allLogs()}`);
+  });
+}
+
+describe("a three-member cluster", () => {
+  test("elects a leader; a write through a follower is readable, linearizably, from every member", async () => {
+    const cluster = newCluster(3);
+    await cluster.startAll();
+    const leader = await formed(cluster);
+    const follower = cluster.members.find((m) => m !== leader)!;
+    await setKey(cluster.endpoint(follower), "greeting", "hello");
+    for (const m of cluster.members) expect(await getKey(cluster.endpoint(m), "greeting")).toBe("hello");
+    const members = await servers(cluster.endpoint(follower));
+    expect(members.map((s) => s.id).sort()).toEqual(["n0", "n1", "n2"]);
+    expect(members.filter((s) => s.isLeader).map((s) => s.id)).toEqual([leader.name]);
+  }, 60_000);
+
+  test("kill -9 of the leader: a new leader within 3 s, writes continue, the old leader catches up after restart", async () => {
+    const cluster = newCluster(3);
+    await cluster.startAll();
+    const leader = await formed(cluster);
+    await setKey(cluster.endpoint(leader), "before", "1");
+    await cluster.kill(leader);
+    const killedAt = Date.now();
+    const rest = cluster.members.filter((m) => m !== leader);
+    const next = await waitFor("a new leader", 10_000, () => leaderOf(cluster, rest), 50);
+    const electedMs = Date.now() - killedAt;
+    expect(electedMs).toBeLessThan(3000);
+    await setKey(cluster.endpoint(next), "after", "2");
+
+    cluster.start(leader);
+    await waitFor("the restarted member to catch up", 15_000, async () => (await getKey(cluster.endpoint(leader), "after", "serializable")) === "2");
+    expect(await getKey(cluster.endpoint(leader), "before", "serializable")).toBe("1");
+  }, 60_000);
+});
+
+describe("membership", () => {
+  test("a fourth member joins an existing cluster, catches up through a snapshot; LeaveServer removes a member", async () => {
+    const cluster = newCluster(3, ["--snapshot-count", "20"]);
+    await cluster.startAll();
+    const leader = await formed(cluster);
+    for (let i = 0; i < 60; i++) await setKey(cluster.endpoint(leader), `k${i}`, `v${i}`);
+
+    const fourth = cluster.addSpec();
+    await call(cluster.endpoint(leader), "dkv.v1.MembershipAPI/JoinServer", {
+      id: fourth.name,
+      address: `${fourth.host}:${fourth.peerPort}`,
+      rpcAddress: `${fourth.host}:${fourth.clientPort}`,
+    });
+    cluster.start(fourth, ["--initial-cluster", cluster.initialCluster(), "--initial-cluster-state", "existing", "--snapshot-count", "20"]);
+    await waitFor("the new member to have every key", 20_000, async () => (await getKey(cluster.endpoint(fourth), "k59", "serializable")) === "v59");
+    await formed(cluster, 4);
+    expect(cluster.logs(fourth, 200)).toContain("installed snapshot");
+
+    const leaving = cluster.members.find((m) => m !== leader && m !== fourth)!;
+    await call(cluster.endpoint(leader), "dkv.v1.MembershipAPI/LeaveServer", { id: leaving.name });
+    await waitFor("the member to be gone", 10_000, async () => !(await servers(cluster.endpoint(leader))).some((s) => s.id === leaving.name));
+    await setKey(cluster.endpoint(fourth), "after-leave", "ok");
+    expect(await getKey(cluster.endpoint(leader), "after-leave")).toBe("ok");
+  }, 90_000);
+});
+
+describe("dkv serve with no flags", () => {
+  const cwd = mkdtempSync(join(tmpdir(), "dkv-default-"));
+  afterAll(() => rmSync(cwd, { recursive: true, force: true }));
+
+  test("runs a single-node store on 127.0.0.1:2379 with its data in ./dkv-data", async () => {
+    const proc = Bun.spawn([BINARY, "serve"], { cwd, stdout: "pipe", stderr: "pipe" });
+    try {
+      await waitFor("the default store to answer", 15_000, async () => {
+        await setKey("http://127.0.0.1:2379", "k", "v");
+        return true;
+      });
+      expect(await getKey("http://127.0.0.1:2379", "k")).toBe("v");
+      proc.kill("SIGTERM");
+      expect(await proc.exited).toBe(0);
+      expect(await Bun.file(join(cwd, "dkv-data/dkv.db")).exists()).toBe(true);
+    } finally {
+      proc.kill("SIGKILL");
+    }
+  }, 30_000);
+});
