@@ -7,7 +7,9 @@ import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { openStorage } from "../../src/storage";
 import { commandAt, expectedState, seededRandom } from "./crash-model";
-import { dumpKv, tempDir, text } from "./helpers";
+import { cleanUpAfterEachTest, dumpKv, tempDir, text } from "./helpers";
+
+cleanUpAfterEachTest();
 
 const KILLS = 60;
 const SEED = Number(process.env.DKV_CRASH_SEED ?? 0x5eed2024);

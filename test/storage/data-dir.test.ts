@@ -3,7 +3,9 @@ import { describe, expect, test } from "bun:test";
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { SCHEMA_VERSION, StorageError, openStorage } from "../../src/storage";
-import { tempDir, track } from "./helpers";
+import { cleanUpAfterEachTest, tempDir, track } from "./helpers";
+
+cleanUpAfterEachTest();
 
 function refusal(fn: () => unknown): StorageError {
   try {

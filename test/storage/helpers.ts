@@ -27,10 +27,17 @@ export function track<T extends Storage>(storage: T): T {
   return storage;
 }
 
-afterEach(() => {
-  for (const storage of opened.splice(0)) storage.close();
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
+/**
+ * Call at the top of every test file that uses tempDir/track. (A hook
+ * registered when this module is first imported would only be attached to the
+ * first test file of a multi-file run: the module is cached.)
+ */
+export function cleanUpAfterEachTest(): void {
+  afterEach(() => {
+    for (const storage of opened.splice(0)) storage.close();
+    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  });
+}
 
 /** Entries index..index+count-1 of one term, each a put of `k<index>`. */
 export function putEntries(first: number, count: number, term: number, valueBytes = 16): Entry[] {

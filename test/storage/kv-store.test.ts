@@ -1,7 +1,9 @@
 import { describe, expect, test } from "bun:test";
 import { CompareCommand_Target } from "../../src/gen/dkv/raft/v1/command_pb";
 import { type ApplyResult, type Storage, openStorage, prefixEnd } from "../../src/storage";
-import { bytes, casData, deleteData, dumpKv, entry, putData, tempDir, text, track } from "./helpers";
+import { bytes, casData, cleanUpAfterEachTest, deleteData, dumpKv, entry, putData, tempDir, text, track } from "./helpers";
+
+cleanUpAfterEachTest();
 
 /** A storage whose log already holds (and has committed) whatever we apply. */
 class Node {

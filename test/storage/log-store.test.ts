@@ -2,7 +2,9 @@ import { describe, expect, test } from "bun:test";
 import { openStorage } from "../../src/storage";
 import { StorageInvariantError } from "../../src/storage/errors";
 import { ENTRY_CACHE_MAX_ENTRIES } from "../../src/storage/log-store";
-import { entry, putEntries, tempDir, track } from "./helpers";
+import { cleanUpAfterEachTest, entry, putEntries, tempDir, track } from "./helpers";
+
+cleanUpAfterEachTest();
 
 function open(dir: string) {
   return track(openStorage(dir));

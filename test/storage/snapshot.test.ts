@@ -3,7 +3,9 @@ import { existsSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { SnapshotMeta } from "../../src/raft/types";
 import { type Storage, SNAPSHOTS_KEPT, openStorage } from "../../src/storage";
-import { deleteData, dumpKv, entry, putData, putEntries, tempDir, track } from "./helpers";
+import { cleanUpAfterEachTest, deleteData, dumpKv, entry, putData, putEntries, tempDir, track } from "./helpers";
+
+cleanUpAfterEachTest();
 
 /** Appends, commits and applies entries [first, first + count) as puts of k<index>. */
 function write(storage: Storage, first: number, count: number, term = 1, valueBytes = 64): void {
