@@ -52,6 +52,10 @@ export interface ClusterOptions {
   prefix?: string;
   /** First loopback host index (127.0.0.<first>); members take consecutive addresses. */
   firstHost?: number;
+  /** All members on 127.0.0.1, advertising their peer address under this DNS name (e.g. "localhost"). */
+  peerHostname?: string;
+  /** Scheme of client endpoints (https when the client port has TLS). */
+  clientScheme?: "http" | "https";
 }
 
 export class Cluster {
@@ -67,7 +71,7 @@ export class Cluster {
   }
 
   private spec(i: number, hostIndex: number): Member {
-    const host = `127.0.0.${hostIndex}`;
+    const host = this.options.peerHostname ? "127.0.0.1" : `127.0.0.${hostIndex}`;
     return {
       name: `${this.options.prefix ?? "n"}${i}`,
       host,
@@ -78,12 +82,16 @@ export class Cluster {
     };
   }
 
+  peerAddress(m: Member): string {
+    return `${this.options.peerHostname ?? m.host}:${m.peerPort}`;
+  }
+
   initialCluster(members: Member[] = this.members): string {
-    return members.map((m) => `${m.name}=${m.host}:${m.peerPort}`).join(",");
+    return members.map((m) => `${m.name}=${this.peerAddress(m)}`).join(",");
   }
 
   endpoint(m: Member): string {
-    return `http://${m.host}:${m.clientPort}`;
+    return `${this.options.clientScheme ?? "http"}://${m.host}:${m.clientPort}`;
   }
 
   /** Starts every member as a new cluster (the first listed bootstraps). */
@@ -100,6 +108,7 @@ export class Cluster {
       "--data-dir", m.dataDir,
       "--listen-peer-address", `${m.host}:${m.peerPort}`,
       "--listen-client-address", `${m.host}:${m.clientPort}`,
+      "--advertise-peer-address", this.peerAddress(m),
       ...this.flags,
       ...extraFlags,
     ];
