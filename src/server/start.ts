@@ -31,7 +31,8 @@ export async function startMember(config: NodeConfig): Promise<RunningMember> {
     api = await startApiServer({
       node,
       listenAddress: config.listenClientAddress,
-      maxRequestBytes: Math.ceil(config.maxRequestBytes + 64 * 1024),
+      // JSON carries bytes as base64 (4/3 larger); the node checks the decoded sizes exactly.
+      maxRequestBytes: Math.ceil((config.maxRequestBytes * 4) / 3 + 64 * 1024),
       ...(config.clientTls?.certFile ? { certFile: config.clientTls.certFile, keyFile: config.clientTls.keyFile } : {}),
       ...(config.clientTls?.trustedCaFile ? { trustedCaFile: config.clientTls.trustedCaFile } : {}),
       ...(config.listenMetricsAddress ? { metricsListenAddress: config.listenMetricsAddress } : {}),
