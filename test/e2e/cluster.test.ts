@@ -64,6 +64,23 @@ describe("a three-member cluster", () => {
   }, 60_000);
 });
 
+describe("graceful shutdown", () => {
+  test("SIGTERM on the leader hands leadership over and exits 0 within a few seconds; nothing is lost", async () => {
+    const cluster = newCluster(3);
+    await cluster.startAll();
+    const leader = await formed(cluster);
+    for (let i = 0; i < 20; i++) await setKey(cluster.endpoint(leader), `s${i}`, `${i}`);
+    const started = Date.now();
+    const code = await cluster.kill(leader, "SIGTERM");
+    expect(code).toBe(0);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(cluster.logs(leader, 50)).toContain("transferring leadership before shutdown");
+    const rest = cluster.members.filter((m) => m !== leader);
+    const next = await waitFor("the new leader", 5000, () => leaderOf(cluster, rest));
+    for (let i = 0; i < 20; i++) expect(await getKey(cluster.endpoint(next), `s${i}`)).toBe(`${i}`);
+  }, 60_000);
+});
+
 describe("membership", () => {
   test("a fourth member joins an existing cluster, catches up through a snapshot; LeaveServer removes a member", async () => {
     const cluster = newCluster(3, ["--snapshot-count", "20"]);
