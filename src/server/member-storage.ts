@@ -26,7 +26,7 @@ function bootstrap(store: Storage, config: NodeConfig, log: Logger): void {
     entries: [{ term: 1, index: 1, type: EntryType.ConfChange, data: encodeConfChange(self) }],
     hardState: { term: 1, vote: "", commit: 1 },
     snapshotChunks: [],
-    confState: { voters: [config.name], learners: [] },
+    bootstrapConfState: { voters: [config.name], learners: [] },
   });
   log.info("bootstrapped a new cluster", { clusterId: store.identity().clusterId, members: config.initialCluster.map((m) => m.name).join(",") });
 }
