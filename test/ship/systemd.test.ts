@@ -1,10 +1,12 @@
 // systemd/dkv.service: `systemd-analyze verify` accepts it (with ExecStart
 // pointed at the built binary, since verify checks that the program exists),
-// and it carries the settings the issue asks for.
+// it carries the settings the issue asks for, and the built dkv keeps the
+// Type=notify contract: READY=1 once it serves, STOPPING=1 on SIGTERM.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { bindDatagramReceiver } from "./unix-datagram.ts";
 
 const UNIT_PATH = join(import.meta.dir, "../../systemd/dkv.service");
 const BUILT_BINARY = join(import.meta.dir, "../../dist/dkv");
@@ -113,4 +115,45 @@ describe("systemd/dkv.service", () => {
     // The JIT needs writable+executable memory: this setting would kill dkv at start.
     expect(service.has("MemoryDenyWriteExecute")).toBe(false);
   });
+});
+
+/** A port nothing listens on right now (the OS picks it; closed again at once). */
+function freePort(): number {
+  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = probe.port;
+  probe.stop(true);
+  return port;
+}
+
+describe("dkv serve as dkv.service runs it", () => {
+  test("configured from DKV_* variables, it sends READY=1 once clients are served and STOPPING=1 on SIGTERM, then exits 0", async () => {
+    if (!existsSync(BUILT_BINARY)) throw new Error(`${BUILT_BINARY} is missing: run npm run build (npm test does)`);
+    const socketPath = join(scratch, "notify.sock");
+    const receiver = bindDatagramReceiver(socketPath);
+    const clientPort = freePort();
+    const child = Bun.spawn([BUILT_BINARY, "serve"], {
+      // What systemd passes: NOTIFY_SOCKET plus the variables of /etc/dkv/dkv.env.
+      env: {
+        PATH: process.env.PATH ?? "/usr/bin:/bin",
+        NOTIFY_SOCKET: socketPath,
+        DKV_DATA_DIR: join(scratch, "data"),
+        DKV_LISTEN_CLIENT_ADDRESS: `127.0.0.1:${clientPort}`,
+        DKV_LISTEN_PEER_ADDRESS: `127.0.0.1:${freePort()}`,
+      },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    try {
+      expect(await receiver.receive(30_000)).toBe("READY=1");
+      // Ready means listening: systemd starts dependent units at this point.
+      const health = await fetch(`http://127.0.0.1:${clientPort}/healthz`);
+      expect(health.status).toBe(200);
+      child.kill("SIGTERM");
+      expect(await receiver.receive(15_000)).toBe("STOPPING=1");
+      expect(await child.exited).toBe(0);
+    } finally {
+      child.kill("SIGKILL");
+      receiver.close();
+    }
+  }, 60_000);
 });
