@@ -9,7 +9,7 @@
 # Environment:
 #   DKV_VERSION           release to install (default: the one below)
 #   DKV_INSTALL_BASE_URL  where dkv_<version>_linux_<arch>.tar.gz and SHA256SUMS
-#                         are (default: the GitHub release of DKV_VERSION)
+#                         are (default: $DKV_RELEASES_URL/v<version>)
 #   DKV_INSTALL_DIR       directory for the binary (default /usr/local/bin)
 #   DKV_INSTALL_ROOT      prefix for every path written, for packaging and
 #                         tests; no user is created and systemctl is not run
@@ -20,7 +20,10 @@
 set -eu
 
 DKV_DEFAULT_VERSION="0.1.0"
-DKV_RELEASES_URL="https://github.com/dkv-io/dkv/releases/download"
+# Where releases are published, one directory per version (v<version>/).
+# Placeholder until there is a public release host (".example" never
+# resolves, so nothing is fetched from a stranger): set the real one here.
+DKV_RELEASES_URL="https://releases.dkv.example"
 
 log() { printf 'dkv install: %s\n' "$*" >&2; }
 die() {
