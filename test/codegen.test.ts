@@ -7,6 +7,14 @@ import { tmpdir } from "node:os";
 
 const root = join(import.meta.dir, "..");
 
+/** buf ships one npm package per platform; whichever one npm installed here. */
+function bufBinary(): string {
+  const dir = join(root, "node_modules/@bufbuild");
+  const platform = readdirSync(dir).find((name) => name.startsWith("buf-linux-"));
+  if (!platform) throw new Error("no @bufbuild/buf-linux-* package installed: run npm ci");
+  return join(dir, platform, "bin/buf");
+}
+
 function listFiles(dir: string): string[] {
   const out: string[] = [];
   for (const name of readdirSync(dir)) {
@@ -27,7 +35,7 @@ test("src/gen matches what buf generates from proto/", () => {
       `local: ${join(root, "node_modules/.bin/protoc-gen-es")}`,
     );
     writeFileSync(join(work, "buf.gen.yaml"), config);
-    const result = Bun.spawnSync([join(root, "node_modules/.bin/buf"), "generate"], { cwd: work, stderr: "pipe" });
+    const result = Bun.spawnSync([bufBinary(), "generate"], { cwd: work, stderr: "pipe" });
     expect(result.stderr.toString()).toBe("");
     expect(result.exitCode).toBe(0);
 
