@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Endpoint, ServerCluster, ServerMember } from "./cluster.ts";
-import { collectOutput, freePort, tail, track, waitFor } from "./procs.ts";
+import { collectOutput, freePort, removeAtExit, tail, track, waitFor } from "./procs.ts";
 
 export const REPO_ROOT = resolve(import.meta.dir, "../..");
 export const DKV_BINARY_DEFAULT = join(REPO_ROOT, "dist/dkv");
@@ -20,6 +20,8 @@ export interface DkvClusterOptions {
   binary: string;
   /** When set, members run `bun --cpu-prof src/cli/main.ts serve` and write profiles here. */
   profileDir?: string;
+  /** The tree whose src/cli/main.ts runs when profiling (default: this repository). */
+  sourceRoot?: string;
 }
 
 export async function dkvVersion(binary: string): Promise<string> {
@@ -46,7 +48,7 @@ export class DkvCluster implements ServerCluster {
   private readonly root: string;
 
   constructor(private readonly options: DkvClusterOptions) {
-    this.root = mkdtempSync(join(tmpdir(), "bench-dkv-"));
+    this.root = removeAtExit(mkdtempSync(join(tmpdir(), "bench-dkv-")));
     for (let i = 0; i < (options.size ?? 3); i++) {
       const host = `127.0.0.${options.firstHost + i}`;
       this.members.push({ name: `d${i}`, host, clientPort: freePort(host), peerPort: freePort(host), dataDir: join(this.root, `d${i}`), output: [] });
@@ -70,7 +72,7 @@ export class DkvCluster implements ServerCluster {
       if (this.options.profileDir) {
         const dir = join(this.options.profileDir, m.name);
         mkdirSync(dir, { recursive: true });
-        command = [process.execPath, "--cpu-prof", "--cpu-prof-dir", dir, join(REPO_ROOT, "src/cli/main.ts"), ...serveArgs];
+        command = [process.execPath, "--cpu-prof", "--cpu-prof-dir", dir, join(this.options.sourceRoot ?? REPO_ROOT, "src/cli/main.ts"), ...serveArgs];
       } else {
         command = [this.options.binary, ...serveArgs];
       }

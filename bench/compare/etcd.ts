@@ -4,7 +4,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { collectOutput, freePort, tail, track, waitFor } from "./procs.ts";
+import { collectOutput, freePort, removeAtExit, tail, track, waitFor } from "./procs.ts";
 import type { Endpoint, ServerCluster, ServerMember } from "./cluster.ts";
 
 const ETCD_START_DEADLINE_MS = 30_000;
@@ -34,7 +34,7 @@ export class EtcdCluster implements ServerCluster {
   private readonly root: string;
 
   constructor(firstHost: number, size = 3) {
-    this.root = mkdtempSync(join(tmpdir(), "bench-etcd-"));
+    this.root = removeAtExit(mkdtempSync(join(tmpdir(), "bench-etcd-")));
     for (let i = 0; i < size; i++) {
       const host = `127.0.0.${firstHost + i}`;
       this.members.push({ name: `e${i}`, host, clientPort: freePort(host), peerPort: freePort(host), dataDir: join(this.root, `e${i}`), output: [] });

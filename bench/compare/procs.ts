@@ -1,7 +1,7 @@
 // Child processes of the benchmark and the CPU they use. Every server the
 // benchmark starts is registered here and killed when the run ends, fails or
 // is interrupted, so no etcd or dkv member outlives it.
-import { readFileSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import type { Subprocess } from "bun";
 
 /** Kernel clock ticks per second for /proc times (getconf CLK_TCK; 100 on Linux x86-64). */
@@ -28,19 +28,35 @@ export function killAll(): void {
   children.clear();
 }
 
+const tempDirs = new Set<string>();
+/** A temp dir removed when the run exits, however it exits (unless killed with SIGKILL). */
+export function removeAtExit(dir: string): string {
+  tempDirs.add(dir);
+  return dir;
+}
+
+function removeTempDirs(): void {
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+  tempDirs.clear();
+}
+
 let handlersInstalled = false;
 /** Ctrl-C, SIGTERM and any exit path take the servers down with the benchmark. */
 export function installExitHandlers(onSignal: () => void = () => {}): void {
   if (handlersInstalled) return;
   handlersInstalled = true;
-  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+  // SIGPIPE too: `run.ts | head` must not leave servers behind.
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP", "SIGPIPE"] as const) {
     process.on(signal, () => {
       onSignal();
       killAll();
       process.exit(130);
     });
   }
-  process.on("exit", killAll);
+  process.on("exit", () => {
+    killAll();
+    removeTempDirs();
+  });
 }
 
 /** A free TCP port on host (the kernel's pick; closed again before the server binds it). */

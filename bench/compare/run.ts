@@ -6,10 +6,12 @@
 //
 //   bun run bench/compare/run.ts [--seconds 10] [--warmup 2] [--repeats 3] [--quick]
 //                                [--only etcd|dkv] [--paths etcd-grpc,dkv-proto,...]
-//                                [--grpc-client raw|node-http2] [--dkv-binary dist/dkv] [--build]
+//                                [--grpc-client raw|node-http2] [--dkv-binary dist/dkv | --build]
 //                                [--no-write] [--profile [--profile-seconds 10]]
 //
 // --quick: 3 s points, 1 s warm-up, one repeat (a smoke run; still written).
+// --build: build dkv from the committed HEAD into a temp dir and use that
+// binary (dist/dkv, the default, may be stale or someone else's build).
 // --profile: no comparison; runs the dkv members under `bun --cpu-prof`, drives
 // one put point at the leader and writes the top functions to BENCHMARKS.md.
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -19,7 +21,7 @@ import type { Endpoint, ServerCluster } from "./cluster.ts";
 import { DKV_BINARY_DEFAULT, DkvCluster, dkvVersion, REPO_ROOT } from "./dkv.ts";
 import { EtcdCluster, ensureEtcd, etcdVersion } from "./etcd.ts";
 import type { LoadConfig, LoadResult } from "./loadgen.ts";
-import { machineTicks, installExitHandlers, killAll, processCpuTicks, CLOCK_TICKS_PER_SECOND, track, waitFor } from "./procs.ts";
+import { machineTicks, installExitHandlers, killAll, processCpuTicks, CLOCK_TICKS_PER_SECOND, removeAtExit, track, waitFor } from "./procs.ts";
 import { GrpcConnection } from "./grpc-h2.ts";
 import { RawGrpcConnection } from "./grpc-raw.ts";
 import { formatProfile, summarizeProfile } from "./profile.ts";
@@ -70,6 +72,8 @@ interface Options {
   paths: PathName[];
   grpcClient: "raw" | "node-http2";
   dkvBinary: string;
+  /** Where the dkv sources live for profiling: the repo, or the committed tree --build exported. */
+  sourceRoot: string;
   build: boolean;
   write: boolean;
   keyCount: number;
@@ -110,6 +114,7 @@ function parseOptions(argv: string[]): Options {
     paths: paths.filter((p) => !only || p.startsWith(only)),
     grpcClient,
     dkvBinary: value("dkv-binary") ?? DKV_BINARY_DEFAULT,
+    sourceRoot: REPO_ROOT,
     build: has("build"),
     write: !has("no-write"),
     keyCount: Math.floor(number("keys", KEY_COUNT_DEFAULT)),
@@ -408,8 +413,8 @@ async function compare(options: Options): Promise<void> {
 
 async function profile(options: Options): Promise<void> {
   const incidents: string[] = [];
-  const profileDir = mkdtempSync(join(tmpdir(), "bench-dkv-profile-"));
-  const cluster = new DkvCluster({ firstHost: DKV_FIRST_HOST, binary: options.dkvBinary, profileDir });
+  const profileDir = removeAtExit(mkdtempSync(join(tmpdir(), "bench-dkv-profile-")));
+  const cluster = new DkvCluster({ firstHost: DKV_FIRST_HOST, binary: options.dkvBinary, profileDir, sourceRoot: options.sourceRoot });
   const store = new Store("dkv", cluster, () => cluster);
   const clients = 64;
   let leaderName = "";
@@ -435,7 +440,7 @@ async function profile(options: Options): Promise<void> {
       sections.push(`No profile was written for ${m.name}${m.name === leaderName ? " (the leader)" : ""}.`);
       continue;
     }
-    const summary = summarizeProfile(join(dir, files[0]!), REPO_ROOT, m.name === leaderName ? 25 : 10);
+    const summary = summarizeProfile(join(dir, files[0]!), options.sourceRoot, m.name === leaderName ? 25 : 10);
     sections.push(formatProfile(summary, `${m.name}${m.name === leaderName ? " — the leader" : " — a follower"}`));
   }
   rmSync(profileDir, { recursive: true, force: true });
@@ -462,14 +467,48 @@ async function profile(options: Options): Promise<void> {
 async function main(): Promise<void> {
   installExitHandlers();
   const options = parseOptions(process.argv.slice(2));
-  if (options.build) {
-    log("building dist/dkv (npm run build)");
-    const child = Bun.spawn(["npm", "run", "build"], { cwd: REPO_ROOT, stdout: "inherit", stderr: "inherit" });
-    if ((await child.exited) !== 0) throw new Error("npm run build failed");
+  let buildDir: string | undefined;
+  try {
+    if (options.build) {
+      buildDir = await buildCommittedDkv();
+      options.dkvBinary = join(buildDir, "dist/dkv");
+      options.sourceRoot = buildDir;
+    }
+    if (options.profile) await profile(options);
+    else await compare(options);
+  } finally {
+    if (buildDir) rmSync(buildDir, { recursive: true, force: true });
   }
-  if (options.profile) await profile(options);
-  else await compare(options);
 }
+
+/**
+ * Builds dkv from the committed HEAD (not the working tree, where others'
+ * unfinished edits may not compile) into a temp dir, the way `npm run build`
+ * does, without touching dist/. The figures then belong to one commit.
+ */
+async function buildCommittedDkv(): Promise<string> {
+  const commit = await commandOutput(["git", "-C", REPO_ROOT, "rev-parse", "--short", "HEAD"]);
+  const dir = removeAtExit(mkdtempSync(join(tmpdir(), "bench-dkv-build-")));
+  log(`building dkv from commit ${commit} into ${dir}`);
+  const steps: Array<{ args: string[]; cwd: string }> = [
+    { args: ["sh", "-c", `git -C '${REPO_ROOT}' archive HEAD | tar -x -C '${dir}'`], cwd: dir },
+    { args: ["ln", "-s", join(REPO_ROOT, "node_modules"), join(dir, "node_modules")], cwd: dir },
+    {
+      args: [process.execPath, "build", "--compile", "--minify", "--sourcemap", "--define", `DKV_BUILD_COMMIT="${commit}"`, "src/cli/main.ts", "--outfile", "dist/dkv"],
+      cwd: dir,
+    },
+  ];
+  for (const step of steps) {
+    const child = Bun.spawn(step.args, { cwd: step.cwd, stdout: "pipe", stderr: "pipe" });
+    const [out, err, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
+    if (code !== 0) {
+      rmSync(dir, { recursive: true, force: true });
+      throw new Error(`building dkv failed at \`${step.args.join(" ")}\`:\n${(out + err).split("\n").slice(-15).join("\n")}`);
+    }
+  }
+  return dir;
+}
+
 
 main().catch((error) => {
   killAll();
