@@ -148,7 +148,7 @@ export class DkvNode implements KvNode {
     if (query.rangeEnd && query.rangeEnd <= query.key) throw new NodeError("invalid_argument", "range_end must be greater than key");
     await this.readPoint(query.consistency, signal);
     // Reserved member records sort before every client key; skip them.
-    const from = start === "" ? "\u0001" : start;
+    const from = start < "\u0001" ? "\u0001" : start;
     const { kvs, more } = this.d.store.kv.range({ start: from, ...(end ? { end } : {}), limit: query.limit, keysOnly: query.keysOnly });
     return { kvs, more, header: this.header() };
   }
@@ -162,7 +162,7 @@ export class DkvNode implements KvNode {
 
   async put(key: string, value: Uint8Array, signal?: AbortSignal): Promise<PutResult> {
     validateKey(key);
-    validateValue(key, value, this.d.config.maxRequestBytes);
+    validateValue(value);
     const outcome = await this.write("propose", encodePut(key, value), signal);
     if (!outcome.current) throw new NodeError("internal", "the write applied without a resulting key");
     return { kv: outcome.current, header: this.header(outcome.revision) };
@@ -177,7 +177,7 @@ export class DkvNode implements KvNode {
   async compareAndSwap(request: CompareAndSwap, signal?: AbortSignal): Promise<CompareAndSwapResult> {
     validateKey(request.compare.key);
     validateKey(request.key);
-    if (!request.delete) validateValue(request.key, request.value, this.d.config.maxRequestBytes);
+    if (!request.delete) validateValue(request.value);
     const outcome = await this.write("propose", encodeCompareAndSwap(request), signal);
     return {
       succeeded: outcome.succeeded,
