@@ -1,7 +1,11 @@
 // One run of the real release command (`bun run release/release.ts --out
 // TMP`) shared by every test file in the process: it compiles two ~100 MiB
 // binaries and gzips them, which is most of test/ship's time.
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+//
+// Cleanup: bun test runs no exit hooks, so the output (~300 MiB with the
+// unpacked copies) lives in TMP/dkv-ship-release/<pid> and the next run
+// deletes the directories of processes that are gone.
+import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -29,9 +33,34 @@ export function gitShortCommit(): string {
   return result.exitCode === 0 ? result.stdout.toString().trim() : "unknown";
 }
 
+const FIXTURE_PARENT_DIR = join(tmpdir(), "dkv-ship-release");
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists but belongs to someone else.
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Removes the release output of earlier test processes that have exited. */
+function sweepStaleOutputs(): void {
+  mkdirSync(FIXTURE_PARENT_DIR, { recursive: true });
+  for (const name of readdirSync(FIXTURE_PARENT_DIR)) {
+    const pid = Number(name);
+    if (pid === process.pid || (Number.isInteger(pid) && pid > 0 && processAlive(pid))) continue;
+    rmSync(join(FIXTURE_PARENT_DIR, name), { recursive: true, force: true });
+  }
+}
+
 async function runRelease(): Promise<ReleaseFixture> {
-  const outDir = mkdtempSync(join(tmpdir(), "dkv-release-"));
-  process.on("exit", () => rmSync(outDir, { recursive: true, force: true }));
+  sweepStaleOutputs();
+  const outDir = join(FIXTURE_PARENT_DIR, String(process.pid));
+  // A reused pid's leftovers are not ours to trust.
+  rmSync(outDir, { recursive: true, force: true });
+  mkdirSync(outDir);
   const version = packageVersion();
   // Read before the release reads it, so a commit by someone else afterwards does not race the check.
   const commit = gitShortCommit();
