@@ -3,7 +3,6 @@
 // client commands start fast.
 import { defineCommand } from "citty";
 import { dispatch } from "./dispatch.ts";
-import { notBuilt } from "./not-built.ts";
 import { VERSION, versionLine } from "./version.ts";
 
 export const rootCommand = defineCommand({
@@ -25,7 +24,7 @@ export const rootCommand = defineCommand({
       meta: { name: "snapshot", description: "Save a backup of a running cluster, or restore one into a new data dir" },
       subCommands: {
         save: () => import("./client-commands/snapshot-save.ts").then((m) => m.snapshotSaveCommand),
-        restore: notBuilt("restore", "Seed a new member's data dir from a backup"),
+        restore: () => import("./snapshot-restore.ts").then((m) => m.snapshotRestoreCommand),
       },
     }),
     certs: () => import("./certs.ts").then((m) => m.certsCommand),

@@ -23,3 +23,4 @@ export {
   validateCommand,
 } from "./limits";
 export { SCHEMA_VERSION } from "./schema";
+export { restoreDataDir, type RestoreOptions, type RestoreResult } from "./restore";

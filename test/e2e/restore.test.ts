@@ -1,0 +1,177 @@
+// Backup and restore with the compiled binary, as an operator would do it: a
+// 3-member cluster with data -> `dkv snapshot save` -> `dkv snapshot restore`
+// into three fresh dirs with a new membership -> `dkv serve` on them -> every
+// key identical (value, revisions, version) on every member, new writes work.
+import { afterAll, describe, expect, test } from "bun:test";
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { BINARY, Cluster, leaderOf, servers, waitFor, type Member } from "./cluster.ts";
+
+const clusters: Cluster[] = [];
+afterAll(async () => {
+  for (const cluster of clusters.splice(0)) {
+    await cluster.stopAll();
+    cluster.cleanup();
+  }
+});
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the binary to completion (killed after timeoutMs). */
+async function dkv(args: string[], options: { stdin?: string; timeoutMs?: number } = {}): Promise<Run> {
+  const proc = Bun.spawn([BINARY, ...args], {
+    stdin: options.stdin === undefined ? "ignore" : new TextEncoder().encode(options.stdin),
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { ...process.env, NO_COLOR: "1", DKV_ENDPOINTS: "" },
+  });
+  const timer = setTimeout(() => proc.kill("SIGKILL"), options.timeoutMs ?? 20_000);
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  clearTimeout(timer);
+  return { code, stdout, stderr };
+}
+
+async function ok(args: string[], stdin?: string): Promise<string> {
+  const run = await dkv(args, stdin === undefined ? {} : { stdin });
+  if (run.code !== 0) throw new Error(`dkv ${args.join(" ")} exited ${run.code}: ${run.stderr}`);
+  return run.stdout;
+}
+
+const endpointsOf = (cluster: Cluster, members: Member[] = cluster.members) => members.map((m) => `${m.host}:${m.clientPort}`).join(",");
+
+async function formed(cluster: Cluster): Promise<Member> {
+  return waitFor("a leader with every member voting", 20_000, async () => {
+    const leader = await leaderOf(cluster);
+    if (!leader) return undefined;
+    const list = await servers(cluster.endpoint(leader));
+    return list.filter((s) => !s.isLearner).length === cluster.members.length ? leader : undefined;
+  }, 100).catch((error) => {
+    throw new Error(`${error.message}\n${cluster.allLogs()}`);
+  });
+}
+
+interface JsonKv {
+  key: string;
+  value?: string;
+  value_base64?: string;
+  create_revision: number;
+  mod_revision: number;
+  version: number;
+}
+
+async function listAll(endpoints: string, consistency = "l"): Promise<JsonKv[]> {
+  const doc = JSON.parse(await ok(["list", "--endpoints", endpoints, "--consistency", consistency, "--output", "json"])) as { kvs: JsonKv[]; more: boolean };
+  expect(doc.more).toBe(false);
+  return doc.kvs;
+}
+
+describe("snapshot save -> restore -> a new cluster", () => {
+  test("the restored cluster holds every key identically on every member, has the new membership, and takes writes", async () => {
+    // ---- the old cluster, with history: overwrites, a delete, binary and stdin values ----
+    const old = new Cluster({ size: 3, prefix: "o" });
+    clusters.push(old);
+    await old.startAll();
+    await formed(old);
+    const oldEndpoints = endpointsOf(old);
+    for (let i = 0; i < 25; i++) await ok(["set", `k/${String(i).padStart(2, "0")}`, `value ${i}`, "--endpoints", oldEndpoints]);
+    await ok(["set", "k/03", "rewritten", "--endpoints", oldEndpoints]);
+    await ok(["set", "k/03", "rewritten again", "--endpoints", oldEndpoints]);
+    await ok(["del", "k/07", "--endpoints", oldEndpoints]);
+    await ok(["set", "multi", "-", "--endpoints", oldEndpoints], "line one\nline two\n");
+    const before = await listAll(oldEndpoints);
+    expect(before.length).toBe(25);
+    expect(before.find((kv) => kv.key === "k/03")).toMatchObject({ value: "rewritten again", version: 3 });
+    const oldStatus = JSON.parse(await ok(["status", "--endpoints", oldEndpoints, "--output", "json"])) as { endpoints: { cluster_id: string }[] };
+
+    // ---- backup, verified by the client against the server's SHA-256 ----
+    const file = join(old.root, "backup.db");
+    const saved = JSON.parse(await ok(["snapshot", "save", file, "--endpoints", oldEndpoints, "--output", "json"])) as {
+      path: string;
+      sha256: string;
+      size_bytes: number;
+      index: number;
+    };
+    const bytes = readFileSync(file);
+    expect(saved.size_bytes).toBe(bytes.length);
+    expect(createHash("sha256").update(bytes).digest("hex")).toBe(saved.sha256);
+    expect(existsSync(`${file}.part`)).toBe(false);
+    await old.stopAll();
+
+    // ---- damaged backups are refused with one line naming the file ----
+    const fresh = new Cluster({ size: 3, prefix: "r", firstHost: 4 });
+    clusters.push(fresh);
+    const initial = fresh.initialCluster();
+    const clients = fresh.members.map((m) => `${m.name}=${m.host}:${m.clientPort}`).join(",");
+    const restoreArgs = (m: Member, backup = file) => [
+      "snapshot", "restore", backup, "--data-dir", m.dataDir, "--name", m.name,
+      "--initial-cluster", initial, "--initial-cluster-token", "restored", "--initial-cluster-clients", clients,
+    ];
+    const truncated = join(old.root, "truncated.db");
+    writeFileSync(truncated, bytes.subarray(0, bytes.length - 1000));
+    const corrupted = join(old.root, "corrupted.db");
+    const flipped = Buffer.from(bytes);
+    flipped[Math.floor(flipped.length / 3)]! ^= 0x20;
+    writeFileSync(corrupted, flipped);
+    for (const [bad, why] of [[truncated, /damaged or incomplete/], [corrupted, /SHA-256 does not match/]] as const) {
+      const run = await dkv(restoreArgs(fresh.members[0]!, bad));
+      expect(run.code).toBe(1);
+      expect(run.stdout).toBe("");
+      expect(run.stderr.trimEnd().split("\n")).toHaveLength(1);
+      expect(run.stderr).toContain(bad);
+      expect(run.stderr).toMatch(why);
+      expect(existsSync(fresh.members[0]!.dataDir)).toBe(false);
+    }
+
+    // ---- restore every member of the new cluster from the same file ----
+    for (const m of fresh.members) {
+      const out = JSON.parse(await ok([...restoreArgs(m), "--output", "json"])) as { cluster_id: string; backup_index: number; index: number; keys: number };
+      expect(out).toMatchObject({ backup_index: saved.index, index: saved.index + 1, keys: 25 });
+    }
+    // A second restore into a used dir is refused and changes nothing.
+    const again = await dkv(restoreArgs(fresh.members[1]!));
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/already holds a dkv database/);
+    expect(again.stderr.trimEnd().split("\n")).toHaveLength(1);
+
+    // ---- the new cluster: same content, new membership ----
+    await fresh.startAll();
+    await formed(fresh);
+    const freshEndpoints = endpointsOf(fresh);
+    expect(await listAll(freshEndpoints)).toEqual(before);
+    // Every member holds it, read locally.
+    for (const m of fresh.members) expect(await listAll(endpointsOf(fresh, [m]), "s")).toEqual(before);
+
+    const members = JSON.parse(await ok(["member", "list", "--endpoints", freshEndpoints, "--output", "json"])) as {
+      members: { id: string; peer_address: string; client_address: string; is_learner: boolean }[];
+    };
+    expect(members.members.map((m) => ({ id: m.id, peer_address: m.peer_address, client_address: m.client_address, is_learner: m.is_learner }))).toEqual(
+      fresh.members.map((m) => ({ id: m.name, peer_address: fresh.peerAddress(m), client_address: `${m.host}:${m.clientPort}`, is_learner: false })),
+    );
+    const status = JSON.parse(await ok(["status", "--endpoints", freshEndpoints, "--output", "json"])) as { endpoints: { cluster_id: string; member_id: string }[] };
+    const clusterIds = new Set(status.endpoints.map((e) => e.cluster_id));
+    expect(clusterIds.size).toBe(1);
+    expect(clusterIds.has(oldStatus.endpoints[0]!.cluster_id)).toBe(false);
+    // Discovery works from one endpoint: the advertised client addresses were restored.
+    await ok(["health", "--endpoints", endpointsOf(fresh, [fresh.members[2]!])]);
+
+    // ---- new writes continue above the backup's revisions ----
+    await ok(["set", "after", "restore", "--endpoints", freshEndpoints]);
+    await ok(["set", "k/03", "after restore", "--endpoints", freshEndpoints]);
+    const after = JSON.parse(await ok(["get", "k/03", "--endpoints", freshEndpoints, "--output", "json"])) as JsonKv;
+    const newest = Math.max(...before.map((kv) => kv.mod_revision));
+    expect(after).toMatchObject({ value: "after restore", version: 4 });
+    expect(after.mod_revision).toBeGreaterThan(saved.index + 1);
+    expect(after.mod_revision).toBeGreaterThan(newest);
+    for (const m of fresh.members) {
+      await waitFor(`${m.name} to apply the new write`, 5000, async () => {
+        const got = JSON.parse(await ok(["get", "after", "--consistency", "s", "--endpoints", endpointsOf(fresh, [m]), "--output", "json"])) as JsonKv;
+        return got.value === "restore";
+      });
+    }
+  }, 60_000);
+});
