@@ -3,8 +3,10 @@
 import packageJson from "../../package.json" with { type: "json" };
 
 declare const DKV_BUILD_COMMIT: string | undefined;
+declare const DKV_BUILD_VERSION: string | undefined;
 
-export const VERSION: string = packageJson.version;
+/** A release build may stamp its own version (release/release.ts passes --define DKV_BUILD_VERSION). */
+export const VERSION: string = typeof DKV_BUILD_VERSION === "string" ? DKV_BUILD_VERSION : packageJson.version;
 export const COMMIT: string = typeof DKV_BUILD_COMMIT === "string" ? DKV_BUILD_COMMIT : "dev";
 
 export function versionLine(): string {
