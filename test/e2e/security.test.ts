@@ -60,7 +60,7 @@ beforeAll(async () => {
   const initial = cluster.initialCluster();
   for (const m of cluster.members) cluster.start(m, ["--initial-cluster", initial, ...tlsFlags(m)]);
   await waitFor("a leader over mutual TLS", 20_000, async () => {
-    for (const m of cluster.members) if ((await status(m).catch(() => ({}))).isLeader) return true;
+    for (const m of cluster.members) if ((await status(m).catch(() => ({ isLeader: false }))).isLeader) return true;
     return undefined;
   }).catch((error) => {
     throw new Error(`${error.message}\n${cluster.allLogs()}`);
@@ -105,7 +105,7 @@ describe("mutual TLS", () => {
 
   test("a peer with a certificate from another CA, or none, gets nothing and cannot disturb the cluster", async () => {
     const leader = await waitFor("the leader", 10_000, async () => {
-      for (const m of cluster.members) if ((await status(m).catch(() => ({}))).isLeader) return m;
+      for (const m of cluster.members) if ((await status(m).catch(() => ({ isLeader: false }))).isLeader) return m;
       return undefined;
     });
     const termBefore = Number((await status(leader)).raftTerm);
