@@ -5,6 +5,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BINARY, Cluster, leaderOf, servers, waitFor, type Member } from "./cluster.ts";
 
@@ -69,6 +70,28 @@ async function listAll(endpoints: string, consistency = "l"): Promise<JsonKv[]> 
   expect(doc.more).toBe(false);
   return doc.kvs;
 }
+
+describe("snapshot restore: usage errors exit 2 before reading anything", () => {
+  test("missing FILE or --data-dir, a --name not in --initial-cluster, bad --initial-cluster(-clients)", async () => {
+    const never = join(tmpdir(), `dkv-restore-never-${process.pid}`);
+    const cases: [string[], RegExp][] = [
+      [["snapshot", "restore", "--data-dir", never], /missing argument FILE/],
+      [["snapshot", "restore", "backup.db"], /--data-dir is required/],
+      [["snapshot", "restore", "backup.db", "--data-dir", never, "--name", "a", "--initial-cluster", "b=127.0.0.1:2380"], /must list this member's --name "a"/],
+      [["snapshot", "restore", "backup.db", "--data-dir", never, "--name", "a", "--initial-cluster", "a=nowhere"], /name=host:port|host:port/],
+      [["snapshot", "restore", "backup.db", "--data-dir", never, "--name", "a", "--initial-cluster", "a=127.0.0.1:2380", "--initial-cluster-clients", "z=127.0.0.1:2379"], /"z", which is not in --initial-cluster/],
+      [["snapshot", "restore", "backup.db", "--data-dir", never, "--output", "yaml"], /--output must be table or json/],
+      [["snapshot", "restore", "backup.db", "--data-dir", never, "--bogus"], /unknown flag "--bogus"/],
+    ];
+    for (const [args, pattern] of cases) {
+      const run = await dkv(args);
+      expect({ args, code: run.code, stdout: run.stdout }).toEqual({ args, code: 2, stdout: "" });
+      expect(run.stderr.trimEnd().split("\n")).toHaveLength(1);
+      expect(run.stderr).toMatch(pattern);
+    }
+    expect(existsSync(never)).toBe(false);
+  });
+});
 
 describe("snapshot save -> restore -> a new cluster", () => {
   test("the restored cluster holds every key identically on every member, has the new membership, and takes writes", async () => {
