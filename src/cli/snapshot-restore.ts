@@ -88,7 +88,7 @@ export const snapshotRestoreCommand = defineCommand({
       return;
     }
     writeStdout(
-      `restored ${result.keysCopied} keys from ${args.file} (backup index ${result.backup.index}) into ${result.dataDir}\n` +
+      `restored ${result.keysCopied} key${result.keysCopied === 1 ? "" : "s"} from ${args.file} (backup index ${result.backup.index}) into ${result.dataDir}\n` +
         `member ${config.name} of new cluster ${clusterId}: ${members.map((m) => `${m.name}=${m.peer_address}`).join(",")}\n` +
         `start it with: dkv serve --name ${config.name} --data-dir ${dataDir} (plus its listen addresses)\n`,
     );
