@@ -86,7 +86,7 @@ export class DkvNode implements KvNode {
     this.driver = new RaftDriver({
       raft: this.raft,
       store,
-      send: (messages) => d.network.sendRaft(messages),
+      send: (messages, flush) => d.network.sendRaft(messages, flush),
       log: d.log,
       metrics: this.metrics,
       snapshotCount: config.snapshotCount,

@@ -19,7 +19,8 @@ export interface PeerNetwork {
   start(handlers: PeerNetworkHandlers): Promise<void>;
   setPeer(id: string, address: string): void;
   removePeer(id: string): void;
-  sendRaft(messages: Message[]): void;
+  /** Queues raft messages; with flush, they are written to the sockets before this returns. */
+  sendRaft(messages: Message[], flush?: boolean): void;
   /** False when the frame could not even be queued (peer unknown or queue full): it was not sent. */
   sendForwardRequest(to: string, request: ForwardRequest): boolean;
   sendForwardResponse(to: string, response: ForwardResponse): boolean;

@@ -39,7 +39,7 @@ interface ReadBatch {
 export interface DriverOptions {
   raft: RaftNode;
   store: Storage;
-  send: (messages: Message[]) => void;
+  send: (messages: Message[], flush: boolean) => void;
   log: Logger;
   metrics: NodeMetrics;
   snapshotCount: number;
@@ -209,11 +209,18 @@ export class RaftDriver {
     const ready = raft.ready();
     if (ready.softState) this.noteSoftState(ready.softState.leader, ready.softState.role);
 
+    // A leader may send before its own fsync (Raft §10.2.1): it counts itself
+    // toward a commit only through acknowledgements it processes after this
+    // synchronous persist returns. Writing now lets followers' fsyncs overlap
+    // ours. Everyone else persists first (votes, acks must be durable).
+    const sendFirst = this.role === Role.Leader && !ready.snapshot && ready.snapshotChunks.length === 0;
+    if (sendFirst && ready.messages.length > 0) this.o.send(ready.messages, true);
     if (ready.hardState || ready.entries.length > 0 || ready.snapshotChunks.length > 0 || ready.snapshot) {
       const started = performance.now();
       store.persistReady({
         entries: ready.entries,
         snapshotChunks: ready.snapshotChunks,
+        mustSync: ready.mustSync,
         ...(ready.hardState ? { hardState: ready.hardState } : {}),
         ...(ready.snapshot ? { snapshot: ready.snapshot } : {}),
       });
@@ -224,7 +231,7 @@ export class RaftDriver {
         this.o.log.info("installed snapshot from leader", { index: ready.snapshot.index, term: ready.snapshot.term });
       }
     }
-    if (ready.messages.length > 0) this.o.send(ready.messages);
+    if (!sendFirst && ready.messages.length > 0) this.o.send(ready.messages, false);
     const membershipChanged = ready.committedEntries.length > 0 || ready.confState ? this.apply(ready.committedEntries, ready.confState) : false;
     for (const state of ready.readStates) this.readConfirmed(state);
     // The core switches to a new membership in advance(): only then is it visible in status().

@@ -64,7 +64,14 @@ class TcpPeerNetwork implements PeerNetwork {
       onUnreachable: (id) => handlers.onUnreachable(id),
     });
     const listen = parsePeerAddress(config.listenPeerAddress);
-    const bound = transport.listen({ host: listen.host, port: listen.port });
+    let bound;
+    try {
+      bound = transport.listen({ host: listen.host, port: listen.port });
+    } catch (error) {
+      await transport.close();
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new Error(`cannot listen for peers on ${config.listenPeerAddress} (--listen-peer-address): ${reason}; is another process using it?`);
+    }
     this.address = `${bound.host}:${bound.port}`;
     this.transport = transport;
     for (const [id, address] of this.known) transport.setPeerAddress(id, address);
@@ -81,10 +88,11 @@ class TcpPeerNetwork implements PeerNetwork {
     this.transport?.removePeer(id);
   }
 
-  sendRaft(messages: Message[]): void {
+  sendRaft(messages: Message[], flush = false): void {
     const transport = this.transport;
     if (!transport) return;
     for (const message of messages) transport.send(message.to, { case: "raft", value: message });
+    if (flush) transport.flushNow();
   }
 
   sendForwardRequest(to: string, request: ForwardRequest): boolean {

@@ -34,6 +34,13 @@ export interface PersistInput {
   entries: readonly Entry[];
   /** Membership to record with this write (bootstrap of a new cluster); normally it comes with apply. */
   confState?: ConfState;
+  /**
+   * "normal" skips the fsync: for a write raft does not need durable before
+   * its messages go out (only the commit index moved; Ready.mustSync false).
+   * A crash may lose it, and the WAL recovers a prefix of transactions, so
+   * the stored commit index never falls behind a stored applied index.
+   */
+  sync?: "full" | "normal";
 }
 
 /** Where the log finds the snapshot it reports to the core (implemented by SnapshotStore). */
@@ -228,7 +235,7 @@ export class LogStore implements LogStorage {
     if (hardState !== undefined) this.checkHardStateUpdate(hardState, lastAfter, entries);
     if (plan === undefined && hardState === undefined && input.confState === undefined) return;
 
-    this.transactions.run("full", () => {
+    this.transactions.run(input.sync ?? "full", () => {
       if (plan !== undefined) {
         if (plan.truncateFrom <= this.last) this.deleteFrom.run(plan.truncateFrom);
         for (let i = plan.skip; i < entries.length; i++) {

@@ -37,6 +37,8 @@ export interface StorageOptions extends OpenDataDirOptions {
 export type PersistReadyInput = Pick<Ready, "hardState" | "entries" | "snapshotChunks" | "snapshot"> & {
   /** Membership of a brand-new cluster, written with its first hard state (bootstrap only). */
   bootstrapConfState?: ConfState;
+  /** Ready.mustSync: false lets a commit-index-only write skip the fsync. Default true. */
+  mustSync?: boolean;
 };
 
 export interface PersistReadyResult {
@@ -128,7 +130,10 @@ export class Storage {
     let snapshotChunksRejected = 0;
     for (const chunk of ready.snapshotChunks) if (!this.snapshots.writeChunk(chunk)) snapshotChunksRejected += 1;
     if (ready.snapshot !== undefined) this.installSnapshot(ready.snapshot);
-    const persist: { hardState?: Ready["hardState"]; entries: readonly Entry[]; confState?: ConfState } = { entries: ready.entries };
+    const persist: { hardState?: Ready["hardState"]; entries: readonly Entry[]; confState?: ConfState; sync?: "full" | "normal" } = {
+      entries: ready.entries,
+      sync: ready.mustSync === false && ready.entries.length === 0 && ready.bootstrapConfState === undefined ? "normal" : "full",
+    };
     if (ready.hardState !== undefined) persist.hardState = ready.hardState;
     if (ready.bootstrapConfState !== undefined) {
       assert(this.kv.appliedIndex() === 0, `bootstrap membership given to a node that applied up to ${this.kv.appliedIndex()}`);

@@ -119,7 +119,8 @@ export class PeerConnection {
     });
   }
 
-  private flush(): void {
+  /** Writes what is queued now instead of at the end of the tick (the leader sends before its own fsync). */
+  flush(): void {
     if (this.state !== "ready") return;
     const result = this.writer.flush();
     this.context.stats.framesSent += result.framesWritten;

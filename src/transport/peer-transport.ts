@@ -148,6 +148,11 @@ export class PeerTransport {
     return peer.send(frame);
   }
 
+  /** Writes every peer's queued frames now rather than at the end of the tick. */
+  flushNow(): void {
+    for (const peer of this.peers.values()) peer.flush();
+  }
+
   /** Adds a peer or changes its advertised address ("host:port"). Throws AddressError on a malformed address. */
   setPeerAddress(id: NodeId, address: string): void {
     if (this.closed) return;
