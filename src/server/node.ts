@@ -32,7 +32,7 @@ import {
 } from "./contract.ts";
 import { Forwarder, type ForwardKind } from "./forwarder.ts";
 import type { Logger } from "./logger.ts";
-import { encodeMemberContext, readMembers, type MemberInfo } from "./members.ts";
+import { encodeMemberContext, memberRecordCommand, readMembers, type MemberInfo } from "./members.ts";
 import { createNodeMetrics, type NodeMetrics } from "./node-metrics.ts";
 import type { PeerNetwork } from "./peer-network.ts";
 import { RaftDriver, toNodeError } from "./raft-driver.ts";
@@ -264,6 +264,7 @@ export class DkvNode implements KvNode {
   // ---- membership ----
 
   async members(): Promise<Member[]> {
+    this.refreshMembers();
     const leader = this.driver.leaderId;
     return this.memberList.map((m) => ({ id: m.id, peerAddress: m.peerAddress, clientAddress: m.clientAddress, isLeader: m.id === leader, isLearner: m.isLearner }));
   }
@@ -309,7 +310,11 @@ export class DkvNode implements KvNode {
 
   /** Leader only: adds listed members that answer, and promotes caught-up learners that asked to vote. True when it changed something. */
   private async membershipLoop(): Promise<boolean> {
-    if (!this.driver.isLeader || this.stopping) return false;
+    if (this.stopping) return false;
+    // Member records also change without a membership change (published addresses).
+    this.refreshMembers();
+    if (await this.publishOwnAddresses()) return true;
+    if (!this.driver.isLeader) return false;
     const status = this.raft.status();
     for (const member of this.memberList) {
       if (!member.isLearner || !member.wantsVote) continue;
@@ -343,6 +348,29 @@ export class DkvNode implements KvNode {
       return false;
     }
     return false;
+  }
+
+  /**
+   * Records this member's advertised addresses in the replicated member list
+   * when they differ from what was recorded (a member added by peer address
+   * only, a restored cluster, a changed --advertise-client-address), as etcd
+   * publishes its client URLs. True when it wrote.
+   */
+  private async publishOwnAddresses(): Promise<boolean> {
+    const { config } = this.d;
+    const me = this.memberList.find((m) => m.id === config.name);
+    if (!me || !this.driver.leaderId) return false;
+    if (me.clientAddress === config.advertiseClientAddress && me.peerAddress === config.advertisePeerAddress) return false;
+    const context = encodeMemberContext({ peerAddress: config.advertisePeerAddress, clientAddress: config.advertiseClientAddress, wantsVote: me.wantsVote ?? false });
+    try {
+      await this.write("propose", memberRecordCommand({ type: ConfChangeType.AddVoter, nodeId: config.name, context }));
+      this.refreshMembers();
+      this.d.log.info("published this member's addresses", { peer: config.advertisePeerAddress, client: config.advertiseClientAddress });
+      return true;
+    } catch (error) {
+      this.d.log.debug("could not publish this member's addresses yet", { reason: error });
+      return false;
+    }
   }
 
   // ---- status, readiness, backup, metrics ----
