@@ -21,6 +21,8 @@ export interface FaultProfile {
   downNodesMax: number;
   /** Every node crashes at once (a power cut) and restarts within downTicksMax. */
   outagePerMillion: number;
+  /** A crash or partition aims at the current leader (where Figure 8-like cases live). */
+  leaderTargetedPerMillion: number;
 }
 
 const CRASH_POINTS: readonly CrashPoint[] = ["before_persist", "after_persist", "mid_send", "mid_apply", "before_advance"];
@@ -51,7 +53,9 @@ export class FaultSchedule {
     if (this.prng.chance(this.profile.crashPerMillion)) {
       const candidates = this.cluster.upIds();
       if (candidates.length > 0 && this.downUntil.size < this.profile.downNodesMax) {
-        const id = this.prng.pick(candidates);
+        const leader = this.cluster.leader()?.id;
+        const targeted = leader !== undefined && this.prng.chance(this.profile.leaderTargetedPerMillion);
+        const id = targeted ? leader : this.prng.pick(candidates);
         this.cluster.driver(id).crash();
         this.noteDown(id);
       }
@@ -106,7 +110,7 @@ export class FaultSchedule {
     const cluster = this.cluster;
     const everyone = cluster.ids;
     const network = cluster.network;
-    const kind = this.prng.nextInt(5);
+    const kind = this.prng.chance(this.profile.leaderTargetedPerMillion) ? 1 : this.prng.nextInt(5);
     let description: string;
     if (kind === 0) {
       const id = this.prng.pick(everyone);

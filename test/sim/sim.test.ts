@@ -130,7 +130,7 @@ if (seedToReplay !== undefined) {
       if (runs < 200) return; // too few runs to expect everything (a human's short exploration)
       expect(totals.threeNode).toBeGreaterThan(runs / 4);
       expect(totals.fiveNode).toBeGreaterThan(runs / 4);
-      expect([...totals.profiles].sort()).toEqual(["calm", "crashes", "everything", "partitions", "storm"]);
+      expect([...totals.profiles].sort()).toEqual(["calm", "crashes", "everything", "leader churn", "partitions", "storm"]);
       for (const [what, count] of Object.entries(exercised)) {
         expect({ what, atLeastOnePerTenRuns: count >= runs / 10 }).toEqual({ what, atLeastOnePerTenRuns: true });
       }
