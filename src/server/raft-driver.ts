@@ -101,18 +101,27 @@ export class RaftDriver {
 
   /** Proposes a command on this node (the leader) and resolves with its outcome once applied. */
   propose(data: Uint8Array, signal?: AbortSignal): Promise<ApplyOutcome> {
+    return this.track(() => this.o.raft.propose(data), "the write", signal);
+  }
+
+  proposeConfChange(change: ConfChange, signal?: AbortSignal): Promise<ApplyOutcome> {
+    return this.track(() => this.o.raft.proposeConfChange(change), "the membership change", signal);
+  }
+
+  /** Waits for the entry a proposal got until it applies; a refusal or a deadline settles it instead. */
+  private track(proposeNow: () => { index: number; term: number }, what: string, signal?: AbortSignal): Promise<ApplyOutcome> {
     let index = -1;
     return withDeadline<ApplyOutcome>(
       this.o.requestTimeoutMs,
       signal,
       (waiter) => {
         try {
-          const at = this.o.raft.propose(data);
+          const at = proposeNow();
           index = at.index;
           this.proposals.add(at.index, at.term, waiter);
-          this.o.metrics.proposalsPending.set(() => this.proposals.size);
           this.schedule();
         } catch (error) {
+          this.o.metrics.proposalsFailed.inc({ reason: "refused" });
           waiter.reject(toNodeError(error));
         }
       },
@@ -120,29 +129,7 @@ export class RaftDriver {
         if (index >= 0) this.proposals.drop(index);
         this.o.metrics.proposalsFailed.inc({ reason: "timeout" });
       },
-      "the write was proposed but not confirmed in time; its outcome is unknown (it may still be applied)",
-    );
-  }
-
-  proposeConfChange(change: ConfChange, signal?: AbortSignal): Promise<ApplyOutcome> {
-    let index = -1;
-    return withDeadline<ApplyOutcome>(
-      this.o.requestTimeoutMs,
-      signal,
-      (waiter) => {
-        try {
-          const at = this.o.raft.proposeConfChange(change);
-          index = at.index;
-          this.proposals.add(at.index, at.term, waiter);
-          this.schedule();
-        } catch (error) {
-          waiter.reject(toNodeError(error));
-        }
-      },
-      () => {
-        if (index >= 0) this.proposals.drop(index);
-      },
-      "the membership change was proposed but not confirmed in time; its outcome is unknown",
+      `${what} was proposed but not confirmed in time; its outcome is unknown (it may still be applied)`,
     );
   }
 
