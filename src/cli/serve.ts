@@ -36,7 +36,7 @@ export const serveCommand = defineCommand({
       if (error instanceof ConfigError) throw new UsageError(error.message);
       throw error;
     }
-    const { startMember } = await import("../server/start.ts");
+    const { startMember } = await import("./start-member.ts");
     let member;
     try {
       member = await startMember(config);

@@ -2,7 +2,6 @@
 // certificates are configured. Raft messages to several peers go out in one
 // pass; answers to forwarded requests go back by member id.
 import type { ForwardRequest, ForwardResponse } from "../gen/dkv/raft/v1/raft_pb.ts";
-import { loadTlsFiles } from "../certs/index.ts";
 import type { Message } from "../raft/index.ts";
 import type { Storage } from "../storage/index.ts";
 import { PeerTransport, parsePeerAddress, type PeerTlsMaterial } from "../transport/index.ts";
@@ -14,13 +13,8 @@ export interface TcpNetworkOptions {
   config: NodeConfig;
   store: Storage;
   log: Logger;
-}
-
-function peerTlsMaterial(config: NodeConfig): PeerTlsMaterial | undefined {
-  if (!config.peerTls) return undefined;
-  const loaded = loadTlsFiles({ cert: config.peerTls.certFile, key: config.peerTls.keyFile, ca: config.peerTls.trustedCaFile });
-  for (const warning of loaded.warnings) console.error(`dkv: warning: ${warning}`);
-  return { cert: loaded.cert, key: loaded.key, ca: loaded.ca ?? "" };
+  /** PEM material for mutual TLS between members (loaded from the --peer-* files); plain TCP without it. */
+  tls?: PeerTlsMaterial;
 }
 
 export function createTcpPeerNetwork(options: TcpNetworkOptions): PeerNetwork {
@@ -34,7 +28,7 @@ class TcpPeerNetwork implements PeerNetwork {
   private readonly tls: PeerTlsMaterial | undefined;
 
   constructor(private readonly o: TcpNetworkOptions) {
-    this.tls = peerTlsMaterial(o.config);
+    this.tls = o.tls;
   }
 
   get boundAddress(): string {

@@ -1,14 +1,26 @@
 // Assembles a member from its configuration: storage, the peer network, the
-// raft node and the client API; stops them in the reverse order.
+// raft node (src/server) and the client API (src/api); stops them in the
+// reverse order. It lives in cli because it is the one place that wires
+// server and api together (api depends on server, never the reverse).
 import { randomInt } from "node:crypto";
 import { startApiServer, type ApiServerHandle } from "../api/index.ts";
-import { COMMIT, VERSION } from "../cli/version.ts";
-import type { NodeConfig } from "./config.ts";
-import { createLogger, type Logger } from "./logger.ts";
-import { openMemberStorage } from "./member-storage.ts";
-import { notifyReady, notifyStopping } from "./sd-notify.ts";
-import { DkvNode } from "./node.ts";
-import { createTcpPeerNetwork } from "./tcp-network.ts";
+import { COMMIT, VERSION } from "./version.ts";
+import type { NodeConfig } from "../server/config.ts";
+import { createLogger, type Logger } from "../server/logger.ts";
+import { openMemberStorage } from "../server/member-storage.ts";
+import { notifyReady, notifyStopping } from "../server/sd-notify.ts";
+import { DkvNode } from "../server/node.ts";
+import { createTcpPeerNetwork } from "../server/tcp-network.ts";
+import { loadTlsFiles } from "../certs/index.ts";
+import type { PeerTlsMaterial } from "../transport/index.ts";
+
+/** Reads the --peer-* files; a missing or bad file is a one-line error naming it. */
+function peerTlsMaterial(config: NodeConfig, log: Logger): PeerTlsMaterial | undefined {
+  if (!config.peerTls) return undefined;
+  const loaded = loadTlsFiles({ cert: config.peerTls.certFile, key: config.peerTls.keyFile, ca: config.peerTls.trustedCaFile });
+  for (const warning of loaded.warnings) log.warn(warning);
+  return { cert: loaded.cert, key: loaded.key, ca: loaded.ca ?? "" };
+}
 
 export interface RunningMember {
   readonly log: Logger;
@@ -25,7 +37,8 @@ export async function startMember(config: NodeConfig): Promise<RunningMember> {
   try {
     if (!config.peerTls) log.warn("peer traffic is plain TCP: set --peer-cert-file, --peer-key-file and --peer-trusted-ca-file for mutual TLS");
 
-    const network = createTcpPeerNetwork({ config, store, log });
+    const tls = peerTlsMaterial(config, log);
+    const network = createTcpPeerNetwork({ config, store, log, ...(tls ? { tls } : {}) });
     node = new DkvNode({ config, store, network, log, version: `${VERSION} (${COMMIT})`, seed: randomInt(2 ** 31) });
     await node.start();
     api = await startApiServer({
