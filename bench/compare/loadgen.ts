@@ -48,6 +48,9 @@ export interface LoadResult {
   /** Requests still unanswered when the grace period after the window ended. */
   stuck: number;
   measuredMs: number;
+  /** Wall-clock (epoch ms) bounds of the measured window, to cut server-side profiles to it. */
+  windowStartEpochMs: number;
+  windowEndEpochMs: number;
   /** CPU of this process over the window, in % of one core. */
   loadgenCpuPct: number;
   loadgenCpuUsPerOp: number;
@@ -164,6 +167,7 @@ class Latencies {
 
 interface Snapshot {
   atMs: number;
+  epochMs: number;
   cpuMicros: number;
   serverTicks: (number | undefined)[];
   machine: ReturnType<typeof machineTicks>;
@@ -171,7 +175,7 @@ interface Snapshot {
 
 function snapshot(pids: number[]): Snapshot {
   const cpu = process.cpuUsage();
-  return { atMs: performance.now(), cpuMicros: cpu.user + cpu.system, serverTicks: pids.map(processCpuTicks), machine: machineTicks() };
+  return { atMs: performance.now(), epochMs: Date.now(), cpuMicros: cpu.user + cpu.system, serverTicks: pids.map(processCpuTicks), machine: machineTicks() };
 }
 
 async function populate(config: LoadConfig, channels: Channel[]): Promise<LoadResult> {
@@ -206,7 +210,7 @@ async function populate(config: LoadConfig, channels: Channel[]): Promise<LoadRe
 function emptyResult(config: LoadConfig, fields: Partial<LoadResult>): LoadResult {
   return {
     path: config.path, op: config.op, clients: config.clients, connections: 0, ops: 0, opsPerSec: 0, p50Ms: 0, p99Ms: 0, meanMs: 0, maxMs: 0,
-    errors: 0, notFound: 0, errorSamples: [], stuck: 0, measuredMs: 0, loadgenCpuPct: 0, loadgenCpuUsPerOp: 0, serverCpuPct: [], stealPct: 0, busyPct: 0,
+    errors: 0, notFound: 0, errorSamples: [], stuck: 0, measuredMs: 0, windowStartEpochMs: 0, windowEndEpochMs: 0, loadgenCpuPct: 0, loadgenCpuUsPerOp: 0, serverCpuPct: [], stealPct: 0, busyPct: 0,
     ...fields,
   };
 }
@@ -297,6 +301,8 @@ async function measure(config: LoadConfig, channels: Channel[], connections: num
     errorSamples: samples,
     stuck: inFlight,
     measuredMs: elapsedMs,
+    windowStartEpochMs: first.epochMs,
+    windowEndEpochMs: last.epochMs,
     loadgenCpuPct: (loadgenMicros / 1000 / elapsedMs) * 100,
     loadgenCpuUsPerOp: ops ? loadgenMicros / ops : 0,
     serverCpuPct: config.serverPids.map((_, i) => {

@@ -173,7 +173,7 @@ export function renderProfileSection(info: ProfileInfo): string {
   const lines: string[] = [];
   lines.push(`## Latest profile of a dkv put point`, "");
   lines.push(`- Date: ${info.date}; command: \`${info.command}\` (git ${info.gitCommit}); load average before ${info.loadBefore}; steal ${info.stealPct.toFixed(1)}%`);
-  lines.push(`- Every member ran from source under \`bun --cpu-prof\` (the compiled binary honours \`BUN_OPTIONS=--cpu-prof\` too, but its minified names make the profile unreadable); one put point, ${info.clients} clients, Connect binary, at the leader, ${info.seconds} s after warm-up; profiles are of each member's whole life (start-up and populating included).`);
+  lines.push(`- Every member ran from source under \`bun --cpu-prof\` (the compiled binary honours \`BUN_OPTIONS=--cpu-prof\` too, but its minified names make the profile unreadable); one put point, ${info.clients} clients, Connect binary, at the leader, ${info.seconds} s after warm-up; only samples inside the measured window are counted.`);
   const r = info.result;
   if (r) {
     lines.push(`- Throughput under the profiler: ${int(r.opsPerSec)} ops/s, p50 ${ms(r.p50Ms)} / p99 ${ms(r.p99Ms)} ms; servers ${pct(r.serverCpuPct.reduce((a, b) => a + b, 0))}% CPU; errors ${r.errors}`);

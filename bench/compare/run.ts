@@ -440,7 +440,8 @@ async function profile(options: Options): Promise<void> {
       sections.push(`No profile was written for ${m.name}${m.name === leaderName ? " (the leader)" : ""}.`);
       continue;
     }
-    const summary = summarizeProfile(join(dir, files[0]!), options.sourceRoot, m.name === leaderName ? 25 : 10);
+    const window = result ? { fromEpochMs: result.windowStartEpochMs, toEpochMs: result.windowEndEpochMs } : undefined;
+    const summary = summarizeProfile(join(dir, files[0]!), options.sourceRoot, m.name === leaderName ? 25 : 10, window);
     sections.push(formatProfile(summary, `${m.name}${m.name === leaderName ? " — the leader" : " — a follower"}`));
   }
   rmSync(profileDir, { recursive: true, force: true });
