@@ -23,6 +23,12 @@ export interface FaultProfile {
   outagePerMillion: number;
   /** A crash or partition aims at the current leader (where Figure 8-like cases live). */
   leaderTargetedPerMillion: number;
+  /**
+   * A newly elected leader crashes or is cut off 1-3 ticks later, before its
+   * first entry can commit: the window of Figure 8, of reads and membership
+   * changes that must wait for that commit.
+   */
+  newLeaderDiesYoungPerMillion: number;
 }
 
 const CRASH_POINTS: readonly CrashPoint[] = ["before_persist", "after_persist", "mid_send", "mid_apply", "before_advance"];
@@ -32,6 +38,10 @@ export class FaultSchedule {
   private readonly downUntil = new Map<NodeId, number>();
   private healed = false;
   partitionCount = 0;
+  youngLeaderKills = 0;
+  private lastLeaderTerm = 0;
+  /** A young leader scheduled to be cut off or crashed. */
+  private youngLeaderDoom: { id: NodeId; term: number; tick: number; crash: boolean } | undefined;
   outageCount = 0;
 
   constructor(
@@ -49,6 +59,7 @@ export class FaultSchedule {
     if (this.partitionHealTick >= 0 && tick >= this.partitionHealTick) this.healPartition();
     if (this.partitionHealTick < 0 && this.prng.chance(this.profile.partitionPerMillion)) this.startPartition();
     this.restartDueNodes();
+    this.killYoungLeaders();
     if (this.prng.chance(this.profile.outagePerMillion)) this.outage();
     if (this.prng.chance(this.profile.crashPerMillion)) {
       const candidates = this.cluster.upIds();
@@ -72,6 +83,34 @@ export class FaultSchedule {
       if (!this.cluster.driver(id).isUp()) this.restart(id);
     }
     this.cluster.trace.add(this.cluster.tick, () => "HEAL ALL");
+  }
+
+  private killYoungLeaders(): void {
+    const leader = this.cluster.leader();
+    const term = leader?.node().status().term ?? 0;
+    if (leader !== undefined && term > this.lastLeaderTerm) {
+      this.lastLeaderTerm = term;
+      if (this.youngLeaderDoom === undefined && this.prng.chance(this.profile.newLeaderDiesYoungPerMillion)) {
+        const tick = this.cluster.tick + this.prng.between(1, 3);
+        this.youngLeaderDoom = { id: leader.id, term, tick, crash: this.prng.chance(500_000) };
+      }
+    }
+    const doom = this.youngLeaderDoom;
+    if (doom === undefined || this.cluster.tick < doom.tick) return;
+    this.youngLeaderDoom = undefined;
+    const driver = this.cluster.driver(doom.id);
+    if (!driver.isUp() || driver.status()?.term !== doom.term) return;
+    this.youngLeaderKills++;
+    this.cluster.trace.add(this.cluster.tick, () => `young leader ${doom.id} of term ${doom.term} ${doom.crash ? "crashes" : "is isolated"}`);
+    if (doom.crash) {
+      if (this.downUntil.size >= this.profile.downNodesMax) return;
+      driver.crash();
+      this.noteDown(doom.id);
+    } else if (this.partitionHealTick < 0) {
+      this.cluster.network.isolate(doom.id, this.cluster.ids);
+      this.partitionCount++;
+      this.partitionHealTick = this.cluster.tick + this.prng.between(1, this.profile.partitionTicksMax);
+    }
   }
 
   private outage(): void {

@@ -28,12 +28,12 @@ export interface Scenario {
 }
 
 const PROFILES: readonly FaultProfile[] = [
-  { name: "calm", partitionPerMillion: 0, partitionTicksMax: 1, crashPerMillion: 0, crashInReadyPerMillion: 0, downTicksMax: 0, downNodesMax: 0, outagePerMillion: 0, leaderTargetedPerMillion: 0 },
-  { name: "partitions", partitionPerMillion: 40_000, partitionTicksMax: 60, crashPerMillion: 0, crashInReadyPerMillion: 0, downTicksMax: 0, downNodesMax: 0, outagePerMillion: 0, leaderTargetedPerMillion: 0 },
-  { name: "crashes", partitionPerMillion: 0, partitionTicksMax: 1, crashPerMillion: 15_000, crashInReadyPerMillion: 3_000, downTicksMax: 40, downNodesMax: 2, outagePerMillion: 2_000, leaderTargetedPerMillion: 300_000 },
-  { name: "everything", partitionPerMillion: 25_000, partitionTicksMax: 50, crashPerMillion: 8_000, crashInReadyPerMillion: 2_000, downTicksMax: 40, downNodesMax: 2, outagePerMillion: 1_000, leaderTargetedPerMillion: 300_000 },
-  { name: "storm", partitionPerMillion: 80_000, partitionTicksMax: 25, crashPerMillion: 25_000, crashInReadyPerMillion: 8_000, downTicksMax: 15, downNodesMax: 3, outagePerMillion: 3_000, leaderTargetedPerMillion: 300_000 },
-  { name: "leader churn", partitionPerMillion: 60_000, partitionTicksMax: 20, crashPerMillion: 60_000, crashInReadyPerMillion: 5_000, downTicksMax: 12, downNodesMax: 2, outagePerMillion: 0, leaderTargetedPerMillion: 900_000 },
+  { name: "calm", partitionPerMillion: 0, partitionTicksMax: 1, crashPerMillion: 0, crashInReadyPerMillion: 0, downTicksMax: 0, downNodesMax: 0, outagePerMillion: 0, leaderTargetedPerMillion: 0, newLeaderDiesYoungPerMillion: 0 },
+  { name: "partitions", partitionPerMillion: 40_000, partitionTicksMax: 60, crashPerMillion: 0, crashInReadyPerMillion: 0, downTicksMax: 0, downNodesMax: 0, outagePerMillion: 0, leaderTargetedPerMillion: 0, newLeaderDiesYoungPerMillion: 0 },
+  { name: "crashes", partitionPerMillion: 0, partitionTicksMax: 1, crashPerMillion: 15_000, crashInReadyPerMillion: 3_000, downTicksMax: 40, downNodesMax: 2, outagePerMillion: 2_000, leaderTargetedPerMillion: 300_000, newLeaderDiesYoungPerMillion: 200_000 },
+  { name: "everything", partitionPerMillion: 25_000, partitionTicksMax: 50, crashPerMillion: 8_000, crashInReadyPerMillion: 2_000, downTicksMax: 40, downNodesMax: 2, outagePerMillion: 1_000, leaderTargetedPerMillion: 300_000, newLeaderDiesYoungPerMillion: 200_000 },
+  { name: "storm", partitionPerMillion: 80_000, partitionTicksMax: 25, crashPerMillion: 25_000, crashInReadyPerMillion: 8_000, downTicksMax: 15, downNodesMax: 3, outagePerMillion: 3_000, leaderTargetedPerMillion: 300_000, newLeaderDiesYoungPerMillion: 200_000 },
+  { name: "leader churn", partitionPerMillion: 60_000, partitionTicksMax: 20, crashPerMillion: 60_000, crashInReadyPerMillion: 5_000, downTicksMax: 12, downNodesMax: 2, outagePerMillion: 0, leaderTargetedPerMillion: 900_000, newLeaderDiesYoungPerMillion: 700_000 },
 ];
 
 export function chooseScenario(prng: SimPrng): Scenario {

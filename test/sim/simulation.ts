@@ -22,6 +22,7 @@ export interface SimStats {
   crashes: number;
   partitions: number;
   outages: number;
+  youngLeaderKills: number;
   snapshotsInstalled: number;
   snapshotsTaken: number;
   writesAccepted: number;
@@ -189,6 +190,7 @@ function collectStats(scenario: Scenario, cluster: Cluster, faults: FaultSchedul
     crashes: sum((d) => d.crashCount),
     partitions: faults.partitionCount,
     outages: faults.outageCount,
+    youngLeaderKills: faults.youngLeaderKills,
     snapshotsInstalled: sum((d) => d.snapshotsInstalled),
     snapshotsTaken: sum((d) => d.snapshotsTaken),
     writesAccepted: workload.stats.writesAccepted,
