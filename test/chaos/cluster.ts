@@ -51,6 +51,10 @@ export class ChaosCluster {
     private readonly binary: string = process.env.DKV_CHAOS_BINARY ?? BINARY,
   ) {
     this.root = mkdtempSync(join(tmpdir(), "dkv-chaos-"));
+    // If the test process ends without stopAll() (a timeout, an uncaught error), take the members along.
+    process.once("exit", () => {
+      for (const m of this.members) m.process?.kill("SIGKILL");
+    });
     for (let i = 0; i < network.size; i++) {
       this.members.push({ index: i, name: `n${i}`, host: network.address(i), dataDir: join(this.root, `n${i}`), paused: false, removed: false, output: [], generation: 0 });
     }

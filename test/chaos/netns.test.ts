@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { waitFor } from "../e2e/cluster.ts";
-import { missingPrerequisites, mustRun, NamespaceNetwork, removeLeftovers, run } from "./netns.ts";
+import { ensurePrerequisites, mustRun, NamespaceNetwork, removeLeftovers, run } from "./netns.ts";
 
 const UDP_PORT = 7000;
 const HELPER = join(import.meta.dir, "fixtures/udp-peer.ts");
@@ -91,9 +91,9 @@ afterEach(async () => {
 });
 
 describe("the chaos network", () => {
-  test("has what it needs on this machine (root, ip, nft)", async () => {
-    expect(await missingPrerequisites()).toBeUndefined();
-  });
+  test("has what it needs on this machine (root, ip, nft; installed if missing)", async () => {
+    expect(await ensurePrerequisites()).toBeUndefined();
+  }, 600_000);
 
   test("a cut drops one direction only; a partition both; heal restores all; clients pass throughout", async () => {
     network = await NamespaceNetwork.create(3);
@@ -141,7 +141,12 @@ describe("the chaos network", () => {
       await mustRun(["ip", "netns", "add", dead.namespace]);
       await mustRun(["ip", "link", "add", dead.link, "type", "bridge"]);
       await mustRun(["ip", "netns", "add", live.namespace]);
+      // A member a crashed run left running inside its namespace.
+      const orphan = Bun.spawn(["ip", "netns", "exec", dead.namespace, "sleep", "30"], { stdin: "ignore", stdout: "ignore", stderr: "ignore" });
+      await waitFor("the orphan inside the namespace", 5000, async () => (await run(["ip", "netns", "pids", dead.namespace])).stdout.trim() !== "");
       const removed = await removeLeftovers();
+      expect(removed).toContain(`process ${orphan.pid} in ${dead.namespace}`);
+      expect(await orphan.exited).not.toBe(0);
       expect(removed).toContain(`namespace ${dead.namespace}`);
       expect(removed).toContain(`link ${dead.link}`);
       expect((await run(["ip", "netns", "list"])).stdout).not.toContain(dead.namespace);

@@ -26,10 +26,10 @@ export interface CommandResult {
   stderr: string;
 }
 
-/** Runs a command to completion within COMMAND_TIMEOUT_MS. */
-export async function run(argv: string[]): Promise<CommandResult> {
-  const proc = Bun.spawn(argv, { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-  const timer = setTimeout(() => proc.kill("SIGKILL"), COMMAND_TIMEOUT_MS);
+/** Runs a command to completion within timeoutMs (killed after). */
+export async function run(argv: string[], timeoutMs = COMMAND_TIMEOUT_MS): Promise<CommandResult> {
+  const proc = Bun.spawn(argv, { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
+  const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
   try {
     const [stdout, stderr, exitCode] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
     return { exitCode, stdout, stderr };
@@ -45,27 +45,63 @@ export async function mustRun(argv: string[]): Promise<string> {
   return result.stdout;
 }
 
+const TOOLS = [
+  ["ip", "iproute2"],
+  ["nft", "nftables"],
+] as const;
+const APT_TIMEOUT_MS = 300_000;
+
+async function hasCommand(tool: string): Promise<boolean> {
+  return (await run(["sh", "-c", `command -v ${tool}`])).exitCode === 0;
+}
+
 /** What the private network needs from the machine, as one readable sentence if something is missing. */
 export async function missingPrerequisites(): Promise<string | undefined> {
   const problems: string[] = [];
   if (process.getuid?.() !== 0) problems.push("must run as root (network namespaces and nftables)");
-  for (const [tool, pkg] of [["ip", "iproute2"], ["nft", "nftables"]] as const) {
-    if ((await run(["sh", "-c", `command -v ${tool}`])).exitCode !== 0) problems.push(`\`${tool}\` not found (apt-get install -y ${pkg})`);
-  }
+  for (const [tool, pkg] of TOOLS) if (!(await hasCommand(tool))) problems.push(`\`${tool}\` not found (apt-get install -y ${pkg})`);
   return problems.length > 0 ? `chaos network: ${problems.join("; ")}` : undefined;
+}
+
+/**
+ * As missingPrerequisites, after installing missing tools with apt-get when
+ * running as root (a fresh CI machine may lack nftables).
+ */
+export async function ensurePrerequisites(): Promise<string | undefined> {
+  const packages: string[] = [];
+  for (const [tool, pkg] of TOOLS) if (!(await hasCommand(tool))) packages.push(pkg);
+  if (packages.length > 0 && process.getuid?.() === 0 && (await hasCommand("apt-get"))) {
+    console.error(`chaos network: installing ${packages.join(", ")} with apt-get`);
+    await run(["apt-get", "update", "-qq"], APT_TIMEOUT_MS);
+    await run(["apt-get", "install", "-y", "-qq", ...packages], APT_TIMEOUT_MS);
+  }
+  return missingPrerequisites();
 }
 
 function processAlive(pid: number): boolean {
   return existsSync(`/proc/${pid}`);
 }
 
-/** Removes namespaces and links left by chaos runs whose process is gone. Returns what it removed. */
+/**
+ * Removes namespaces and links left by chaos runs whose process is gone,
+ * killing what still runs inside those namespaces first (members a crashed
+ * run left behind). Returns what it removed.
+ */
 export async function removeLeftovers(): Promise<string[]> {
   const removed: string[] = [];
   const namespaces = existsSync("/run/netns") ? readdirSync("/run/netns") : [];
   for (const name of namespaces) {
     const pid = Number(/^dkvchaos-(\d+)-/.exec(name)?.[1]);
     if (!pid || processAlive(pid)) continue;
+    const orphans = (await run(["ip", "netns", "pids", name])).stdout.split("\n").filter(Boolean).map(Number);
+    for (const orphan of orphans) {
+      try {
+        process.kill(orphan, "SIGKILL");
+        removed.push(`process ${orphan} in ${name}`);
+      } catch {
+        // Gone already.
+      }
+    }
     await run(["ip", "netns", "delete", name]);
     removed.push(`namespace ${name}`);
   }

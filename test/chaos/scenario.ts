@@ -12,7 +12,7 @@ import { ChaosCluster, type ChaosMember } from "./cluster.ts";
 import { describeOperation, type Operation } from "./history.ts";
 import { checkHistory, formatCheckResult, type CheckResult } from "./linearizability.ts";
 import { describeSchedule, Nemesis, RECOVERY_DEADLINE_MS, scheduleEachOnce, scheduleForDuration, type Fault } from "./nemesis.ts";
-import { missingPrerequisites, NamespaceNetwork } from "./netns.ts";
+import { ensurePrerequisites, NamespaceNetwork } from "./netns.ts";
 import { Prng } from "./prng.ts";
 import { rpc, Recorder, Workload } from "./workload.ts";
 
@@ -64,7 +64,7 @@ export interface ScenarioReport {
 export async function runScenario(input: ScenarioOptions): Promise<ScenarioReport> {
   const options = { ...DEFAULTS, ...input };
   const started = performance.now();
-  const missing = await missingPrerequisites();
+  const missing = await ensurePrerequisites();
   if (missing) throw new Error(missing);
   const prng = new Prng(options.seed);
   const schedule =
