@@ -155,6 +155,10 @@ export function buildConfig(flags: ServeFlags): NodeConfig {
   if (!initialCluster.some((m) => m.name === name)) {
     throw new ConfigError(`--initial-cluster must list this member's --name "${name}"`);
   }
+  // A joiner learns where its peers are from this list until it has applied the member records.
+  if (state === "existing" && !initialCluster.some((m) => m.name !== name)) {
+    throw new ConfigError("--initial-cluster-state existing needs --initial-cluster listing the running members (and this one), as etcd does");
+  }
 
   const peerFiles = [flags["peer-cert-file"], flags["peer-key-file"], flags["peer-trusted-ca-file"]];
   if (peerFiles.some(Boolean) && !peerFiles.every(Boolean)) {

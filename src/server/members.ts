@@ -15,6 +15,8 @@ export interface MemberAddresses {
   clientAddress: string;
   /** Added as a learner on the way to becoming a voter: the leader promotes it once caught up. */
   wantsVote?: boolean;
+  /** Tombstone: the member was removed; the join loop never adds it back on its own. */
+  removed?: boolean;
 }
 
 export function encodeMemberContext(addresses: MemberAddresses): Uint8Array {
@@ -29,17 +31,23 @@ function decodeMemberContext(bytes: Uint8Array): MemberAddresses | undefined {
       peerAddress: parsed.peerAddress,
       clientAddress: typeof parsed.clientAddress === "string" ? parsed.clientAddress : "",
       wantsVote: parsed.wantsVote === true,
+      removed: parsed.removed === true,
     };
   } catch {
     return undefined;
   }
 }
 
-/** The state-machine command that records (or forgets) a member when its conf change applies. */
-export function memberRecordCommand(change: ConfChange): Uint8Array {
+/**
+ * The state-machine command that records a member when its conf change
+ * applies. A removal leaves a tombstone, so a removed member that is still
+ * running is not added back by the join loop of a new cluster.
+ */
+export function memberRecordCommand(change: ConfChange, previous?: MemberAddresses): Uint8Array {
   const key = MEMBER_KEY_PREFIX + change.nodeId;
   if (change.type === ConfChangeType.RemoveNode) {
-    return toBinary(CommandSchema, create(CommandSchema, { op: { case: "delete", value: { key } } }));
+    const tombstone = { peerAddress: previous?.peerAddress ?? "", clientAddress: previous?.clientAddress ?? "", removed: true };
+    return toBinary(CommandSchema, create(CommandSchema, { op: { case: "put", value: { key, value: encodeMemberContext(tombstone) } } }));
   }
   // A promotion (AddVoter for a learner) may carry no addresses: keep the recorded ones.
   const addresses = decodeMemberContext(change.context);
@@ -50,6 +58,15 @@ export function memberRecordCommand(change: ConfChange): Uint8Array {
 export interface MemberInfo extends MemberAddresses {
   id: string;
   isLearner: boolean;
+}
+
+/** Ids of members that were removed (their tombstones). */
+export function readRemovedMembers(store: Storage): Set<string> {
+  const removed = new Set<string>();
+  for (const kv of store.kv.range({ prefix: MEMBER_KEY_PREFIX }).kvs) {
+    if (decodeMemberContext(kv.value)?.removed) removed.add(kv.key.slice(MEMBER_KEY_PREFIX.length));
+  }
+  return removed;
 }
 
 /** Members per the applied membership, with the addresses recorded for them. */

@@ -32,7 +32,7 @@ import {
 } from "./contract.ts";
 import { Forwarder, type ForwardKind } from "./forwarder.ts";
 import type { Logger } from "./logger.ts";
-import { encodeMemberContext, memberRecordCommand, readMembers, type MemberInfo } from "./members.ts";
+import { encodeMemberContext, memberRecordCommand, readMembers, readRemovedMembers, type MemberInfo } from "./members.ts";
 import { createNodeMetrics, type NodeMetrics } from "./node-metrics.ts";
 import type { PeerNetwork } from "./peer-network.ts";
 import { RaftDriver, toNodeError } from "./raft-driver.ts";
@@ -334,8 +334,10 @@ export class DkvNode implements KvNode {
       );
     }
     if (this.d.config.initialClusterState !== "new") return false;
+    // Only while a new cluster forms: a listed member that was removed stays removed.
+    const removed = readRemovedMembers(this.d.store);
     for (const listed of this.d.config.initialCluster) {
-      if (this.memberList.some((m) => m.id === listed.name)) continue;
+      if (this.memberList.some((m) => m.id === listed.name) || removed.has(listed.name)) continue;
       try {
         const reply = await this.forwarder.send(listed.name, "ping", new Uint8Array(0), 1000);
         const { clientAddress } = JSON.parse(new TextDecoder().decode(reply.result)) as { clientAddress: string };

@@ -30,6 +30,7 @@ describe("serve configuration", () => {
     [{ "listen-peer-address": "nope" }, /--listen-peer-address must be host:port/],
     [{ "listen-client-address": "0.0.0.0:2379" }, /--advertise-client-address is needed/],
     [{ "initial-cluster-state": "maybe" }, /"new" or "existing"/],
+    [{ "initial-cluster-state": "existing" }, /needs --initial-cluster listing the running members/],
     [{ "peer-cert-file": "a.crt" }, /all three/],
     [{ "trusted-ca-file": "ca.crt" }, /--trusted-ca-file needs --cert-file/],
     [{ "heartbeat-interval": "100ms", "election-timeout": "200ms" }, /at least 3x/],

@@ -122,6 +122,18 @@ describe("members in one process", () => {
     await until("the old leader to catch up", 5000, async () => decode((await old.get("x", "serializable")).kv?.value) === "2");
   }, 30_000);
 
+  test("a listed member that was removed stays removed while it keeps running", async () => {
+    const { nodes } = await startCluster(3);
+    await until("three voters", 10_000, async () => (await nodes[0]!.members()).filter((m) => !m.isLearner).length === 3);
+    const leader = (await until("a leader", 5000, () => leaderOf(nodes)))!;
+    const victim = (await leader.status()).memberId === "m2" ? "m1" : "m2";
+    await leader.removeMember(victim);
+    expect((await leader.members()).map((m) => m.id)).not.toContain(victim);
+    // Absence can only be shown by waiting: several runs of the 500 ms join loop.
+    await Bun.sleep(2000);
+    expect((await leader.members()).map((m) => m.id)).not.toContain(victim);
+  }, 20_000);
+
   test("bad input is refused before anything is proposed", async () => {
     const { nodes } = await startCluster(1);
     await until("a leader", 5000, () => leaderOf(nodes));
