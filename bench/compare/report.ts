@@ -34,6 +34,7 @@ export interface Aggregate {
   leaderCpuPct: number;
   stealPct: number;
   busyPct: number;
+  othersCpuPct: number;
   errors: number;
   notFound: number;
   stuck: number;
@@ -107,7 +108,9 @@ export function renderResults(info: RunInfo, aggregates: Aggregate[], incidents:
   lines.push(`- Command: \`${info.command}\` (git ${info.gitCommit})`);
   lines.push(`- Machine: ${info.nproc} vCPU, ${info.cpuModel}, ${info.memory} RAM, Linux ${info.kernel}`);
   lines.push(`- Versions: etcd ${info.etcd}; ${info.dkv}; bun ${info.bun}`);
-  lines.push(`- Load: 1/5/15-min load average ${info.loadBefore} before, ${info.loadAfter} after (other work shared the machine when these are above ~1); median CPU steal during points ${pct(stealMedian)}%`);
+  const others = aggregates.map((a) => a.othersCpuPct).filter(Number.isFinite).sort((a, b) => a - b);
+  const othersMedian = others.length ? others[Math.floor(others.length / 2)]! : Number.NaN;
+  lines.push(`- Load: 1/5/15-min load average ${info.loadBefore} before, ${info.loadAfter} after; other work on the machine used a median ${pct(othersMedian)}% of a core during the points (column "others" below); median CPU steal ${pct(stealMedian)}%`);
   lines.push(`- Points: ${info.warmupSeconds} s warm-up + ${info.seconds} s measured, ${info.repeats} repeat(s), stores alternated A/B per point (order flipped every other repeat); figures are medians over repeats`);
   lines.push(`- Idle cost of a cluster standing by while the other is measured: ${Object.entries(info.idleCpuPct).map(([k, v]) => `${k} ${v.toFixed(1)}% of a core`).join(", ")}`);
   lines.push("");
@@ -123,8 +126,8 @@ export function renderResults(info: RunInfo, aggregates: Aggregate[], incidents:
   }
   lines.push("", "⚠ = some requests failed, found nothing or hung (see Incidents). Ratios above 1 mean dkv did more operations per second.", "");
   lines.push(`### CPU beside every figure`, "");
-  lines.push("Load generator CPU is its own process (% of one core, and µs per completed operation). Servers: the three members' CPU summed (% of one core; 200% is the whole machine), and the leader's share. All from /proc over the measured window.", "");
-  lines.push("| workload | clients | path | ops/s (min–max over repeats) | generator CPU % (µs/op) | servers CPU % (leader) | steal % | machine busy % | errors / not found |");
+  lines.push("Load generator CPU is its own process (% of one core, and µs per completed operation). Servers: the three members' CPU summed (% of one core; 200% is the whole machine), and the leader's share. Others: everything else that ran meanwhile (busy CPU of the machine minus generator and servers: other people's work, the idle cluster). All from /proc over the measured window.", "");
+  lines.push("| workload | clients | path | ops/s (min–max over repeats) | generator CPU % (µs/op) | servers CPU % (leader) | others CPU % | steal % | errors / not found |");
   lines.push("|---|---:|---|---:|---:|---:|---:|---:|---:|");
   for (const w of workloads) {
     for (const path of paths) {
@@ -135,7 +138,7 @@ export function renderResults(info: RunInfo, aggregates: Aggregate[], incidents:
         continue;
       }
       lines.push(
-        `| ${OP_LABEL[w.op]} | ${w.clients} | ${PATH_LABEL[path]} | ${int(a.opsPerSec)} (${int(a.opsMin)}–${int(a.opsMax)}) | ${pct(a.loadgenCpuPct)} (${a.loadgenCpuUsPerOp.toFixed(1)}) | ${pct(a.serverCpuPct)} (${pct(a.leaderCpuPct)}) | ${a.stealPct.toFixed(1)} | ${pct(a.busyPct)} | ${a.errors} / ${a.notFound}${a.stuck ? ` / ${a.stuck} stuck` : ""} |`,
+        `| ${OP_LABEL[w.op]} | ${w.clients} | ${PATH_LABEL[path]} | ${int(a.opsPerSec)} (${int(a.opsMin)}–${int(a.opsMax)}) | ${pct(a.loadgenCpuPct)} (${a.loadgenCpuUsPerOp.toFixed(1)}) | ${pct(a.serverCpuPct)} (${pct(a.leaderCpuPct)}) | ${pct(a.othersCpuPct)} | ${a.stealPct.toFixed(1)} | ${a.errors} / ${a.notFound}${a.stuck ? ` / ${a.stuck} stuck` : ""} |`,
       );
     }
   }

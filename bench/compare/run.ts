@@ -284,6 +284,8 @@ function aggregate(runs: PointRun[]): Aggregate[] {
       leaderCpuPct: median(group.flatMap((r) => (r.result && r.leaderIndex !== undefined ? [r.result.serverCpuPct[r.leaderIndex] ?? Number.NaN] : []))),
       stealPct: median(ok.map((r) => r.stealPct)),
       busyPct: median(ok.map((r) => r.busyPct)),
+      // Whatever else ran on the machine (other people's tests, the idle cluster): busy cores minus ours, in % of one core.
+      othersCpuPct: median(ok.map((r) => (r.busyPct * cpus().length) - r.loadgenCpuPct - r.serverCpuPct.reduce((a, b) => a + b, 0))),
       errors: ok.reduce((a, r) => a + r.errors, 0),
       notFound: ok.reduce((a, r) => a + r.notFound, 0),
       stuck: ok.reduce((a, r) => a + r.stuck, 0),
@@ -314,7 +316,8 @@ function formatLine(run: PointRun): string {
   const r = run.result;
   const servers = r.serverCpuPct.reduce((a, b) => a + b, 0);
   const problems = [r.errors ? `${r.errors} errors (${r.errorSamples[0]})` : "", r.notFound ? `${r.notFound} not found` : "", r.stuck ? `${r.stuck} stuck` : ""].filter(Boolean).join(", ");
-  return `${head} ${Math.round(r.opsPerSec).toLocaleString("en-US").padStart(7)} ops/s  p50 ${r.p50Ms.toFixed(2)} p99 ${r.p99Ms.toFixed(2)} ms | gen ${r.loadgenCpuPct.toFixed(0)}% (${r.loadgenCpuUsPerOp.toFixed(1)} µs/op) | servers ${servers.toFixed(0)}% | steal ${r.stealPct.toFixed(1)}% busy ${r.busyPct.toFixed(0)}%${problems ? ` | ${problems}` : ""}`;
+  const others = r.busyPct * cpus().length - r.loadgenCpuPct - servers;
+  return `${head} ${Math.round(r.opsPerSec).toLocaleString("en-US").padStart(7)} ops/s  p50 ${r.p50Ms.toFixed(2)} p99 ${r.p99Ms.toFixed(2)} ms | gen ${r.loadgenCpuPct.toFixed(0)}% (${r.loadgenCpuUsPerOp.toFixed(1)} µs/op) | servers ${servers.toFixed(0)}% | others ${others.toFixed(0)}% | steal ${r.stealPct.toFixed(1)}%${problems ? ` | ${problems}` : ""}`;
 }
 
 async function runInfo(options: Options, stores: Store[]): Promise<RunInfo> {
