@@ -7,6 +7,7 @@ import { checkLogsMatch, LogMatching } from "./checkers/log_matching";
 import { ElectionSafety } from "./checkers/election_safety";
 import { LeaderAppendOnly } from "./checkers/leader_append_only";
 import { LeaderCompleteness } from "./checkers/leader_completeness";
+import { checkCommitQuorum } from "./checkers/commit_quorum";
 import { checkLeaderElected, checkProposalsCommitted } from "./checkers/liveness";
 import { ReadFreshness } from "./checkers/read_freshness";
 import { StateMachineSafety } from "./checkers/state_machine_safety";
@@ -239,6 +240,28 @@ describe("read freshness checker", () => {
     checker.beginRead(3, "n1", "absent");
     checker.serveRead(3, 9, 0);
     expect(checker.servedCount).toBe(3);
+  });
+});
+
+describe("commit quorum checker", () => {
+  test("flags a leader committing an entry only a minority of voters persisted", () => {
+    const logs = new Map([
+      ["n1", logOf("1:a", "2:b")],
+      ["n2", logOf("1:a")],
+      ["n3", logOf("1:a", "1:x")],
+    ]);
+    expectViolation("commit quorum", () => checkCommitQuorum("n1", 2, 2, 2, ["n1", "n2", "n3"], (id) => logs.get(id)));
+  });
+
+  test("accepts a majority holding the entry, counting a voter that compacted it into its snapshot", () => {
+    const compacted = logOf("1:a", "2:b", "2:c");
+    compacted.compact(3);
+    const logs = new Map([
+      ["n1", logOf("1:a", "2:b")],
+      ["n2", logOf("1:a")],
+      ["n3", compacted],
+    ]);
+    checkCommitQuorum("n1", 2, 2, 2, ["n1", "n2", "n3"], (id) => logs.get(id));
   });
 });
 

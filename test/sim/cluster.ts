@@ -67,6 +67,7 @@ export class Cluster {
       now: () => this.tick,
       send: (msg: Message) => this.send(msg),
       crashPoint: (node: NodeId) => this.crashPointFor(node),
+      logOf: (node: NodeId) => this.drivers.get(node)?.shadow,
       sabotage: options.sabotage,
     };
     const bootstrap: ConfState = { voters: [...options.initialVoters], learners: [] };

@@ -17,6 +17,7 @@ import {
   type Ready,
   Role,
 } from "../../src/raft/index";
+import { checkCommitQuorum } from "./checkers/commit_quorum";
 import type { CheckerSuite } from "./checkers/suite";
 import { Violation } from "./checkers/violation";
 import { entryDigest } from "./digest";
@@ -24,7 +25,7 @@ import { KvModel, sameConfState } from "./kv_model";
 import { checkHardStateProgress, checkMessagePersisted } from "./persist_checks";
 import type { SimPrng } from "./prng";
 import { decodeReadId } from "./read_context";
-import { ShadowLog } from "./shadow_log";
+import { type LogView, ShadowLog } from "./shadow_log";
 import type { Trace } from "./trace";
 
 /** Core options shared by every node of one run (chosen per seed). */
@@ -56,6 +57,8 @@ export interface DriverEnvironment {
   readonly trace: Trace;
   now(): number;
   send(msg: Message): void;
+  /** The persisted log of any node (for the commit-quorum check). */
+  logOf(node: NodeId): LogView | undefined;
   /** Asked once per Ready: crash somewhere in it? */
   crashPoint(node: NodeId): CrashPoint;
   readonly sabotage: Sabotage;
@@ -159,7 +162,9 @@ export class NodeDriver {
     const crashAt = this.env.crashPoint(this.id);
     this.observeSoftState(rd, raft);
     if (crashAt === "before_persist") return this.crashNow("before persisting its Ready");
+    const commitBefore = this.persistedHardState.commit;
     this.persist(rd);
+    if (this.persistedHardState.commit > commitBefore) this.checkLeaderCommit(raft);
     if (crashAt === "after_persist") return this.crashNow("after persisting, before sending");
     const sendCount = crashAt === "mid_send" ? this.prng.nextInt(rd.messages.length + 1) : rd.messages.length;
     for (let k = 0; k < sendCount; k++) {
@@ -223,6 +228,16 @@ export class NodeDriver {
     this.env.trace.add(this.env.now(), () =>
       `${this.id} persist entries ${first.index}..${last.index} terms ${first.term}..${last.term}${truncates ? " (replacing)" : ""}`,
     );
+  }
+
+  /** A leader's new commit index must be held by a majority of its voters. */
+  private checkLeaderCommit(raft: RaftNode): void {
+    const status = raft.status();
+    if (status.role !== Role.Leader) return;
+    const index = this.persistedHardState.commit;
+    const indexTerm = this.shadow.term(index);
+    if (indexTerm === undefined || index <= this.shadow.snapshotIndex) return;
+    checkCommitQuorum(this.id, status.term, index, indexTerm, status.confState.voters, (id) => this.env.logOf(id));
   }
 
   /** Report newly committed indexes (as far as this node knows) to the leader-completeness checker. */

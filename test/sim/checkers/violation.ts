@@ -7,6 +7,8 @@ export type Property =
   | "leader completeness"
   | "state machine safety"
   | "leader append-only"
+  /** A leader commits only what a majority of voters has persisted. */
+  | "commit quorum"
   | "read freshness"
   | "liveness"
   /** A node's membership is what its applied entries say; a leader removed from the voters steps down. */
