@@ -1,5 +1,6 @@
 // The nemesis: one fault at a time on a ChaosCluster, each held for a few
-// seconds and then healed: kill -9 and restart on the same data dir,
+// seconds and then healed: kill -9 (of one member, or all at once) and
+// restart on the same data dir,
 // SIGSTOP/SIGCONT, network partitions (one member isolated, minority /
 // majority, a one-way cut, a non-transitive "bridge"), and removing then
 // re-adding a member. Which faults, in what order, how long and on whom is
@@ -14,6 +15,7 @@ import { rpc, type RpcResult } from "./workload.ts";
 export type FaultKind =
   | "kill"
   | "kill-leader"
+  | "kill-all"
   | "pause"
   | "pause-leader"
   | "isolate-leader"
@@ -22,7 +24,7 @@ export type FaultKind =
   | "bridge"
   | "membership";
 
-export const ALL_FAULTS: readonly FaultKind[] = ["kill", "kill-leader", "pause", "pause-leader", "isolate-leader", "split", "one-way", "bridge", "membership"];
+export const ALL_FAULTS: readonly FaultKind[] = ["kill", "kill-leader", "kill-all", "pause", "pause-leader", "isolate-leader", "split", "one-way", "bridge", "membership"];
 
 export interface Fault {
   kind: FaultKind;
@@ -110,6 +112,8 @@ export class Nemesis {
         return this.kill(prng.pick(this.cluster.running()));
       case "kill-leader":
         return this.kill(await this.leaderOr(prng));
+      case "kill-all":
+        return this.killAll();
       case "pause":
         return this.pause(prng.pick(this.cluster.running()));
       case "pause-leader":
@@ -137,6 +141,17 @@ export class Nemesis {
     return async () => {
       this.log(`restart ${m.name} on its data dir`);
       this.cluster.start(m);
+    };
+  }
+
+  /** Every member at once: acknowledged writes must survive a whole-cluster crash. */
+  private async killAll(): Promise<() => Promise<void>> {
+    const members = this.cluster.running();
+    this.log(`kill -9 every member (${names(members)})`);
+    await Promise.all(members.map((m) => this.cluster.kill(m)));
+    return async () => {
+      this.log(`restart ${names(members)} on their data dirs`);
+      for (const m of members) this.cluster.start(m);
     };
   }
 
