@@ -75,8 +75,8 @@ export interface NemesisEvent {
 export const RECOVERY_DEADLINE_MS = 30_000;
 const MEMBERSHIP_CALL_TIMEOUT_MS = 3_000;
 const MEMBERSHIP_DEADLINE_MS = 20_000;
-/** How long a removal has to show in the configuration before the nemesis suspects it was undone. */
-const REMOVAL_SETTLE_MS = 5_000;
+/** How long a removed member keeps running before it is killed: its removal must stick meanwhile. */
+const REMOVAL_SETTLE_MS = 1_500;
 
 export class Nemesis {
   readonly events: NemesisEvent[] = [];
@@ -210,15 +210,18 @@ export class Nemesis {
   private async removeAndReadd(m: ChaosMember): Promise<() => Promise<void>> {
     this.log(`remove ${m.name} (LeaveServer)`);
     await this.membershipCall("dkv.v1.MembershipAPI/LeaveServer", { id: m.name }, m);
-    await this.cluster.kill(m);
-    m.removed = true;
     const gone = (ids: string[]) => !ids.includes(m.name);
-    if (!(await this.waitForConfiguration(gone, `${m.name} gone from the configuration`, REMOVAL_SETTLE_MS).then(() => true, () => false))) {
-      // FINDINGS.md C1: a leader re-adds a removed member that --initial-cluster lists while it still answers.
-      this.log(`${m.name} is back in the configuration after LeaveServer (FINDINGS.md C1); removing it again now that it is dead`);
-      await this.membershipCall("dkv.v1.MembershipAPI/LeaveServer", { id: m.name }, m);
-      await this.waitForConfiguration(gone, `${m.name} gone from the configuration`, MEMBERSHIP_DEADLINE_MS);
-    }
+    await this.waitForConfiguration(gone, `${m.name} gone from the configuration`, MEMBERSHIP_DEADLINE_MS);
+    m.removed = true;
+    // The removed member keeps running a while: it must neither come back (FINDINGS.md C1) nor disrupt the rest.
+    this.log(`${m.name} removed; it keeps running for ${REMOVAL_SETTLE_MS} ms`);
+    await Bun.sleep(REMOVAL_SETTLE_MS);
+    const ids = await waitFor("a leader's configuration", MEMBERSHIP_DEADLINE_MS, async () => {
+      const leader = await this.cluster.leader();
+      return leader ? this.configuration(leader) : undefined;
+    });
+    if (!gone(ids)) throw new Error(`${m.name} is back in the configuration (${ids.join(",")}) ${REMOVAL_SETTLE_MS} ms after LeaveServer (FINDINGS.md C1 again)`);
+    await this.cluster.kill(m);
     rmSync(m.dataDir, { recursive: true, force: true });
     this.log(`${m.name} removed, killed, data wiped`);
     return async () => {
