@@ -83,7 +83,7 @@ export function checkHistory(history: readonly Operation[], options: CheckOption
   const violations: Violation[] = [];
   for (const [key, ops] of [...byKey.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     const initial = options.initialValues?.[key] ?? null;
-    const outcome = checkKey(ops, initial, budget);
+    const outcome = searchWindow(ops, initial, FULL, budget);
     // Out of budget: a failing prefix or window, which is cheaper to search, still proves a violation.
     const violation = outcome.verdict === "linearizable" ? undefined : (shrink(key, ops, initial, budget) ?? (outcome.verdict === "violation" ? wholeHistory(key, ops) : undefined));
     keys.push({ key, verdict: violation ? "violation" : outcome.verdict, operationsCount: ops.length, stepsCount: outcome.steps });
@@ -91,6 +91,17 @@ export function checkHistory(history: readonly Operation[], options: CheckOption
   }
   const verdict: Verdict = violations.length > 0 ? "violation" : keys.some((k) => k.verdict === "unknown") ? "unknown" : "linearizable";
   return { verdict, keys, violations };
+}
+
+/**
+ * One key's history seen through the window [fromMs, toMs] as the shrinking
+ * step sees it (start state unknown, edges made uncertain). Exported for
+ * tests: a window of a linearizable history must never be a violation.
+ */
+export function checkWindow(ops: readonly Operation[], fromMs: number, toMs: number, options: CheckOptions = {}): Verdict {
+  const key = ops[0]?.key ?? "";
+  if (ops.some((op) => op.key !== key)) throw new Error("checkWindow takes the operations of one key");
+  return searchWindow(ops, options.initialValues?.[key] ?? null, { fromMs, toMs }, options.stepBudgetPerKey ?? DEFAULT_STEP_BUDGET_PER_KEY).verdict;
 }
 
 /** A recording bug must not pass as a verdict about the server. */
@@ -135,10 +146,6 @@ const FULL: Window = { fromMs: -Infinity, toMs: Infinity };
 interface SearchOutcome {
   verdict: Verdict;
   steps: number;
-}
-
-function checkKey(ops: readonly Operation[], initial: Value, budget: number): SearchOutcome {
-  return searchWindow(ops, initial, FULL, budget);
 }
 
 function searchWindow(ops: readonly Operation[], initial: Value, window: Window, budget: number): SearchOutcome {
