@@ -72,6 +72,8 @@ interface PendingRead {
 
 /** Reads a node holds waiting for its state machine; a client gives up on older ones. */
 export const PENDING_READS_PER_NODE_MAX = 256;
+/** Reads asked on a node and not answered yet, at most. */
+export const READS_ASKED_PER_NODE_MAX = 1024;
 
 export class NodeDriver {
   readonly storage: MemoryStorage;
@@ -116,7 +118,14 @@ export class NodeDriver {
 
   /** Register a client read on this node; the answer comes through a ReadState. */
   noteRead(readId: number, key: string): void {
+    // Reads whose answer never comes (their leader changed) are forgotten, oldest first.
+    if (this.readKeys.size >= READS_ASKED_PER_NODE_MAX) this.readKeys.delete(this.readKeys.keys().next().value as number);
     this.readKeys.set(readId, key);
+  }
+
+  /** The read could not even be asked (refused at once). */
+  forgetRead(readId: number): void {
+    this.readKeys.delete(readId);
   }
 
   /** Lose every in-memory thing: the core, its unpersisted state, reads in progress. */

@@ -106,6 +106,7 @@ export class Workload {
     } catch (error) {
       if (!(error instanceof RaftError)) throw error;
       checker.abandonRead(readId);
+      driver.forgetRead(readId);
     }
   }
 
