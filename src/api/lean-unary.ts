@@ -14,8 +14,6 @@
 import type { DescMethodUnary, DescMessage, MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
-  createDeadlineSignal,
-  createLinkedAbortController,
   createMethodSerializationLookup,
   mergeNonProtocolHeaders,
   type Serialization,
@@ -34,6 +32,7 @@ import {
   parseTimeout,
   protocolVersion,
 } from "@connectrpc/connect/protocol-connect";
+import { ActiveCalls } from "./active-calls.js";
 import type { LogFn } from "./errors.js";
 import type { CallContext } from "./services.js";
 
@@ -72,13 +71,13 @@ export function createLeanUnaryHandler<I extends DescMessage, O extends DescMess
     readMaxBytes: options.readMaxBytes,
     writeMaxBytes: WRITE_MAX_BYTES,
   });
+  const calls = new ActiveCalls(options.shutdownSignal);
 
   return async function handleLeanUnary(request: Request): Promise<Response> {
     // leanCanServe matched contentTypeUnaryRegExp, so this is json or proto.
     const binary = !/json/i.test(request.headers.get(headerContentType) ?? "");
     const timeout = parseTimeout(request.headers.get(headerTimeout), Number.MAX_SAFE_INTEGER);
-    const deadline = createDeadlineSignal(timeout.timeoutMs);
-    const call = createLinkedAbortController(deadline.signal, request.signal, options.shutdownSignal);
+    const call = calls.begin(timeout.timeoutMs, request.signal);
     try {
       if (options.requireConnectProtocolHeader) requireProtocolVersionHeader(request.headers);
       if (timeout.error) throw timeout.error;
@@ -92,9 +91,7 @@ export function createLeanUnaryHandler<I extends DescMessage, O extends DescMess
     } catch (error) {
       return errorResponse(error, options.log, method);
     } finally {
-      deadline.cleanup();
-      // Also detaches the listeners this call added to the long-lived shutdown signal.
-      call.abort();
+      calls.end(call);
     }
   };
 }
