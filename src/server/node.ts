@@ -125,7 +125,7 @@ export class DkvNode implements KvNode {
     clearTimeout(this.membershipTimer);
     if (this.driver.isLeader) await this.handOffLeadership();
     clearInterval(this.tickTimer);
-    this.driver.handleReadies();
+    await this.driver.flush();
     this.driver.stop();
     this.forwarder.failAll("the member is shutting down");
     await this.d.network.close();

@@ -15,6 +15,7 @@ import {
   type Message,
   type RaftNode,
   type ReadState,
+  type Ready,
 } from "../raft/index.ts";
 import { NodeError } from "./contract.ts";
 import type { Logger } from "./logger.ts";
@@ -44,6 +45,8 @@ export interface DriverOptions {
   metrics: NodeMetrics;
   snapshotCount: number;
   requestTimeoutMs: number;
+  /** fsync the log off the event loop (default true); false blocks on each commit's fsync instead. */
+  deferSync?: boolean;
   /** Called after membership changed (applied conf change). */
   onMembershipApplied: () => void;
   /** Called when this node's view of the leader or its role changes. */
@@ -67,6 +70,9 @@ export class RaftDriver {
   private stopped = false;
   private applied: number;
   private snapshotting = false;
+  /** A Ready's log write is committed and waits for its fsync; no other Ready is taken meanwhile. */
+  private syncing = false;
+  private pendingSync: Promise<void> = Promise.resolve();
 
   constructor(private readonly o: DriverOptions) {
     this.lastSnapshotIndex = o.store.log.snapshotMeta().index;
@@ -185,10 +191,22 @@ export class RaftDriver {
 
   /** Handles ready rounds now; exported for shutdown flushes. */
   handleReadies(): void {
-    for (let round = 0; round < MAX_READY_ROUNDS_PER_TURN && !this.stopped && this.o.raft.hasReady(); round++) {
+    for (let round = 0; round < MAX_READY_ROUNDS_PER_TURN && !this.stopped && !this.syncing && this.o.raft.hasReady(); round++) {
       this.handleOneReady();
     }
-    if (!this.stopped && this.o.raft.hasReady()) this.schedule();
+    if (!this.stopped && !this.syncing && this.o.raft.hasReady()) this.schedule();
+  }
+
+  /** Handles what is ready now, waiting for any fsync in progress first (shutdown: flush the last messages). */
+  async flush(): Promise<void> {
+    while (this.syncing && !this.stopped) await this.pendingSync;
+    this.handleReadies();
+    while (this.syncing && !this.stopped) await this.pendingSync;
+  }
+
+  /** Whether a Ready waits for its fsync (tests). */
+  get waitingForDisk(): boolean {
+    return this.syncing;
   }
 
   private handleOneReady(): void {
@@ -196,33 +214,66 @@ export class RaftDriver {
     const ready = raft.ready();
     if (ready.softState) this.noteSoftState(ready.softState.leader, ready.softState.role);
 
-    // A leader may send before its own fsync (Raft §10.2.1): it counts itself
-    // toward a commit only through acknowledgements it processes after this
-    // synchronous persist returns. Writing now lets followers' fsyncs overlap
-    // ours. Everyone else persists first (votes, acks must be durable).
+    // A leader may send before its own fsync (Raft §10.2.1). Acknowledgements
+    // of this Ready's entries may move the commit index while we wait, but a
+    // commit index leaves this node (in messages, or as entries to apply and
+    // answer) only in a later Ready, which is not taken before this one is
+    // durable. Writing now lets followers' fsyncs overlap ours. Everyone else
+    // persists first (votes and acks must be durable before they go out).
     const sendFirst = this.role === Role.Leader && !ready.snapshot && ready.snapshotChunks.length === 0;
     if (sendFirst && ready.messages.length > 0) this.o.send(ready.messages, true);
     if (ready.hardState || ready.entries.length > 0 || ready.snapshotChunks.length > 0 || ready.snapshot) {
       const started = performance.now();
-      store.persistReady({
+      const { syncPending } = store.persistReady({
         entries: ready.entries,
         snapshotChunks: ready.snapshotChunks,
         mustSync: ready.mustSync,
+        deferSync: this.o.deferSync !== false,
         ...(ready.hardState ? { hardState: ready.hardState } : {}),
         ...(ready.snapshot ? { snapshot: ready.snapshot } : {}),
       });
-      metrics.fsyncSeconds.observe((performance.now() - started) / 1000);
       if (ready.snapshot) {
         this.lastSnapshotIndex = ready.snapshot.index;
         this.applied = store.kv.appliedIndex();
         this.o.log.info("installed snapshot from leader", { index: ready.snapshot.index, term: ready.snapshot.term });
       }
+      if (syncPending) {
+        // The rest of this Ready waits for the disk; meanwhile the event loop
+        // keeps taking requests and messages, which raft batches into the
+        // next Ready (taken only after this one is finished).
+        this.syncing = true;
+        this.pendingSync = store.syncLog().then(
+          () => {
+            metrics.fsyncSeconds.observe((performance.now() - started) / 1000);
+            this.syncing = false;
+            if (this.stopped) return;
+            this.finishReady(ready, sendFirst);
+            this.handleReadies();
+          },
+          (error: unknown) => {
+            // Like a failed synchronous commit: the process must end, and
+            // restart from what the disk really holds.
+            this.o.log.error("fsync of the raft log failed; stopping", { error });
+            this.stop();
+            setImmediate(() => {
+              throw error;
+            });
+          },
+        );
+        return;
+      }
+      metrics.fsyncSeconds.observe((performance.now() - started) / 1000);
     }
-    if (!sendFirst && ready.messages.length > 0) this.o.send(ready.messages, false);
+    this.finishReady(ready, sendFirst);
+  }
+
+  /** The steps of a Ready after it is durable: send, apply, answer reads, advance. */
+  private finishReady(ready: Ready, sentFirst: boolean): void {
+    if (!sentFirst && ready.messages.length > 0) this.o.send(ready.messages, false);
     const membershipChanged = ready.committedEntries.length > 0 || ready.confState ? this.apply(ready.committedEntries, ready.confState) : false;
     for (const state of ready.readStates) this.readConfirmed(state);
     // The core switches to a new membership in advance(): only then is it visible in status().
-    raft.advance();
+    this.o.raft.advance();
     if (membershipChanged || ready.snapshot) this.o.onMembershipApplied();
     this.releaseReads();
     this.maybeSnapshot();

@@ -11,7 +11,8 @@ export type StorageErrorCode =
   | "identity_mismatch"
   | "corrupt"
   | "snapshot_missing"
-  | "snapshot_invalid";
+  | "snapshot_invalid"
+  | "io";
 
 /** A refusal a person must act on. The message is one line and names the path. */
 export class StorageError extends Error {

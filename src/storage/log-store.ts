@@ -225,15 +225,15 @@ export class LogStore implements LogStorage {
   /**
    * Makes entries (replacing any conflicting suffix) and the hard state durable
    * in one transaction with one fsync. Throws, writing nothing, on a batch that
-   * would break the log's invariants.
+   * would break the log's invariants. False when there was nothing to write.
    */
-  persist(input: PersistInput): void {
+  persist(input: PersistInput): boolean {
     const entries = input.entries;
     const plan = this.planAppend(entries);
     const hardState = input.hardState;
     const lastAfter = plan === undefined ? this.last : entries[entries.length - 1]!.index;
     if (hardState !== undefined) this.checkHardStateUpdate(hardState, lastAfter, entries);
-    if (plan === undefined && hardState === undefined && input.confState === undefined) return;
+    if (plan === undefined && hardState === undefined && input.confState === undefined) return false;
 
     this.transactions.run(input.sync ?? "full", () => {
       if (plan !== undefined) {
@@ -258,6 +258,7 @@ export class LogStore implements LogStorage {
       this.last = lastAfter;
     }
     if (hardState !== undefined) this.hard = { term: hardState.term, vote: hardState.vote, commit: hardState.commit };
+    return true;
   }
 
   /**

@@ -11,7 +11,7 @@
 // kv-store.ts); two files would need the same fsyncs plus a recovery protocol
 // to reconcile them after a crash.
 
-import { rmSync } from "node:fs";
+import { closeSync, fdatasync, openSync, rmSync } from "node:fs";
 import type { ConfState, Entry, Ready, SnapshotChunk, SnapshotMeta } from "../raft/types";
 import { type DataDirPaths, type Identity, type OpenDataDirOptions, checkIdentity, openDataDir } from "./data-dir";
 import { StorageError, assert } from "./errors";
@@ -39,11 +39,19 @@ export type PersistReadyInput = Pick<Ready, "hardState" | "entries" | "snapshotC
   bootstrapConfState?: ConfState;
   /** Ready.mustSync: false lets a commit-index-only write skip the fsync. Default true. */
   mustSync?: boolean;
+  /**
+   * Commit without waiting for the disk and leave the fsync to syncLog(), so
+   * the event loop runs while the disk works. Only for entries and hard
+   * state: a snapshot install is always synced before this returns.
+   */
+  deferSync?: boolean;
 };
 
 export interface PersistReadyResult {
   /** Chunks not written because they did not continue the staged image (the sender must restart it). */
   snapshotChunksRejected: number;
+  /** With deferSync: this write is not durable until syncLog() resolves; nothing of the Ready may go out before. */
+  syncPending: boolean;
 }
 
 /** Opens (creating if needed) the data dir; throws StorageError with a one-line message when refused. */
@@ -65,6 +73,7 @@ export class Storage {
   private readonly transactions: WriteTransactions;
   private identityValue: Identity;
   private closed = false;
+  private syncFailure: StorageError | undefined = undefined;
   private creating: Promise<SnapshotMeta> | undefined = undefined;
   /** Figures of the last snapshot created here (for benchmarks and logs). */
   lastSnapshotStats: CreateImageStats | undefined = undefined;
@@ -130,17 +139,45 @@ export class Storage {
     let snapshotChunksRejected = 0;
     for (const chunk of ready.snapshotChunks) if (!this.snapshots.writeChunk(chunk)) snapshotChunksRejected += 1;
     if (ready.snapshot !== undefined) this.installSnapshot(ready.snapshot);
+    const needsSync = !(ready.mustSync === false && ready.entries.length === 0 && ready.bootstrapConfState === undefined);
+    const defer = needsSync && ready.deferSync === true && ready.snapshot === undefined && ready.snapshotChunks.length === 0;
     const persist: { hardState?: Ready["hardState"]; entries: readonly Entry[]; confState?: ConfState; sync?: "full" | "normal" } = {
       entries: ready.entries,
-      sync: ready.mustSync === false && ready.entries.length === 0 && ready.bootstrapConfState === undefined ? "normal" : "full",
+      // NORMAL commits into the WAL without an fsync; syncLog() then makes it durable.
+      sync: needsSync && !defer ? "full" : "normal",
     };
     if (ready.hardState !== undefined) persist.hardState = ready.hardState;
     if (ready.bootstrapConfState !== undefined) {
       assert(this.kv.appliedIndex() === 0, `bootstrap membership given to a node that applied up to ${this.kv.appliedIndex()}`);
       persist.confState = ready.bootstrapConfState;
     }
-    this.log.persist(persist);
-    return { snapshotChunksRejected };
+    const wrote = this.log.persist(persist);
+    return { snapshotChunksRejected, syncPending: defer && wrote };
+  }
+
+  /**
+   * Makes every write committed so far durable: an fdatasync of the WAL file
+   * (where every commit lands in WAL mode) on Bun's I/O thread pool, so the
+   * event loop keeps serving while the disk works. SQLite's own checkpoints
+   * at NORMAL sync the WAL before copying it into the database file, so
+   * syncing the WAL alone is enough.
+   */
+  syncLog(): Promise<void> {
+    this.assertOpen();
+    // A descriptor of our own, opened per call: SQLite may close and recreate its WAL when the database closes.
+    const fd = openSync(`${this.paths.database}-wal`, "r");
+    return new Promise<void>((resolve, reject) => {
+      fdatasync(fd, (error) => {
+        closeSync(fd);
+        if (error) {
+          // What reached the disk is unknown now (the kernel may have dropped the dirty pages): refuse every later write.
+          this.syncFailure = new StorageError("io", this.paths.dir, `fsync of the write-ahead log in ${this.paths.dir} failed: ${error.message}`);
+          reject(this.syncFailure);
+        } else {
+          resolve();
+        }
+      });
+    });
   }
 
   /** Step 3 of a Ready: apply committed entries and the membership after them, in one transaction. */
@@ -250,5 +287,6 @@ export class Storage {
 
   private assertOpen(): void {
     if (this.closed) throw new StorageError("corrupt", this.paths.dir, `storage at ${this.paths.dir} is closed`);
+    if (this.syncFailure) throw this.syncFailure;
   }
 }

@@ -10,6 +10,7 @@ import { NodeError } from "../../src/server/contract.ts";
 import { createLogger } from "../../src/server/logger.ts";
 import { DkvNode } from "../../src/server/node.ts";
 import { openMemberStorage } from "../../src/server/member-storage.ts";
+import type { Storage } from "../../src/storage/index.ts";
 import { MemoryHub } from "./memory-network.ts";
 
 const text = (s: string) => new TextEncoder().encode(s);
@@ -18,6 +19,7 @@ const decode = (b: Uint8Array | undefined) => new TextDecoder().decode(b);
 interface TestCluster {
   hub: MemoryHub;
   nodes: DkvNode[];
+  stores: Storage[];
   names: string[];
   root: string;
 }
@@ -31,13 +33,14 @@ afterEach(async () => {
   }
 });
 
-async function startCluster(size: number): Promise<TestCluster> {
+async function startCluster(size: number, electionTimeout = "200ms"): Promise<TestCluster> {
   const root = mkdtempSync(join(tmpdir(), "dkv-node-"));
   const hub = new MemoryHub();
   const names = Array.from({ length: size }, (_, i) => `m${i}`);
   const initial = names.map((n, i) => `${n}=127.0.0.1:${3000 + i}`).join(",");
   const nodes: DkvNode[] = [];
-  const cluster = { hub, nodes, names, root };
+  const stores: Storage[] = [];
+  const cluster = { hub, nodes, stores, names, root };
   running.push(cluster);
   for (const [i, name] of names.entries()) {
     const config = buildConfig({
@@ -47,11 +50,12 @@ async function startCluster(size: number): Promise<TestCluster> {
       "listen-client-address": `127.0.0.1:${4000 + i}`,
       "initial-cluster": initial,
       "heartbeat-interval": "20ms",
-      "election-timeout": "200ms",
+      "election-timeout": electionTimeout,
       "log-level": "warn",
     });
     const log = createLogger(name, (process.env.DKV_TEST_LOG as "debug") ?? "warn");
     const store = openMemberStorage(config, log);
+    stores.push(store);
     const node = new DkvNode({ config, store, network: hub.network(name), log, version: "test", seed: i + 1 });
     nodes.push(node);
     await node.start();
@@ -72,6 +76,23 @@ async function until<T>(what: string, ms: number, probe: () => Promise<T | undef
 async function leaderOf(nodes: DkvNode[]): Promise<DkvNode | undefined> {
   for (const n of nodes) if ((await n.status()).isLeader) return n;
   return undefined;
+}
+
+/** Holds every log fsync of `store` (the real one runs once released): a slow disk, on demand. */
+function holdDiskSyncs(store: Storage): { release(): void } {
+  const real = store.syncLog.bind(store);
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  store.syncLog = async () => {
+    await gate;
+    return real();
+  };
+  return {
+    release() {
+      store.syncLog = real;
+      open();
+    },
+  };
 }
 
 describe("members in one process", () => {
@@ -144,4 +165,49 @@ describe("members in one process", () => {
     await expect(node.put("\u0000dkv/member/x", text("v"))).rejects.toThrow(/reserved/);
     expect((await node.status()).appliedIndex).toBeLessThan(5);
   }, 20_000);
+
+  test("nothing of a Ready leaves before its fsync: a write is acknowledged and applied only once the leader and a follower have it on disk", async () => {
+    // A long election timeout: a member whose disk is held sends nothing, not even heartbeats.
+    const { nodes, stores } = await startCluster(3, "2000ms");
+    const leader = await until("a leader with two followers", 15_000, async () => {
+      const found = await leaderOf(nodes);
+      return found && (await found.members()).filter((m) => !m.isLearner).length === 3 ? found : undefined;
+    });
+    await leader.put("warm", text("0"));
+    const followers = nodes.filter((n) => n !== leader);
+    const storeOf = (n: DkvNode) => stores[nodes.indexOf(n)]!;
+    const HOLD_MS = 400;
+
+    const pendingWrite = async (key: string) => {
+      let settled = false;
+      const write = leader.put(key, text("1")).finally(() => (settled = true));
+      await Bun.sleep(HOLD_MS);
+      return { write, settled: () => settled };
+    };
+    const appliedAnywhere = async (key: string) => {
+      for (const n of nodes) if ((await n.get(key, "serializable")).kv) return true;
+      return false;
+    };
+
+    // The leader's disk is slow: both followers have the entry durable, yet
+    // nobody may apply it and the client hears nothing until the leader's fsync.
+    const leaderDisk = holdDiskSyncs(storeOf(leader));
+    const first = await pendingWrite("after-leader-sync");
+    expect(first.settled()).toBe(false);
+    expect(await appliedAnywhere("after-leader-sync")).toBe(false);
+    leaderDisk.release();
+    expect((await first.write).kv.key).toBe("after-leader-sync");
+
+    // Both followers' disks are slow: the leader alone is no quorum.
+    const followerDisks = followers.map((f) => holdDiskSyncs(storeOf(f)));
+    const second = await pendingWrite("after-follower-sync");
+    expect(second.settled()).toBe(false);
+    expect(await appliedAnywhere("after-follower-sync")).toBe(false);
+    // One follower's disk catches up: leader + that follower are a quorum.
+    followerDisks[0]!.release();
+    expect((await second.write).kv.key).toBe("after-follower-sync");
+    expect((await followers[1]!.get("after-follower-sync", "serializable")).kv).toBeUndefined();
+    followerDisks[1]!.release();
+    await until("the slow follower applies it too", 5000, async () => (await followers[1]!.get("after-follower-sync", "serializable")).kv);
+  });
 });

@@ -133,11 +133,17 @@ describe("data dir", () => {
 
   test("a dir held by another live dkv process is refused with its pid; after it dies (kill -9) the dir opens", async () => {
     const dir = tempDir();
-    const holder = Bun.spawn(["bun", "run", join(import.meta.dir, "lock-holder.ts"), dir], { stdout: "pipe", stderr: "inherit" });
+    const holder = Bun.spawn([process.execPath, "run", join(import.meta.dir, "lock-holder.ts"), dir], { stdout: "pipe", stderr: "inherit" });
     try {
+      // Read until the holder says it holds the lock (a pipe may deliver the line in pieces) or exits.
       const reader = holder.stdout.getReader();
-      const { value } = await reader.read();
-      expect(new TextDecoder().decode(value)).toContain("holding");
+      let said = "";
+      while (!said.includes("\n")) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        said += new TextDecoder().decode(value);
+      }
+      expect(said).toContain("holding");
       const error = refusal(() => openStorage(dir));
       expect(error.code).toBe("locked");
       expect(error.message).toBe(
