@@ -341,8 +341,15 @@ export class RaftDriver {
     this.o.onLeaderChange(leader, role);
   }
 
+  /**
+   * Sends the queued reads as one read index request. While one is in flight,
+   * reads arriving meanwhile wait and share the next (etcd does the same):
+   * each request costs the leader a heartbeat round to every follower, so
+   * one per read would flood the peers at high concurrency. Every read still
+   * gets an index asked for after it arrived, which keeps it linearizable.
+   */
   private flushReads(): void {
-    if (this.queuedReads.length === 0) return;
+    if (this.queuedReads.length === 0 || this.inflightReads.size > 0) return;
     const context = new TextEncoder().encode(`r${this.nextReadId++}`);
     try {
       this.o.raft.readIndex(context);
@@ -370,6 +377,7 @@ export class RaftDriver {
     this.inflightReads.delete(ctx);
     this.readsAwaitingApply.push({ index: state.index, waiters: batch.waiters });
     this.readsAwaitingApply.sort((a, b) => a.index - b.index);
+    this.flushReads();
   }
 
   private releaseReads(): void {

@@ -210,4 +210,27 @@ describe("members in one process", () => {
     followerDisks[1]!.release();
     await until("the slow follower applies it too", 5000, async () => (await followers[1]!.get("after-follower-sync", "serializable")).kv);
   });
+
+  test("linearizable reads arriving together share read index requests instead of one heartbeat round each", async () => {
+    const { nodes } = await startCluster(3);
+    const leader = await until("a leader with two followers", 15_000, async () => {
+      const found = await leaderOf(nodes);
+      return found && (await found.members()).filter((m) => !m.isLearner).length === 3 ? found : undefined;
+    });
+    await leader.put("shared", text("v"));
+    // The real core, counted: each read index request costs a heartbeat round to every follower.
+    const raft = (leader as unknown as { raft: { readIndex(context: Uint8Array): void } }).raft;
+    const realReadIndex = raft.readIndex.bind(raft);
+    let requests = 0;
+    raft.readIndex = (context) => {
+      requests++;
+      realReadIndex(context);
+    };
+    const READS = 64;
+    const results = await Promise.all(Array.from({ length: READS }, () => leader.get("shared", "linearizable")));
+    for (const r of results) expect(decode(r.kv?.value)).toBe("v");
+    // The first read goes at once; the rest wait for it and share the next request or two.
+    expect(requests).toBeGreaterThanOrEqual(1);
+    expect(requests).toBeLessThanOrEqual(3);
+  });
 });
