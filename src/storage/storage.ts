@@ -7,7 +7,8 @@
 // the log's start in one transaction - atomic only inside one SQLite database
 // (with WAL, a transaction across ATTACHed files is not atomic). Nor does one
 // file cost throughput: per Ready there is one fsync for "persist" (log + hard
-// state, FULL), and "apply" rides on the same WAL without its own fsync (see
+// state: FULL, or NORMAL plus syncLog()'s fdatasync of the WAL off the event
+// loop), and "apply" rides on the same WAL without its own fsync (see
 // kv-store.ts); two files would need the same fsyncs plus a recovery protocol
 // to reconcile them after a crash.
 
@@ -132,7 +133,8 @@ export class Storage {
   /**
    * Step 1 of a Ready: stage snapshot chunks, install a completed snapshot,
    * then append entries + hard state (one transaction, one fsync). Everything
-   * is durable when this returns; only then may the Ready's messages go out.
+   * is durable when this returns (with deferSync: when syncLog() resolves);
+   * only then may the Ready's messages go out.
    */
   persistReady(ready: PersistReadyInput): PersistReadyResult {
     this.assertOpen();
