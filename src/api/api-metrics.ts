@@ -1,5 +1,5 @@
 // The client API's own metrics, appended to the node's on /metrics.
-import { DEFAULT_SECONDS_BUCKETS, MetricsRegistry, type Counter, type Gauge, type Histogram } from "./metrics.js";
+import { DEFAULT_SECONDS_BUCKETS, MetricsRegistry, type Counter, type Gauge, type Histogram } from "../server/metrics.js";
 
 export interface ApiMetrics {
   readonly registry: MetricsRegistry;

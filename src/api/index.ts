@@ -8,4 +8,3 @@ export {
   DEFAULT_STOP_GRACE_MS,
   type ApiServerOptions,
 } from "./options.js";
-export { MetricsRegistry } from "./metrics.js";

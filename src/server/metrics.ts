@@ -1,128 +1,264 @@
-// A small Prometheus registry: counters, gauges and histograms rendered in
-// the text exposition format (version 0.0.4). Bounded by construction: label
-// sets are chosen by our code, never by clients.
+// The one metrics registry: counters, gauges and histograms with labels,
+// rendered in the Prometheus text exposition format (version 0.0.4). The node
+// registers its own here (node-metrics.ts) and the client API its own
+// (api/api-metrics.ts: api may import from server, not the reverse). Imports
+// nothing from the project. Bounded: label values come from our code, and a
+// metric refuses combinations past MAX_SERIES_PER_METRIC.
 
-type Labels = Record<string, string>;
+const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
-function labelKey(labels: Labels): string {
-  const names = Object.keys(labels).sort();
-  if (names.length === 0) return "";
-  return "{" + names.map((n) => `${n}="${escapeLabel(labels[n]!)}"`).join(",") + "}";
+/** Label combinations one metric may hold; past this, new combinations are dropped (and counted). */
+export const MAX_SERIES_PER_METRIC = 10_000;
+
+/** Latency buckets in seconds, 100 µs to 10 s: fits both loopback RPCs and fsync-bound writes. */
+export const DEFAULT_SECONDS_BUCKETS: readonly number[] = [
+  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+];
+
+type MetricType = "counter" | "gauge" | "histogram";
+
+interface Metric {
+  readonly name: string;
+  readonly help: string;
+  readonly type: MetricType;
+  render(lines: string[]): void;
 }
 
-function escapeLabel(value: string): string {
-  return value.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
+export class MetricsRegistry {
+  private readonly metrics: Metric[] = [];
+  private readonly names = new Set<string>();
+
+  counter(name: string, help: string, labelNames: readonly string[] = []): Counter {
+    return this.add(new Counter(name, help, labelNames));
+  }
+
+  gauge(name: string, help: string, labelNames: readonly string[] = []): Gauge {
+    return this.add(new Gauge(name, help, labelNames));
+  }
+
+  histogram(
+    name: string,
+    help: string,
+    labelNames: readonly string[] = [],
+    bucketUpperBounds: readonly number[] = DEFAULT_SECONDS_BUCKETS,
+  ): Histogram {
+    return this.add(new Histogram(name, help, labelNames, bucketUpperBounds));
+  }
+
+  /** The whole registry in Prometheus text format; ends with a newline unless empty. */
+  render(): string {
+    const lines: string[] = [];
+    for (const metric of this.metrics) {
+      lines.push(`# HELP ${metric.name} ${escapeHelp(metric.help)}`);
+      lines.push(`# TYPE ${metric.name} ${metric.type}`);
+      metric.render(lines);
+    }
+    return lines.length === 0 ? "" : lines.join("\n") + "\n";
+  }
+
+  private add<M extends Metric>(metric: M): M {
+    // A histogram also owns name_bucket, name_sum and name_count.
+    const owned = metric.type === "histogram" ? [metric.name, `${metric.name}_bucket`, `${metric.name}_sum`, `${metric.name}_count`] : [metric.name];
+    for (const name of owned) {
+      if (this.names.has(name)) throw new Error(`metric ${name} is registered twice`);
+    }
+    for (const name of owned) this.names.add(name);
+    this.metrics.push(metric);
+    return metric;
+  }
 }
 
-function formatNumber(value: number): string {
+/** Series keyed by their label values; the shared part of every metric type. */
+abstract class Family<Child> implements Metric {
+  abstract readonly type: MetricType;
+  /** Label combinations refused because the metric already held MAX_SERIES_PER_METRIC. */
+  droppedSeries = 0;
+  private readonly children = new Map<string, { labels: string; child: Child }>();
+  /** Where observations for refused label combinations go (never rendered). */
+  private dropped: Child | undefined;
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly labelNames: readonly string[],
+  ) {
+    if (!METRIC_NAME.test(name)) throw new Error(`metric name ${JSON.stringify(name)} is not a valid Prometheus name`);
+    for (const label of labelNames) {
+      if (!LABEL_NAME.test(label) || label.startsWith("__")) {
+        throw new Error(`metric ${name}: label name ${JSON.stringify(label)} is not valid`);
+      }
+    }
+    if (new Set(labelNames).size !== labelNames.length) throw new Error(`metric ${name}: repeated label name`);
+  }
+
+  /** The series for these label values (in labelNames order), created on first use. */
+  with(...labelValues: string[]): Child {
+    if (labelValues.length !== this.labelNames.length) {
+      throw new Error(`metric ${this.name} takes ${this.labelNames.length} label values, got ${labelValues.length}`);
+    }
+    const key = labelValues.join("\u0000");
+    const found = this.children.get(key);
+    if (found !== undefined) return found.child;
+    if (this.children.size >= MAX_SERIES_PER_METRIC) {
+      // Unbounded label values are a bug in the caller; never let them grow memory.
+      this.droppedSeries++;
+      this.dropped ??= this.newChild();
+      return this.dropped;
+    }
+    const labels = this.labelNames.map((label, i) => `${label}="${escapeLabelValue(labelValues[i]!)}"`).join(",");
+    const child = this.newChild();
+    this.children.set(key, { labels, child });
+    return child;
+  }
+
+  render(lines: string[]): void {
+    for (const { labels, child } of this.children.values()) this.renderChild(lines, labels, child);
+  }
+
+  protected abstract newChild(): Child;
+  protected abstract renderChild(lines: string[], labels: string, child: Child): void;
+}
+
+export class CounterChild {
+  value = 0;
+  inc(amount = 1): void {
+    if (!(amount >= 0)) throw new Error(`a counter only goes up; got ${amount}`);
+    this.value += amount;
+  }
+}
+
+export class Counter extends Family<CounterChild> {
+  readonly type = "counter";
+  constructor(name: string, help: string, labelNames: readonly string[]) {
+    super(name, help, labelNames);
+    // Without labels the single series exists from the start, so it renders as 0.
+    if (labelNames.length === 0) this.with();
+  }
+  inc(amount = 1): void {
+    this.with().inc(amount);
+  }
+  protected newChild(): CounterChild {
+    return new CounterChild();
+  }
+  protected renderChild(lines: string[], labels: string, child: CounterChild): void {
+    lines.push(`${this.name}${braces(labels)} ${formatValue(child.value)}`);
+  }
+}
+
+export class GaugeChild {
+  value = 0;
+  /** When set, the value is read from here at each render (e.g. the raft term). */
+  source: (() => number) | undefined = undefined;
+  set(value: number): void {
+    this.value = value;
+    this.source = undefined;
+  }
+  /** The value is whatever `source` returns when the registry is rendered. */
+  setFunction(source: () => number): void {
+    this.source = source;
+  }
+  inc(amount = 1): void {
+    this.value += amount;
+  }
+  dec(amount = 1): void {
+    this.value -= amount;
+  }
+}
+
+export class Gauge extends Family<GaugeChild> {
+  readonly type = "gauge";
+  constructor(name: string, help: string, labelNames: readonly string[]) {
+    super(name, help, labelNames);
+    if (labelNames.length === 0) this.with();
+  }
+  set(value: number): void {
+    this.with().set(value);
+  }
+  setFunction(source: () => number): void {
+    this.with().setFunction(source);
+  }
+  inc(amount = 1): void {
+    this.with().inc(amount);
+  }
+  dec(amount = 1): void {
+    this.with().dec(amount);
+  }
+  protected newChild(): GaugeChild {
+    return new GaugeChild();
+  }
+  protected renderChild(lines: string[], labels: string, child: GaugeChild): void {
+    lines.push(`${this.name}${braces(labels)} ${formatValue(child.source === undefined ? child.value : child.source())}`);
+  }
+}
+
+export class HistogramChild {
+  /** Per-bucket (not cumulative) counts; the last slot is the +Inf bucket. */
+  readonly counts: number[];
+  sum = 0;
+  count = 0;
+  constructor(private readonly upperBounds: readonly number[]) {
+    this.counts = new Array<number>(upperBounds.length + 1).fill(0);
+  }
+  observe(value: number): void {
+    let i = 0;
+    while (i < this.upperBounds.length && value > this.upperBounds[i]!) i++;
+    this.counts[i]!++;
+    this.sum += value;
+    this.count++;
+  }
+}
+
+export class Histogram extends Family<HistogramChild> {
+  readonly type = "histogram";
+  readonly upperBounds: readonly number[];
+  constructor(name: string, help: string, labelNames: readonly string[], upperBounds: readonly number[]) {
+    if (labelNames.includes("le")) throw new Error(`histogram ${name}: "le" is reserved for buckets`);
+    if (upperBounds.length === 0) throw new Error(`histogram ${name}: needs at least one bucket`);
+    for (let i = 0; i < upperBounds.length; i++) {
+      const bound = upperBounds[i]!;
+      if (!Number.isFinite(bound)) throw new Error(`histogram ${name}: bucket bounds must be finite (+Inf is implied)`);
+      if (i > 0 && bound <= upperBounds[i - 1]!) throw new Error(`histogram ${name}: bucket bounds must increase`);
+    }
+    super(name, help, labelNames);
+    this.upperBounds = [...upperBounds];
+    if (labelNames.length === 0) this.with();
+  }
+  observe(value: number): void {
+    this.with().observe(value);
+  }
+  protected newChild(): HistogramChild {
+    return new HistogramChild(this.upperBounds);
+  }
+  protected renderChild(lines: string[], labels: string, child: HistogramChild): void {
+    const prefix = labels === "" ? "" : `${labels},`;
+    let cumulative = 0;
+    for (let i = 0; i < this.upperBounds.length; i++) {
+      cumulative += child.counts[i]!;
+      lines.push(`${this.name}_bucket{${prefix}le="${formatValue(this.upperBounds[i]!)}"} ${cumulative}`);
+    }
+    lines.push(`${this.name}_bucket{${prefix}le="+Inf"} ${child.count}`);
+    lines.push(`${this.name}_sum${braces(labels)} ${formatValue(child.sum)}`);
+    lines.push(`${this.name}_count${braces(labels)} ${child.count}`);
+  }
+}
+
+function braces(labels: string): string {
+  return labels === "" ? "" : `{${labels}}`;
+}
+
+/** Go's ParseFloat spellings, which Prometheus reads: +Inf, -Inf, NaN. */
+export function formatValue(value: number): string {
   if (Number.isNaN(value)) return "NaN";
   if (value === Infinity) return "+Inf";
   if (value === -Infinity) return "-Inf";
   return String(value);
 }
 
-/** Most label combinations one metric may have; more means a bug in our labelling. */
-const MAX_SERIES_PER_METRIC = 1000;
-
-abstract class Metric {
-  constructor(
-    readonly name: string,
-    readonly help: string,
-    readonly type: "counter" | "gauge" | "histogram",
-  ) {}
-  abstract samples(): string[];
-  render(): string {
-    return [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} ${this.type}`, ...this.samples()].join("\n");
-  }
+export function escapeLabelValue(value: string): string {
+  return value.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
 }
 
-export class Counter extends Metric {
-  private readonly values = new Map<string, number>();
-  constructor(name: string, help: string) {
-    super(name, help, "counter");
-  }
-  inc(labels: Labels = {}, by = 1): void {
-    const key = labelKey(labels);
-    if (!this.values.has(key) && this.values.size >= MAX_SERIES_PER_METRIC) return;
-    this.values.set(key, (this.values.get(key) ?? 0) + by);
-  }
-  get(labels: Labels = {}): number {
-    return this.values.get(labelKey(labels)) ?? 0;
-  }
-  samples(): string[] {
-    if (this.values.size === 0) return [`${this.name} 0`];
-    return [...this.values].map(([key, value]) => `${this.name}${key} ${formatNumber(value)}`);
-  }
-}
-
-export class Gauge extends Metric {
-  private readonly values = new Map<string, number | (() => number)>();
-  constructor(name: string, help: string) {
-    super(name, help, "gauge");
-  }
-  set(value: number | (() => number), labels: Labels = {}): void {
-    this.values.set(labelKey(labels), value);
-  }
-  samples(): string[] {
-    if (this.values.size === 0) return [`${this.name} 0`];
-    return [...this.values].map(([key, value]) => `${this.name}${key} ${formatNumber(typeof value === "function" ? value() : value)}`);
-  }
-}
-
-/** Latency buckets in seconds, from 100 µs to 10 s. */
-export const LATENCY_BUCKETS_SECONDS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
-
-export class Histogram extends Metric {
-  private readonly series = new Map<string, { counts: number[]; sum: number; count: number; labels: Labels }>();
-  constructor(
-    name: string,
-    help: string,
-    private readonly buckets: number[] = LATENCY_BUCKETS_SECONDS,
-  ) {
-    super(name, help, "histogram");
-  }
-  observe(value: number, labels: Labels = {}): void {
-    const key = labelKey(labels);
-    let s = this.series.get(key);
-    if (!s) {
-      if (this.series.size >= MAX_SERIES_PER_METRIC) return;
-      s = { counts: new Array(this.buckets.length).fill(0), sum: 0, count: 0, labels };
-      this.series.set(key, s);
-    }
-    for (let i = 0; i < this.buckets.length; i++) if (value <= this.buckets[i]!) s.counts[i]!++;
-    s.sum += value;
-    s.count++;
-  }
-  samples(): string[] {
-    const lines: string[] = [];
-    const all = this.series.size > 0 ? [...this.series.values()] : [{ counts: new Array(this.buckets.length).fill(0), sum: 0, count: 0, labels: {} }];
-    for (const s of all) {
-      this.buckets.forEach((le, i) => lines.push(`${this.name}_bucket${labelKey({ ...s.labels, le: formatNumber(le) })} ${s.counts[i]}`));
-      lines.push(`${this.name}_bucket${labelKey({ ...s.labels, le: "+Inf" })} ${s.count}`);
-      lines.push(`${this.name}_sum${labelKey(s.labels)} ${formatNumber(s.sum)}`);
-      lines.push(`${this.name}_count${labelKey(s.labels)} ${s.count}`);
-    }
-    return lines;
-  }
-}
-
-export class Registry {
-  private readonly metrics: Metric[] = [];
-  counter(name: string, help: string): Counter {
-    return this.add(new Counter(name, help));
-  }
-  gauge(name: string, help: string): Gauge {
-    return this.add(new Gauge(name, help));
-  }
-  histogram(name: string, help: string, buckets?: number[]): Histogram {
-    return this.add(new Histogram(name, help, buckets));
-  }
-  private add<T extends Metric>(metric: T): T {
-    if (this.metrics.some((m) => m.name === metric.name)) throw new Error(`metric ${metric.name} registered twice`);
-    this.metrics.push(metric);
-    return metric;
-  }
-  render(): string {
-    return this.metrics.map((m) => m.render()).join("\n") + "\n";
-  }
+function escapeHelp(help: string): string {
+  return help.replace(/\\/g, "\\\\").replace(/\n/g, "\\n");
 }

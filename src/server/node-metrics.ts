@@ -1,9 +1,9 @@
 // The node's Prometheus metrics, named like etcd's where one exists so
 // existing dashboards read them with few changes.
-import { Registry, type Counter, type Gauge, type Histogram } from "./metrics.ts";
+import { MetricsRegistry, type Counter, type Gauge, type Histogram } from "./metrics.ts";
 
 export interface NodeMetrics {
-  registry: Registry;
+  registry: MetricsRegistry;
   hasLeader: Gauge;
   isLeader: Gauge;
   leaderChanges: Counter;
@@ -21,7 +21,7 @@ export interface NodeMetrics {
 }
 
 export function createNodeMetrics(): NodeMetrics {
-  const r = new Registry();
+  const r = new MetricsRegistry();
   return {
     registry: r,
     hasLeader: r.gauge("dkv_server_has_leader", "1 when this member knows a leader, else 0."),
@@ -31,7 +31,7 @@ export function createNodeMetrics(): NodeMetrics {
     commitIndex: r.gauge("dkv_server_commit_index", "Raft commit index."),
     appliedIndex: r.gauge("dkv_server_applied_index", "Index of the last entry applied to the state machine."),
     proposalsCommitted: r.counter("dkv_server_proposals_committed_total", "Proposals committed and applied."),
-    proposalsFailed: r.counter("dkv_server_proposals_failed_total", "Proposals that failed or timed out, by reason."),
+    proposalsFailed: r.counter("dkv_server_proposals_failed_total", "Proposals that failed or timed out, by reason.", ["reason"]),
     proposalsPending: r.gauge("dkv_server_proposals_pending", "Proposals waiting to be applied."),
     applySeconds: r.histogram("dkv_server_apply_duration_seconds", "Time to apply one batch of committed entries."),
     fsyncSeconds: r.histogram("dkv_disk_wal_fsync_duration_seconds", "Time to persist one Ready (entries and hard state, fsynced)."),

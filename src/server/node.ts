@@ -467,14 +467,14 @@ export class DkvNode implements KvNode {
 
   private wireMetrics(): void {
     const m = this.metrics;
-    m.hasLeader.set(() => (this.driver.leaderId ? 1 : 0));
-    m.isLeader.set(() => (this.driver.isLeader ? 1 : 0));
-    m.term.set(() => this.raft.status().term);
-    m.commitIndex.set(() => this.raft.status().commit);
-    m.appliedIndex.set(() => this.d.store.kv.appliedIndex());
-    m.proposalsPending.set(() => this.driver.pendingProposals);
-    m.peersConnected.set(() => this.d.network.connectedPeers());
-    m.dbSizeBytes.set(() => this.dbSizeBytes());
+    m.hasLeader.setFunction(() => (this.driver.leaderId ? 1 : 0));
+    m.isLeader.setFunction(() => (this.driver.isLeader ? 1 : 0));
+    m.term.setFunction(() => this.raft.status().term);
+    m.commitIndex.setFunction(() => this.raft.status().commit);
+    m.appliedIndex.setFunction(() => this.d.store.kv.appliedIndex());
+    m.proposalsPending.setFunction(() => this.driver.pendingProposals);
+    m.peersConnected.setFunction(() => this.d.network.connectedPeers());
+    m.dbSizeBytes.setFunction(() => this.dbSizeBytes());
   }
 }
 

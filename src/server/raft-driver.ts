@@ -127,13 +127,13 @@ export class RaftDriver {
           this.proposals.add(at.index, at.term, waiter);
           this.schedule();
         } catch (error) {
-          this.o.metrics.proposalsFailed.inc({ reason: "refused" });
+          this.o.metrics.proposalsFailed.with("refused").inc();
           waiter.reject(toNodeError(error));
         }
       },
       () => {
         if (index >= 0) this.proposals.drop(index);
-        this.o.metrics.proposalsFailed.inc({ reason: "timeout" });
+        this.o.metrics.proposalsFailed.with("timeout").inc();
       },
       `${what} was proposed but not confirmed in time; its outcome is unknown (it may still be applied)`,
     );

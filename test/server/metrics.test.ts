@@ -1,8 +1,8 @@
 // The metrics registry renders valid Prometheus text, and the strict parser
 // used to check /metrics really refuses what Prometheus would.
 import { describe, expect, test } from "bun:test";
-import { MAX_SERIES_PER_METRIC, MetricsRegistry } from "../../src/api/metrics.js";
-import { parsePrometheusText } from "./prom-text.js";
+import { MAX_SERIES_PER_METRIC, MetricsRegistry } from "../../src/server/metrics.ts";
+import { parsePrometheusText } from "../api/prom-text.js";
 
 describe("MetricsRegistry", () => {
   test("renders counters, gauges and histograms that the strict parser accepts", () => {
@@ -35,6 +35,19 @@ describe("MetricsRegistry", () => {
     ]);
     expect(text).toContain('app_latency_seconds_sum{method="Get"} 7.55');
     expect(text).toContain('app_latency_seconds_count{method="Get"} 3');
+  });
+
+  test("a gauge given a function shows its value at each render; set() replaces the function", () => {
+    const registry = new MetricsRegistry();
+    const term = registry.gauge("app_term", "Read at render time.");
+    let current = 3;
+    term.setFunction(() => current);
+    expect(parsePrometheusText(registry.render()).get("app_term")!.samples[0]!.value).toBe(3);
+    current = 7;
+    expect(parsePrometheusText(registry.render()).get("app_term")!.samples[0]!.value).toBe(7);
+    term.set(1);
+    current = 9;
+    expect(parsePrometheusText(registry.render()).get("app_term")!.samples[0]!.value).toBe(1);
   });
 
   test("a metric without labels renders 0 before its first use", () => {
