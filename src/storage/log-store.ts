@@ -318,14 +318,19 @@ export class LogStore implements LogStorage {
     assert(hard.commit <= lastIndex, `commit index ${hard.commit} is beyond the last log index ${lastIndex}`);
   }
 
-  /** Deletes the entries up to and including index; only what the newest snapshot covers may go. */
+  /**
+   * Deletes the entries up to and including index; only what the newest
+   * snapshot covers may go. Commits without its own fsync: losing it in a
+   * crash only leaves entries a snapshot already covers, and the WAL makes it
+   * durable no earlier than the snapshot record before it.
+   */
   compact(index: number): void {
     if (index <= this.compactedIndex) return;
     const snapshotIndex = this.snapshots.newestMeta().index;
     assert(index <= snapshotIndex, `compact to ${index} goes beyond the newest snapshot at ${snapshotIndex}`);
     const term = this.term(index);
     assert(term !== undefined, `compact to ${index} goes beyond the last index ${this.last}`);
-    this.transactions.run("full", () => {
+    this.transactions.run("normal", () => {
       this.deleteUpTo.run(index);
       this.updateLogState.run(index, term);
     });

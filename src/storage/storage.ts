@@ -267,7 +267,10 @@ export class Storage {
     );
     const meta: SnapshotMeta = { index: image.index, term: image.term, confState: image.confState, sizeBytes: fileSize(temporary) };
     const fileName = this.snapshots.publish(temporary, meta);
-    this.transactions.run("full", () => this.snapshots.recordInTransaction(meta, fileName));
+    // The record may only be trusted (and older images deleted) once durable;
+    // its fsync runs off the event loop like the log's.
+    this.transactions.run("normal", () => this.snapshots.recordInTransaction(meta, fileName));
+    await this.syncLog();
     this.snapshots.afterRecordCommitted();
     this.lastSnapshotStats = stats;
     return meta;
