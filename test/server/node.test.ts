@@ -33,7 +33,7 @@ afterEach(async () => {
   }
 });
 
-async function startCluster(size: number, electionTimeout = "200ms"): Promise<TestCluster> {
+async function startCluster(size: number, electionTimeout = "200ms", extraFlags: Record<string, string> = {}): Promise<TestCluster> {
   const root = mkdtempSync(join(tmpdir(), "dkv-node-"));
   const hub = new MemoryHub();
   const names = Array.from({ length: size }, (_, i) => `m${i}`);
@@ -52,6 +52,7 @@ async function startCluster(size: number, electionTimeout = "200ms"): Promise<Te
       "heartbeat-interval": "20ms",
       "election-timeout": electionTimeout,
       "log-level": "warn",
+      ...extraFlags,
     });
     const log = createLogger(name, (process.env.DKV_TEST_LOG as "debug") ?? "warn");
     const store = openMemberStorage(config, log);
@@ -232,5 +233,28 @@ describe("members in one process", () => {
     // The first read goes at once; the rest wait for it and share the next request or two.
     expect(requests).toBeGreaterThanOrEqual(1);
     expect(requests).toBeLessThanOrEqual(3);
+  });
+
+  test("every member snapshots and compacts its log in steps, keeping snapshot-count entries behind the snapshot", async () => {
+    const SNAPSHOT_COUNT = 1500;
+    const { nodes, stores } = await startCluster(3, "1000ms", { "snapshot-count": String(SNAPSHOT_COUNT) });
+    const leader = await until("a leader with two followers", 15_000, async () => {
+      const found = await leaderOf(nodes);
+      return found && (await found.members()).filter((m) => !m.isLearner).length === 3 ? found : undefined;
+    });
+    // Past two snapshots: the second compacts more than one step (1000 entries) at once.
+    const WRITES = 3300;
+    for (let done = 0; done < WRITES; done += 50) {
+      await Promise.all(Array.from({ length: 50 }, (_, i) => leader.put(`k${(done + i) % 100}`, text(String(done + i)))));
+    }
+    for (const store of stores) {
+      await until("a second snapshot and its compaction", 10_000, () => {
+        const snapshot = store.snapshots.newestMeta().index;
+        return snapshot >= 2 * SNAPSHOT_COUNT && store.log.firstIndex() - 1 === snapshot - SNAPSHOT_COUNT ? true : undefined;
+      });
+      // Nothing the followers may still need from the log went: it still holds snapshot-count entries before the snapshot.
+      expect(store.log.lastIndex() - store.log.firstIndex() + 1).toBeGreaterThanOrEqual(SNAPSHOT_COUNT);
+    }
+    for (const n of nodes) expect(decode((await n.get("k99", "linearizable")).kv?.value)).toBe(String(WRITES - 1));
   });
 });
