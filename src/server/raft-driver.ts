@@ -47,8 +47,6 @@ export interface DriverOptions {
   metrics: NodeMetrics;
   snapshotCount: number;
   requestTimeoutMs: number;
-  /** fsync the log off the event loop (default true); false blocks on each commit's fsync instead. */
-  deferSync?: boolean;
   /** Called after membership changed (applied conf change). */
   onMembershipApplied: () => void;
   /** Called when this node's view of the leader or its role changes. */
@@ -206,11 +204,6 @@ export class RaftDriver {
     while (this.syncing && !this.stopped) await this.pendingSync;
   }
 
-  /** Whether a Ready waits for its fsync (tests). */
-  get waitingForDisk(): boolean {
-    return this.syncing;
-  }
-
   private handleOneReady(): void {
     const { raft, store, metrics } = this.o;
     const ready = raft.ready();
@@ -230,7 +223,7 @@ export class RaftDriver {
         entries: ready.entries,
         snapshotChunks: ready.snapshotChunks,
         mustSync: ready.mustSync,
-        deferSync: this.o.deferSync !== false,
+        deferSync: true,
         ...(ready.hardState ? { hardState: ready.hardState } : {}),
         ...(ready.snapshot ? { snapshot: ready.snapshot } : {}),
       });

@@ -79,6 +79,14 @@ async function leaderOf(nodes: DkvNode[]): Promise<DkvNode | undefined> {
   return undefined;
 }
 
+/** The leader, once all three members are voters. */
+function leaderWithTwoVoters(nodes: DkvNode[]): Promise<DkvNode> {
+  return until("a leader with two voting followers", 15_000, async () => {
+    const found = await leaderOf(nodes);
+    return found && (await found.members()).filter((m) => !m.isLearner).length === 3 ? found : undefined;
+  });
+}
+
 /** Holds every log fsync of `store` (the real one runs once released): a slow disk, on demand. */
 function holdDiskSyncs(store: Storage): { release(): void } {
   const real = store.syncLog.bind(store);
@@ -170,10 +178,7 @@ describe("members in one process", () => {
   test("nothing of a Ready leaves before its fsync: a write is acknowledged and applied only once the leader and a follower have it on disk", async () => {
     // A long election timeout: a member whose disk is held sends nothing, not even heartbeats.
     const { nodes, stores } = await startCluster(3, "2000ms");
-    const leader = await until("a leader with two followers", 15_000, async () => {
-      const found = await leaderOf(nodes);
-      return found && (await found.members()).filter((m) => !m.isLearner).length === 3 ? found : undefined;
-    });
+    const leader = await leaderWithTwoVoters(nodes);
     await leader.put("warm", text("0"));
     const followers = nodes.filter((n) => n !== leader);
     const storeOf = (n: DkvNode) => stores[nodes.indexOf(n)]!;
@@ -214,10 +219,7 @@ describe("members in one process", () => {
 
   test("linearizable reads arriving together share read index requests instead of one heartbeat round each", async () => {
     const { nodes } = await startCluster(3);
-    const leader = await until("a leader with two followers", 15_000, async () => {
-      const found = await leaderOf(nodes);
-      return found && (await found.members()).filter((m) => !m.isLearner).length === 3 ? found : undefined;
-    });
+    const leader = await leaderWithTwoVoters(nodes);
     await leader.put("shared", text("v"));
     // The real core, counted: each read index request costs a heartbeat round to every follower.
     const raft = (leader as unknown as { raft: { readIndex(context: Uint8Array): void } }).raft;
@@ -238,10 +240,7 @@ describe("members in one process", () => {
   test("every member snapshots and compacts its log in steps, keeping snapshot-count entries behind the snapshot", async () => {
     const SNAPSHOT_COUNT = 1500;
     const { nodes, stores } = await startCluster(3, "1000ms", { "snapshot-count": String(SNAPSHOT_COUNT) });
-    const leader = await until("a leader with two followers", 15_000, async () => {
-      const found = await leaderOf(nodes);
-      return found && (await found.members()).filter((m) => !m.isLearner).length === 3 ? found : undefined;
-    });
+    const leader = await leaderWithTwoVoters(nodes);
     // Past two snapshots: the second compacts more than one step (1000 entries) at once.
     const WRITES = 3300;
     for (let done = 0; done < WRITES; done += 50) {
