@@ -28,6 +28,9 @@ export const serveCommand = defineCommand({
     "log-level": { type: "string", description: "debug, info, warn or error", default: "info" },
   },
   async run({ args }) {
+    // First, before any file or socket is opened: this may replace the process.
+    const { execWithServeAllocatorSettings, PURGE_DELAY_VARIABLE } = await import("./allocator-settings.ts");
+    const allocatorFailure = execWithServeAllocatorSettings();
     const { buildConfig, ConfigError } = await import("../server/config.ts");
     let config;
     try {
@@ -42,6 +45,9 @@ export const serveCommand = defineCommand({
       member = await startMember(config);
     } catch (error) {
       throw new CliError(error instanceof Error ? error.message : String(error));
+    }
+    if (allocatorFailure !== undefined) {
+      member.log.warn(`could not restart with ${PURGE_DELAY_VARIABLE} set; running with the allocator's defaults (slower)`, { error: allocatorFailure });
     }
     await new Promise<void>((resolve) => {
       let stopping = false;
