@@ -15,7 +15,7 @@
 // see no difference) with the same command line and the variable added.
 // A value the operator set is kept as is: MIMALLOC_PURGE_DELAY=100 restores
 // Bun's default.
-import { readFileSync } from "node:fs";
+import { readFileSync, readlinkSync } from "node:fs";
 import { dlopen, FFIType, ptr } from "bun:ffi";
 
 export const PURGE_DELAY_VARIABLE = "MIMALLOC_PURGE_DELAY";
@@ -37,7 +37,9 @@ export function execWithServeAllocatorSettings(env: Record<string, string | unde
       .filter((entry): entry is [string, string] => entry[1] !== undefined)
       .map(([name, value]) => Buffer.from(`${name}=${value}\0`, "utf8"));
     environment.push(Buffer.from(`${PURGE_DELAY_VARIABLE}=${SERVE_PURGE_DELAY}\0`, "utf8"));
-    execve(Buffer.from("/proc/self/exe\0"), argv, environment);
+    // The binary's real path, not /proc/self/exe: the kernel names the process (ps, top, journald) after it.
+    const self = readlinkSync("/proc/self/exe");
+    execve(Buffer.from(`${self.endsWith(" (deleted)") ? "/proc/self/exe" : self}\0`, "utf8"), argv, environment);
     return "execve returned an error";
   } catch (error) {
     return error instanceof Error ? error.message : String(error);

@@ -1,6 +1,6 @@
 // `dkv serve` re-executes itself in place with MIMALLOC_PURGE_DELAY=-1 (see
 // src/cli/allocator-settings.ts): the process the supervisor started is the
-// server, with its command line unchanged, and an operator's value wins.
+// server, with its command line and name unchanged, and an operator's value wins.
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -32,21 +32,23 @@ async function serveAndInspect(name: string, purgeDelay: string | undefined) {
     });
     const environment = environmentOf(proc.pid);
     const commandLine = readFileSync(`/proc/${proc.pid}/cmdline`, "utf8").split("\0").filter((a) => a !== "");
+    const processName = readFileSync(`/proc/${proc.pid}/comm`, "utf8").trim();
     proc.kill("SIGTERM");
     const exitCode = await proc.exited;
     const stderr = await new Response(proc.stderr).text();
-    return { environment, commandLine, exitCode, stderr, args };
+    return { environment, commandLine, processName, exitCode, stderr, args };
   } finally {
     proc.kill("SIGKILL");
   }
 }
 
 describe("dkv serve allocator settings", () => {
-  test("the started process itself serves, with MIMALLOC_PURGE_DELAY=-1 and its command line unchanged", async () => {
+  test("the started process itself serves, with MIMALLOC_PURGE_DELAY=-1 and its command line and name unchanged", async () => {
     const seen = await serveAndInspect("unset", undefined);
     expect(seen.environment.get("MIMALLOC_PURGE_DELAY")).toBe("-1");
     expect(seen.environment.get("NO_COLOR")).toBe("1");
     expect(seen.commandLine).toEqual(seen.args);
+    expect(seen.processName).toBe("dkv");
     expect(seen.exitCode).toBe(0);
     expect(seen.stderr).not.toContain("could not restart");
   }, 30_000);
