@@ -57,10 +57,26 @@ function splitNul(bytes: Buffer): Buffer[] {
   return parts;
 }
 
-/** libc's execve on NUL-terminated strings: returns only on failure. */
+/** Linux signal numbers, the same on x86_64 and aarch64. */
+const SIGPWR = 30;
+/** Room for glibc's struct sigaction (152 bytes on x86_64 and aarch64). */
+const SIGACTION_BYTES = 256;
+const SIG_IGN = 1n;
+
+/**
+ * libc's execve on NUL-terminated strings: returns only on failure.
+ *
+ * A signal pending at execve stays pending in the new image, where it gets
+ * its default action before the runtime installs handlers. JavaScriptCore
+ * suspends threads with SIGPWR (default action: terminate); measured under
+ * `bun --cpu-prof`, whose sampler sends it constantly, 4 of 9 re-executed
+ * members died of it at start. Ignoring SIGPWR discards a pending one; the
+ * new image's runtime installs its own handler again.
+ */
 function execve(path: Buffer, argv: Buffer[], environment: Buffer[]): void {
   const libc = dlopen("libc.so.6", {
     execve: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
+    sigaction: { args: [FFIType.i32, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
   });
   try {
     // Every buffer stays referenced here until execve returns (or never does).
@@ -71,7 +87,13 @@ function execve(path: Buffer, argv: Buffer[], environment: Buffer[]): void {
     };
     const argvArray = pointerArray(argv);
     const envArray = pointerArray(environment);
+    const ignore = new BigUint64Array(SIGACTION_BYTES / 8);
+    ignore[0] = SIG_IGN; // sa_handler; empty mask, no flags
+    const previous = new Uint8Array(SIGACTION_BYTES);
+    if (libc.symbols.sigaction(SIGPWR, ptr(ignore), ptr(previous)) !== 0) throw new Error("sigaction(SIGPWR) failed");
     libc.symbols.execve(ptr(path), ptr(argvArray), ptr(envArray));
+    // Still here: execve failed; the runtime needs its handler back.
+    libc.symbols.sigaction(SIGPWR, ptr(previous), null);
   } finally {
     libc.close();
   }
