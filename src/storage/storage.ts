@@ -76,6 +76,8 @@ export class Storage {
   private closed = false;
   private syncFailure: StorageError | undefined = undefined;
   private creating: Promise<SnapshotMeta> | undefined = undefined;
+  private walFd: number | undefined = undefined;
+  private syncsInFlight = 0;
   /** Figures of the last snapshot created here (for benchmarks and logs). */
   lastSnapshotStats: CreateImageStats | undefined = undefined;
 
@@ -166,11 +168,16 @@ export class Storage {
    */
   syncLog(): Promise<void> {
     this.assertOpen();
-    // A descriptor of our own, opened per call: SQLite may close and recreate its WAL when the database closes.
-    const fd = openSync(`${this.paths.database}-wal`, "r");
+    // One descriptor for as long as our connection is open: SQLite keeps the
+    // same WAL file (it truncates or rewinds it, and deletes it only when the
+    // last connection closes). Opening it per call cost ~2% of a follower's CPU.
+    this.walFd ??= openSync(`${this.paths.database}-wal`, "r");
+    const fd = this.walFd;
+    this.syncsInFlight += 1;
     return new Promise<void>((resolve, reject) => {
       fdatasync(fd, (error) => {
-        closeSync(fd);
+        this.syncsInFlight -= 1;
+        if (this.closed) this.closeWalFdWhenIdle();
         if (error) {
           // What reached the disk is unknown now (the kernel may have dropped the dirty pages): refuse every later write.
           this.syncFailure = new StorageError("io", this.paths.dir, `fsync of the write-ahead log in ${this.paths.dir} failed: ${error.message}`);
@@ -180,6 +187,13 @@ export class Storage {
         }
       });
     });
+  }
+
+  /** Closes the WAL descriptor once no fdatasync on the I/O pool uses it (its number could be reused under one). */
+  private closeWalFdWhenIdle(): void {
+    if (this.syncsInFlight > 0 || this.walFd === undefined) return;
+    closeSync(this.walFd);
+    this.walFd = undefined;
   }
 
   /** Step 3 of a Ready: apply committed entries and the membership after them, in one transaction. */
@@ -287,6 +301,7 @@ export class Storage {
     if (this.closed) return;
     this.closed = true;
     closeDatabase(this.db);
+    this.closeWalFdWhenIdle();
     this.releaseLock();
   }
 

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { openStorage } from "../../src/storage";
 import { cleanUpAfterEachTest, entry, putData, tempDir, track } from "./helpers";
@@ -23,6 +23,28 @@ describe("deferred log sync", () => {
     const reopened = track(openStorage(dir));
     expect(reopened.log.lastIndex()).toBe(2);
     expect(reopened.log.hardState()).toEqual({ term: 1, vote: "n1", commit: 0 });
+  });
+
+  test("syncLog keeps one WAL descriptor of its own open across calls; close() with a sync in flight lets it finish, then closes it", async () => {
+    const dir = tempDir();
+    const storage = track(openStorage(dir));
+    const walDescriptors = () =>
+      readdirSync("/proc/self/fd").filter((fd) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${fd}`).startsWith(join(dir, "dkv.db-wal"));
+        } catch {
+          return false; // closed meanwhile
+        }
+      }).length;
+    storage.persistReady({ entries: [entry(1, 1, putData("a", "1"))], hardState: { term: 1, vote: "", commit: 0 }, snapshotChunks: [], deferSync: true });
+    const sqlitesOwn = walDescriptors();
+    await storage.syncLog();
+    for (let i = 0; i < 5; i++) await storage.syncLog();
+    expect(walDescriptors()).toBe(sqlitesOwn + 1);
+    const inFlight = storage.syncLog();
+    storage.close();
+    await inFlight;
+    expect(walDescriptors()).toBe(0);
   });
 
   test("nothing is pending when nothing needed a sync or nothing was written", () => {
