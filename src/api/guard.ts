@@ -27,7 +27,13 @@ export function guardService<T extends object>(service: DescService, implementat
     const fn = methods[method.localName];
     if (fn === undefined) continue; // the router answers unimplemented
     const procedure = `${service.typeName}/${method.name}`;
-    const count = (code: string): void => options.metrics.requests.with(service.typeName, method.name, code).inc();
+    // One series per result code, looked up once: this runs on every call.
+    const series = new Map<string, { inc(): void }>();
+    const count = (code: string): void => {
+      let counter = series.get(code);
+      if (counter === undefined) series.set(code, (counter = options.metrics.requests.with(service.typeName, method.name, code)));
+      counter.inc();
+    };
     if (method.methodKind === "unary") {
       guarded[method.localName] = guardUnary(fn.bind(implementation) as UnaryMethod, procedure, count, options.log);
     } else if (method.methodKind === "server_streaming") {

@@ -77,6 +77,8 @@ abstract class Family<Child> implements Metric {
   private readonly children = new Map<string, { labels: string; child: Child }>();
   /** Where observations for refused label combinations go (never rendered). */
   private dropped: Child | undefined;
+  /** The one series of a metric without labels, kept at hand: inc() and observe() run per request. */
+  private unlabeled: Child | undefined;
 
   constructor(
     readonly name: string,
@@ -112,6 +114,11 @@ abstract class Family<Child> implements Metric {
     return child;
   }
 
+  /** The series of a metric without labels (throws, like with(), if it has labels). */
+  protected single(): Child {
+    return (this.unlabeled ??= this.with());
+  }
+
   render(lines: string[]): void {
     for (const { labels, child } of this.children.values()) this.renderChild(lines, labels, child);
   }
@@ -136,7 +143,7 @@ export class Counter extends Family<CounterChild> {
     if (labelNames.length === 0) this.with();
   }
   inc(amount = 1): void {
-    this.with().inc(amount);
+    this.single().inc(amount);
   }
   protected newChild(): CounterChild {
     return new CounterChild();
@@ -173,16 +180,16 @@ export class Gauge extends Family<GaugeChild> {
     if (labelNames.length === 0) this.with();
   }
   set(value: number): void {
-    this.with().set(value);
+    this.single().set(value);
   }
   setFunction(source: () => number): void {
-    this.with().setFunction(source);
+    this.single().setFunction(source);
   }
   inc(amount = 1): void {
-    this.with().inc(amount);
+    this.single().inc(amount);
   }
   dec(amount = 1): void {
-    this.with().dec(amount);
+    this.single().dec(amount);
   }
   protected newChild(): GaugeChild {
     return new GaugeChild();
@@ -225,7 +232,7 @@ export class Histogram extends Family<HistogramChild> {
     if (labelNames.length === 0) this.with();
   }
   observe(value: number): void {
-    this.with().observe(value);
+    this.single().observe(value);
   }
   protected newChild(): HistogramChild {
     return new HistogramChild(this.upperBounds);
