@@ -19,12 +19,31 @@ export function dialerTlsOptions(material: PeerTlsMaterial, serverName: string):
   return { cert: material.cert, key: material.key, ca: material.ca, serverName, rejectUnauthorized: true };
 }
 
+const SERVER_AUTH = "1.3.6.1.5.5.7.3.1";
+const CLIENT_AUTH = "1.3.6.1.5.5.7.3.2";
+
+/** What a socket tells about the certificate the other side presented. */
+export interface HandshakeSocket {
+  authorized: boolean;
+  getPeerCertificate(): { ext_key_usage?: string[] } | null | undefined;
+}
+
 /**
  * The verdict on a finished handshake. Bun's `success` argument is not it:
  * only `socket.authorized` (the peer's certificate chained to our CA, and for
- * the dialer the name matched) says the other side may talk to us.
+ * the dialer the name matched) says the other side may talk to us. And the
+ * certificate must be a PEER certificate: the CA that signs peer
+ * certificates may also sign client and API-server ones (`dkv certs issue
+ * --kind client|server`), and a client's certificate must not let its holder
+ * speak raft. A peer certificate is valid for both TLS server and client
+ * authentication (every member listens and dials); one without an extended
+ * key usage extension is valid for any purpose (RFC 5280).
  */
-export function handshakeRefusal(socket: { authorized: boolean }, authError: Error | null): string | undefined {
-  if (socket.authorized && authError === null) return undefined;
-  return authError?.message ?? "peer certificate not authorized";
+export function handshakeRefusal(socket: HandshakeSocket, authError: Error | null): string | undefined {
+  if (!socket.authorized || authError !== null) return authError?.message ?? "peer certificate not authorized";
+  const usages = socket.getPeerCertificate()?.ext_key_usage;
+  if (usages !== undefined && !(usages.includes(SERVER_AUTH) && usages.includes(CLIENT_AUTH))) {
+    return "not a peer certificate: its extended key usage must allow both TLS server and client authentication (dkv certs issue --kind peer)";
+  }
+  return undefined;
 }

@@ -119,6 +119,10 @@ export interface CertFixture {
   foreign(): PeerTlsMaterial;
   /** A peer certificate whose SANs are only other.example (no IP). */
   wrongName(): PeerTlsMaterial;
+  /** A client certificate (clientAuth only) from the main CA: a client of the API, not a peer. */
+  clientOnly(): PeerTlsMaterial;
+  /** An API server certificate (serverAuth only) from the main CA, with n2's SANs. */
+  serverOnly(): PeerTlsMaterial;
   remove(): void;
 }
 
@@ -132,6 +136,8 @@ export async function mintCerts(): Promise<CertFixture> {
   await issueCert({ dir: mainDir, name: "n2", dns: ["dkv-2.dkv.default.svc"], ip: ["127.0.0.1"], kind: "peer" });
   await issueCert({ dir: mainDir, name: "n3", dns: ["dkv-3.dkv.default.svc"], ip: ["127.0.0.1"], kind: "peer" });
   await issueCert({ dir: mainDir, name: "wrong", dns: ["other.example"], kind: "peer" });
+  await issueCert({ dir: mainDir, name: "app", kind: "client" });
+  await issueCert({ dir: mainDir, name: "api", dns: ["dkv-2.dkv.default.svc"], ip: ["127.0.0.1"], kind: "server" });
   await issueCert({ dir: otherDir, name: "intruder", dns: ["dkv-9.dkv.default.svc"], ip: ["127.0.0.1"], kind: "peer" });
   const load = (certDir: string, name: string): PeerTlsMaterial => {
     const m = loadTlsFiles({ cert: join(certDir, `${name}.crt`), key: join(certDir, `${name}.key`), ca: join(mainDir, "ca.crt") });
@@ -142,6 +148,8 @@ export async function mintCerts(): Promise<CertFixture> {
     peer: (name) => load(mainDir, name),
     foreign: () => load(otherDir, "intruder"),
     wrongName: () => load(mainDir, "wrong"),
+    clientOnly: () => load(mainDir, "app"),
+    serverOnly: () => load(mainDir, "api"),
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };
 }

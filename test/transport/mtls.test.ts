@@ -90,6 +90,25 @@ describe("mutual TLS", () => {
     expect(b.transport.stats().connectionsAccepted).toBe(0);
   });
 
+  test("a client certificate from the peer CA (not a peer certificate) cannot speak raft: refused, nothing delivered", async () => {
+    const b = tlsListener();
+    const client = fleet.make("n9", new Inbox(), { tls: certs.clientOnly() });
+    client.transport.setPeerAddress("n2", `127.0.0.1:${b.port}`);
+    client.transport.send("n2", raft(raftMessage("n9", "n2", 1)));
+    await b.logger.wait("not a peer certificate");
+    expect(b.inbox.items.length).toBe(0);
+    expect(b.transport.stats().connectionsAccepted).toBe(0);
+  });
+
+  test("a dialer refuses a listener that shows an API server certificate from the peer CA", async () => {
+    const b = tlsListener(certs.serverOnly());
+    const a = fleet.make("n1", new Inbox(), { tls: certs.peer("n1") });
+    a.transport.setPeerAddress("n2", `127.0.0.1:${b.port}`);
+    a.transport.send("n2", raft(raftMessage("n1", "n2", 1)));
+    await a.logger.wait("not a peer certificate");
+    expect(b.inbox.items.length).toBe(0);
+  });
+
   test("a client without a certificate is refused and nothing is delivered", async () => {
     const b = tlsListener();
     let closed = false;
