@@ -8,13 +8,29 @@
 // last wrote it, version counts writes since creation (a delete ends the key's
 // life; the next put starts again at version 1).
 //
-// Durability of apply: by default the apply transaction is not fsynced
-// (SyncMode "normal"). Nothing is lost by that: every applied entry is already
-// durable in the log (persisted with FULL before it was committed), the log is
-// only compacted behind a snapshot that a FULL commit recorded, and WAL frames
-// survive a power loss only as a prefix. So after a power loss the applied
-// index may step back, and the core hands the same committed entries out again;
-// the one fsync per Ready is the log's. Pass "full" to fsync applies too.
+// Applied writes are held in memory and written to the kv table in batches
+// (flush): every FLUSH_INTERVAL_MS, at FLUSH_MAX_KEYS distinct keys or
+// FLUSH_MAX_BYTES, before a snapshot is taken or installed, before a range
+// read, and at close. The applied index written with a batch covers exactly
+// its rows, so the table is always the result of entries 1..that index. Why:
+// a put to a random key dirties a table page; with one commit per Ready
+// (~110 puts at 256 clients) apply cost ~22 us per put on every member, a
+// quarter of the leader's time in the put benchmark's profile; with a flush
+// per ~1,000 keys ~12 us (measured on this storage with 10,000 keys). etcd
+// batches its backend commits the same way.
+//
+// The same map caches keys read or written lately (up to CACHE_MAX_BYTES), so
+// a get of a hot key costs a Map lookup instead of a SQLite point read (~6 us
+// outside a transaction): serializable gets at 64 clients went 17.6-21.3k to
+// 21.9-31.0k ops/s in the benchmark's A/B.
+//
+// Nothing acknowledged depends on a flush: a committed entry is durable in
+// the log of a majority, and the log is compacted only behind a snapshot,
+// which is taken after a flush. After a crash the table's applied index is
+// older than what was applied, and the core hands the entries after it out
+// again (the same as when a power loss drops the tail of the WAL). Flushes
+// are commits at SyncMode "normal" (no fsync of their own) unless "full" is
+// asked for.
 
 import type { Database, Statement } from "bun:sqlite";
 import { fromBinary } from "@bufbuild/protobuf";
@@ -33,6 +49,17 @@ import type { SyncMode, WriteTransactions } from "./sqlite";
 
 const ENTRY_TYPE_CONF_CHANGE: EntryType.ConfChange = 1;
 const EMPTY_VALUE = new Uint8Array(0);
+
+/** Flush applied writes at least this often (checked when entries are applied). */
+export const FLUSH_INTERVAL_MS = 100;
+/** ... or once this many distinct keys wait (a flush of 1,000 took ~5 ms here). */
+export const FLUSH_MAX_KEYS = 1000;
+/** ... or once their values and keys hold this many bytes. */
+export const FLUSH_MAX_BYTES = 16 * 1024 * 1024;
+/** Keys kept in memory (waiting for a flush, or read or written lately) hold at most this many bytes. */
+export const CACHE_MAX_BYTES = 32 * 1024 * 1024;
+/** Per cached key, beside its key and value bytes. */
+const CACHE_OVERHEAD_BYTES = 64;
 
 export interface KeyValue {
   key: string;
@@ -91,7 +118,7 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 export class KvStore {
-  private readonly upsert: Statement;
+  private readonly writeRow: Statement;
   private readonly deleteKey: Statement;
   private readonly selectKey: Statement;
   private readonly updateApplied: Statement;
@@ -102,16 +129,32 @@ export class KvStore {
   private appliedTermValue = 0;
   private revisionValue = 0;
   private conf: ConfState = { voters: [], learners: [] };
+  /**
+   * Keys as of the applied index (null: absent), oldest first: every applied
+   * write not yet in the table, and keys read or written lately. Reads look
+   * here first; a SQLite point read costs ~6 us (~1.5 us inside a
+   * transaction), a Map lookup well under one.
+   */
+  private readonly cache = new Map<string, KeyValue | null>();
+  private cacheBytes = 0;
+  /** The cached keys whose state the table does not have yet. */
+  private readonly dirty = new Set<string>();
+  private dirtyBytes = 0;
+  /** The applied index the table holds. */
+  private flushed = 0;
+  private lastFlushMs = performance.now();
+  /** Membership was applied since the last flush (otherwise the table's is left alone: bootstrap writes it directly). */
+  private confPending = false;
 
   constructor(
     private readonly db: Database,
     private readonly transactions: WriteTransactions,
     private readonly applySync: SyncMode = "normal",
   ) {
-    this.upsert = db.prepare(
-      `INSERT INTO kv (key, value, create_revision, mod_revision, version) VALUES (?1, ?2, ?3, ?3, 1)
-       ON CONFLICT (key) DO UPDATE SET value = excluded.value, mod_revision = excluded.mod_revision, version = version + 1
-       RETURNING create_revision, version`,
+    this.writeRow = db.prepare(
+      `INSERT INTO kv (key, value, create_revision, mod_revision, version) VALUES (?1, ?2, ?3, ?4, ?5)
+       ON CONFLICT (key) DO UPDATE SET value = excluded.value, create_revision = excluded.create_revision,
+         mod_revision = excluded.mod_revision, version = excluded.version`,
     );
     this.deleteKey = db.prepare("DELETE FROM kv WHERE key = ?");
     this.selectKey = db.prepare("SELECT key, value, create_revision, mod_revision, version FROM kv WHERE key = ?");
@@ -129,8 +172,13 @@ export class KvStore {
     this.reload();
   }
 
-  /** Re-reads the applied state (at open, and after a snapshot install). */
+  /** Re-reads the applied state (at open, and after a snapshot install); forgets unflushed writes. */
   reload(): void {
+    this.cache.clear();
+    this.cacheBytes = 0;
+    this.dirty.clear();
+    this.dirtyBytes = 0;
+    this.confPending = false;
     const row = this.db.query("SELECT applied_index, applied_term, revision, conf_state FROM applied_state WHERE id = 1").get() as {
       applied_index: number;
       applied_term: number;
@@ -142,8 +190,10 @@ export class KvStore {
     this.appliedTermValue = row.applied_term;
     this.revisionValue = row.revision;
     this.conf = decodeConfState(row.conf_state);
+    this.flushed = this.applied;
   }
 
+  /** Index of the newest applied entry (its effects may still wait for a flush). */
   appliedIndex(): number {
     return this.applied;
   }
@@ -162,9 +212,15 @@ export class KvStore {
     return { voters: [...this.conf.voters], learners: [...this.conf.learners] };
   }
 
+  /** Index of the newest applied entry whose effects are in the table (what a restart starts from). */
+  flushedIndex(): number {
+    return this.flushed;
+  }
+
   /**
    * Applies committed entries (contiguous, starting at appliedIndex() + 1) and,
-   * if given, the membership after them, in one transaction.
+   * if given, the membership after them. Their effects are visible at once;
+   * the table gets them with the next flush.
    */
   apply(entries: readonly Entry[], confState?: ConfState): ApplyResult[] {
     if (entries.length === 0 && confState === undefined) return [];
@@ -175,27 +231,47 @@ export class KvStore {
       );
     }
     const results: ApplyResult[] = new Array(entries.length);
-    let revision = this.revisionValue;
-    this.transactions.run(this.applySync, () => {
-      for (let i = 0; i < entries.length; i++) {
-        const result = this.applyEntry(entries[i]!);
-        if (writes(result)) revision = result.index;
-        results[i] = result;
-      }
-      const last = entries[entries.length - 1];
-      const index = last?.index ?? this.applied;
-      const term = last?.term ?? this.appliedTermValue;
-      if (confState === undefined) this.updateApplied.run(index, term, revision);
-      else this.updateAppliedAndConf.run(index, term, revision, encodeConfState(confState));
-    });
-    const last = entries[entries.length - 1];
-    if (last !== undefined) {
-      this.applied = last.index;
-      this.appliedTermValue = last.term;
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i]!;
+      const result = this.applyEntry(entry);
+      if (writes(result)) this.revisionValue = result.index;
+      results[i] = result;
+      this.applied = entry.index;
+      this.appliedTermValue = entry.term;
     }
-    this.revisionValue = revision;
-    if (confState !== undefined) this.conf = { voters: [...confState.voters], learners: [...confState.learners] };
+    if (confState !== undefined) {
+      this.conf = { voters: [...confState.voters], learners: [...confState.learners] };
+      this.confPending = true;
+    }
+    if (
+      this.dirty.size >= FLUSH_MAX_KEYS ||
+      this.dirtyBytes >= FLUSH_MAX_BYTES ||
+      performance.now() - this.lastFlushMs >= FLUSH_INTERVAL_MS
+    ) {
+      this.flush();
+    }
     return results;
+  }
+
+  /** Writes the waiting effects and the applied state to the table, in one transaction. */
+  flush(): void {
+    this.lastFlushMs = performance.now();
+    if (this.flushed === this.applied && this.dirty.size === 0 && !this.confPending) return;
+    this.transactions.run(this.applySync, () => {
+      for (const key of this.dirty) {
+        const kv = this.cache.get(key);
+        assert(kv !== undefined, `dirty key ${JSON.stringify(key)} is not cached`);
+        if (kv === null) this.deleteKey.run(encoder.encode(key));
+        else this.writeRow.run(encoder.encode(key), kv.value, kv.createRevision, kv.modRevision, kv.version);
+      }
+      if (this.confPending) this.updateAppliedAndConf.run(this.applied, this.appliedTermValue, this.revisionValue, encodeConfState(this.conf));
+      else this.updateApplied.run(this.applied, this.appliedTermValue, this.revisionValue);
+    });
+    this.confPending = false;
+    this.dirty.clear();
+    this.dirtyBytes = 0;
+    this.evict();
+    this.flushed = this.applied;
   }
 
   private applyEntry(entry: Entry): ApplyResult {
@@ -214,7 +290,7 @@ export class KvStore {
         return { ...base, kind: "put", kv: this.put(op.value.key, op.value.value, entry.index) };
       case "delete":
         if (op.value.key.length === 0) return { ...base, kind: "invalid", error: "key must not be empty" };
-        return { ...base, kind: "delete", deleted: this.deleteKey.run(encoder.encode(op.value.key)).changes > 0 };
+        return { ...base, kind: "delete", deleted: this.remove(op.value.key) };
       case "compareAndSwap":
         return this.compareAndSwap(base, op.value, entry.index);
       case undefined:
@@ -223,9 +299,45 @@ export class KvStore {
   }
 
   private put(key: string, value: Uint8Array, index: number): KeyValue {
-    const row = this.upsert.get(encoder.encode(key), value, index) as { create_revision: number; version: number } | null;
-    assert(row !== null, `upsert of ${JSON.stringify(key)} returned nothing`);
-    return { key, value, createRevision: row.create_revision, modRevision: index, version: row.version };
+    // A delete ends a key's life: the next put starts again at version 1.
+    const previous = this.get(key);
+    // A copy: the command's bytes are a view into a whole received frame, which the cache must not keep alive.
+    const kv: KeyValue = { key, value: value.slice(), createRevision: previous?.createRevision ?? index, modRevision: index, version: (previous?.version ?? 0) + 1 };
+    this.write(key, kv);
+    return kv;
+  }
+
+  /** Deletes key; false when there was none. */
+  private remove(key: string): boolean {
+    if (this.get(key) === undefined) return false;
+    this.write(key, null);
+    return true;
+  }
+
+  /** An applied write: cached (as the newest) and dirty until the next flush. */
+  private write(key: string, kv: KeyValue | null): void {
+    const size = cachedSize(key, kv);
+    const before = this.cache.get(key);
+    if (before !== undefined) {
+      this.cacheBytes -= cachedSize(key, before);
+      this.cache.delete(key);
+      if (this.dirty.has(key)) this.dirtyBytes -= cachedSize(key, before);
+    }
+    this.cache.set(key, kv);
+    this.cacheBytes += size;
+    this.dirty.add(key);
+    this.dirtyBytes += size;
+  }
+
+  /** Drops the oldest clean keys while the cache holds more than CACHE_MAX_BYTES (dirty ones stay until flushed). */
+  private evict(): void {
+    if (this.cacheBytes <= CACHE_MAX_BYTES) return;
+    for (const [key, kv] of this.cache) {
+      if (this.cacheBytes <= CACHE_MAX_BYTES * 0.75) break;
+      if (this.dirty.has(key)) continue;
+      this.cache.delete(key);
+      this.cacheBytes -= cachedSize(key, kv);
+    }
   }
 
   private compareAndSwap(base: CommandResultBase, cas: CompareAndSwapCommand, index: number): ApplyResult {
@@ -240,7 +352,7 @@ export class KvStore {
     const previous = cas.key === compare.key ? compared : this.get(cas.key);
     if (!succeeded) return { ...base, kind: "compareAndSwap", succeeded: false, ...(previous ? { previous } : {}) };
     if (cas.delete) {
-      this.deleteKey.run(encoder.encode(cas.key));
+      this.remove(cas.key);
       return { ...base, kind: "compareAndSwap", succeeded: true, ...(previous ? { previous } : {}) };
     }
     const kv = this.put(cas.key, cas.value, index);
@@ -250,11 +362,19 @@ export class KvStore {
   // ---- Reads (local state; linearizability is the server's job via ReadIndex) ----
 
   get(key: string): KeyValue | undefined {
+    const cached = this.cache.get(key);
+    if (cached !== undefined) return cached ?? undefined;
     const row = this.selectKey.get(encoder.encode(key)) as KvRow | null;
-    return row === null ? undefined : toKeyValue(row, key);
+    const kv = row === null ? null : toKeyValue(row, key);
+    this.cache.set(key, kv);
+    this.cacheBytes += cachedSize(key, kv);
+    if (this.cacheBytes > CACHE_MAX_BYTES) this.evict();
+    return kv ?? undefined;
   }
 
   range(options: RangeOptions = {}): RangeResult {
+    // Ranges read the table in key order; merging the waiting writes in is not worth it for the rare range.
+    this.flush();
     let start: Uint8Array;
     let end: Uint8Array | undefined;
     if (options.prefix !== undefined) {
@@ -287,6 +407,7 @@ export class KvStore {
 
   /** Number of keys (tests and status). */
   count(): number {
+    this.flush();
     return (this.db.query("SELECT COUNT(*) AS n FROM kv").get() as { n: number }).n;
   }
 
@@ -296,6 +417,7 @@ export class KvStore {
    */
   replaceFromImageInTransaction(image: { index: number; term: number; revision: number; confState: ConfState }): void {
     assert(this.db.inTransaction, "replaceFromImageInTransaction outside a transaction");
+    assert(this.dirty.size === 0 && this.flushed === this.applied && !this.confPending, "flush() before installing a snapshot");
     this.db.exec("DELETE FROM main.kv");
     this.db.exec(
       "INSERT INTO main.kv (key, value, create_revision, mod_revision, version) SELECT key, value, create_revision, mod_revision, version FROM img.kv",
@@ -337,6 +459,10 @@ function compares(compare: CompareCommand, current: KeyValue | undefined): boole
 function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.byteLength !== b.byteLength) return false;
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
+}
+
+function cachedSize(key: string, kv: KeyValue | null): number {
+  return CACHE_OVERHEAD_BYTES + key.length * 3 + (kv?.value.byteLength ?? 0);
 }
 
 function toKeyValue(row: KvRow, key: string): KeyValue {

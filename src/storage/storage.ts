@@ -8,8 +8,8 @@
 // (with WAL, a transaction across ATTACHed files is not atomic). Nor does one
 // file cost throughput: per Ready there is one fsync for "persist" (log + hard
 // state: FULL, or NORMAL plus syncLog()'s fdatasync of the WAL off the event
-// loop), and "apply" rides on the same WAL without its own fsync (see
-// kv-store.ts); two files would need the same fsyncs plus a recovery protocol
+// loop), and applied writes reach the same WAL in batches without an fsync
+// of their own (see kv-store.ts); two files would need the same fsyncs plus a recovery protocol
 // to reconcile them after a crash.
 
 import { closeSync, fdatasync, openSync, rmSync } from "node:fs";
@@ -196,7 +196,7 @@ export class Storage {
     this.walFd = undefined;
   }
 
-  /** Step 3 of a Ready: apply committed entries and the membership after them, in one transaction. */
+  /** Step 3 of a Ready: apply committed entries and the membership after them (written to the table in batches, see kv-store.ts). */
   applyCommitted(entries: readonly Entry[], confState?: ConfState): ApplyResult[] {
     this.assertOpen();
     return this.kv.apply(entries, confState);
@@ -219,6 +219,8 @@ export class Storage {
     const applied = this.kv.appliedIndex();
     assert(meta.index > applied, `snapshot ${meta.index}/${meta.term} is not newer than the applied index ${applied}`);
     const { path, image } = this.snapshots.verifyStaged(meta, this.identityValue.clusterId);
+    // The install replaces the table; what waits in memory goes in first, so a failed install leaves a consistent state.
+    this.kv.flush();
     const fileName = this.snapshots.publish(path, meta);
     fsyncDirectory(this.paths.stagingDir);
     const imagePath = this.snapshots.imagePath(fileName);
@@ -262,6 +264,8 @@ export class Storage {
     const applied = this.kv.appliedIndex();
     assert(applied > 0, "cannot snapshot: nothing has been applied yet");
     if (applied === newest.index) return newest;
+    // The image is read from the table: it must hold everything applied.
+    this.kv.flush();
     const temporary = this.snapshots.creatingPath();
     const { meta: image, stats } = await createImage(this.paths.database, temporary, {
       clusterId: this.identityValue.clusterId,
@@ -299,6 +303,14 @@ export class Storage {
   /** Closes the database and releases the data dir's lock. A snapshot being created is abandoned. */
   close(): void {
     if (this.closed) return;
+    // Not needed for correctness (a restart applies the rest again from the log), but it saves that work.
+    if (this.syncFailure === undefined) {
+      try {
+        this.kv.flush();
+      } catch {
+        // The storage is failing; what was not flushed is applied again from the log at the next start.
+      }
+    }
     this.closed = true;
     closeDatabase(this.db);
     this.closeWalFdWhenIdle();

@@ -1,4 +1,7 @@
 import { describe, expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
+import { join } from "node:path";
+import { CACHE_MAX_BYTES, FLUSH_MAX_KEYS } from "../../src/storage/kv-store";
 import { CompareCommand_Target } from "../../src/gen/dkv/raft/v1/command_pb";
 import { type ApplyResult, type Storage, openStorage, prefixEnd } from "../../src/storage";
 import { bytes, casData, cleanUpAfterEachTest, deleteData, dumpKv, entry, putData, tempDir, text, track } from "./helpers";
@@ -12,6 +15,10 @@ class Node {
   constructor(dir: string) {
     this.storage = track(openStorage(dir));
     this.next = this.storage.kv.appliedIndex() + 1;
+  }
+  /** The next index apply() uses (after entries applied by hand). */
+  skipTo(next: number): void {
+    this.next = next;
   }
   apply(...datas: Uint8Array[]): ApplyResult[] {
     const entries = datas.map((data) => entry(this.next++, 1, data));
@@ -130,22 +137,89 @@ describe("kv store", () => {
     expect(text(node.storage.kv.get("a")!.value)).toBe("1");
   });
 
-  test("a batch is one transaction: a failure midway applies none of it", () => {
-    const node = new Node(tempDir());
+  test("a flush is one transaction: a failure midway writes none of it, and the next flush writes it all", () => {
+    const dir = tempDir();
+    const node = new Node(dir);
     node.apply(putData("a", "1"));
-    const entries = [entry(2, 1, putData("a", "2")), entry(3, 1, putData("b", "1")), entry(4, 1, putData("c", "1"))];
+    node.storage.kv.flush();
+    const entries = [entry(2, 1, putData("a", "2")), entry(3, 1, putData("b", "1")), entry(4, 1, deleteData("a"))];
     node.storage.persistReady({ entries, hardState: { term: 1, vote: "", commit: 4 }, snapshotChunks: [] });
-    const kv = node.storage.kv as unknown as { upsert: { get: (...args: unknown[]) => unknown } };
-    const real = kv.upsert;
-    let calls = 0;
-    kv.upsert = { get: (...args) => (++calls === 3 ? (() => { throw new Error("disk full (injected)"); })() : (real.get as (...a: unknown[]) => unknown).apply(real, args)) };
-    expect(() => node.storage.applyCommitted(entries)).toThrow(/disk full/);
-    kv.upsert = real;
-    expect(node.storage.kv.appliedIndex()).toBe(1);
-    expect(text(node.storage.kv.get("a")!.value)).toBe("1");
-    expect(node.storage.kv.get("b")).toBeUndefined();
     node.storage.applyCommitted(entries);
+    const kv = node.storage.kv as unknown as { writeRow: { run: (...args: unknown[]) => unknown } };
+    const real = kv.writeRow;
+    kv.writeRow = { run: () => { throw new Error("disk full (injected)"); } };
+    expect(() => node.storage.kv.flush()).toThrow(/disk full/);
+    kv.writeRow = real;
+    // Nothing of the failed flush is in the table, and nothing applied was lost from view.
+    expect(node.storage.kv.flushedIndex()).toBe(1);
     expect(node.storage.kv.appliedIndex()).toBe(4);
+    expect(node.storage.kv.get("a")).toBeUndefined();
+    expect(text(node.storage.kv.get("b")!.value)).toBe("1");
+    node.storage.kv.flush();
+    expect(node.storage.kv.flushedIndex()).toBe(4);
+    node.storage.close();
+    const reopened = track(openStorage(dir));
+    expect(reopened.kv.appliedIndex()).toBe(4);
+    expect(reopened.kv.get("a")).toBeUndefined();
+    expect(text(reopened.kv.get("b")!.value)).toBe("1");
+    expect(reopened.kv.revision()).toBe(4);
+  });
+
+  test("applied writes are seen at once and reach the table in batches; a restart without a flush starts from the table's index", () => {
+    const dir = tempDir();
+    const node = new Node(dir);
+    node.apply(putData("a", "1"), putData("b", "1"));
+    // Persist first (an fsync), then apply right after a flush: well inside FLUSH_INTERVAL_MS.
+    const entries = [entry(3, 1, putData("a", "2")), entry(4, 1, deleteData("b")), entry(5, 1, putData("b", "3"))];
+    node.storage.persistReady({ entries, hardState: { term: 1, vote: "", commit: 5 }, snapshotChunks: [] });
+    node.storage.kv.flush();
+    node.storage.applyCommitted(entries);
+    const kv = node.storage.kv;
+    expect(kv.appliedIndex()).toBe(5);
+    expect(kv.flushedIndex()).toBe(2);
+    expect(kv.get("a")).toMatchObject({ modRevision: 3, createRevision: 1, version: 2 });
+    // The delete ended b's life: the put after it starts a new one.
+    expect(kv.get("b")).toMatchObject({ modRevision: 5, createRevision: 5, version: 1 });
+    // A crash now (no flush): the table is as of index 2, whole.
+    const raw = new Database(join(dir, "dkv.db"), { readonly: true });
+    try {
+      expect((raw.query("SELECT applied_index FROM applied_state").get() as { applied_index: number }).applied_index).toBe(2);
+      const rows = raw.query("SELECT key, version FROM kv ORDER BY key").all() as { key: Uint8Array; version: number }[];
+      expect(rows.map((r) => [text(r.key), r.version])).toEqual([["a", 1], ["b", 1]]);
+    } finally {
+      raw.close();
+    }
+  });
+
+  test("a flush happens by itself once FLUSH_MAX_KEYS keys wait, and ranges and counts see waiting writes", () => {
+    const node = new Node(tempDir());
+    node.apply(putData("x", "1"));
+    node.storage.kv.flush();
+    // Persist first (an fsync), then apply right after a flush: well inside FLUSH_INTERVAL_MS.
+    const entries = Array.from({ length: FLUSH_MAX_KEYS - 1 }, (_, i) => entry(2 + i, 1, putData(`k${i}`, "v")));
+    node.storage.persistReady({ entries, hardState: { term: 1, vote: "", commit: FLUSH_MAX_KEYS }, snapshotChunks: [] });
+    node.storage.kv.flush();
+    node.storage.applyCommitted(entries);
+    node.skipTo(FLUSH_MAX_KEYS + 1);
+    expect(node.storage.kv.flushedIndex()).toBe(1);
+    node.apply(putData("one-more", "v"));
+    expect(node.storage.kv.flushedIndex()).toBe(node.storage.kv.appliedIndex());
+    node.apply(deleteData("x"), putData("y", "2"));
+    expect(node.storage.kv.count()).toBe(FLUSH_MAX_KEYS + 1);
+    expect(node.storage.kv.range({ prefix: "y" }).kvs.map((kv) => kv.key)).toEqual(["y"]);
+    expect(node.storage.kv.range({ prefix: "x" }).kvs).toEqual([]);
+  });
+
+  test("keys kept in memory stay within CACHE_MAX_BYTES: the oldest clean ones go, and reads still find them in the table", () => {
+    const node = new Node(tempDir());
+    const big = (i: number) => "v".repeat(512 * 1024) + String(i);
+    const count = Math.ceil((CACHE_MAX_BYTES * 1.5) / (512 * 1024));
+    for (let i = 0; i < count; i++) node.apply(putData(`big${i}`, big(i)));
+    node.storage.kv.flush();
+    const cacheBytes = (node.storage.kv as unknown as { cacheBytes: number }).cacheBytes;
+    expect(cacheBytes).toBeLessThanOrEqual(CACHE_MAX_BYTES);
+    expect(cacheBytes).toBeGreaterThan(0);
+    for (const i of [0, Math.floor(count / 2), count - 1]) expect(text(node.storage.kv.get(`big${i}`)!.value)).toBe(big(i));
   });
 
   test("range scans by prefix and by [start, end), with limit, more and keys-only", () => {
@@ -186,7 +260,7 @@ describe("kv store", () => {
     expect(dumpKv(reopened)).toEqual(before);
   });
 
-  test("persist commits at synchronous=FULL, apply at NORMAL, switching back and forth", () => {
+  test("persist commits at synchronous=FULL, flushes of applied writes at NORMAL, switching back and forth", () => {
     const storage = track(openStorage(tempDir()));
     const transactions = (storage as unknown as { transactions: { syncInEffect(): string } }).transactions;
     for (let index = 1; index <= 3; index++) {
@@ -194,6 +268,7 @@ describe("kv store", () => {
       storage.persistReady({ entries, hardState: { term: 1, vote: "", commit: index }, snapshotChunks: [] });
       expect(transactions.syncInEffect()).toBe("full");
       storage.applyCommitted(entries);
+      storage.kv.flush();
       expect(transactions.syncInEffect()).toBe("normal");
     }
   });
