@@ -208,6 +208,11 @@ export class RaftNode {
 
   // ---- introspection ----
 
+  /** The current term: what every API response carries, without building a whole status(). */
+  term(): number {
+    return this.raft.term;
+  }
+
   status(): RaftStatus {
     const r = this.raft;
     const status: RaftStatus = {

@@ -430,7 +430,7 @@ export class DkvNode implements KvNode {
   // ---- internals ----
 
   private header(revision?: number): ResponseHeader {
-    return { revision: revision ?? this.d.store.kv.appliedIndex(), memberId: this.d.config.name, raftTerm: this.raft.status().term };
+    return { revision: revision ?? this.d.store.kv.appliedIndex(), memberId: this.d.config.name, raftTerm: this.raft.term() };
   }
 
   private leaderChanged(leader: string, role: Role): void {
@@ -469,7 +469,7 @@ export class DkvNode implements KvNode {
     const m = this.metrics;
     m.hasLeader.setFunction(() => (this.driver.leaderId ? 1 : 0));
     m.isLeader.setFunction(() => (this.driver.isLeader ? 1 : 0));
-    m.term.setFunction(() => this.raft.status().term);
+    m.term.setFunction(() => this.raft.term());
     m.commitIndex.setFunction(() => this.raft.status().commit);
     m.appliedIndex.setFunction(() => this.d.store.kv.appliedIndex());
     m.proposalsPending.setFunction(() => this.driver.pendingProposals);

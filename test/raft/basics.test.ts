@@ -12,6 +12,9 @@ describe("a cluster driven through RaftNode", () => {
     const leaders = c.leaders();
     expect(leaders.length).toBe(1);
     for (const id of ids) expect(c.node(id).status().leader).toBe(leaders[0]!);
+    // term() is status().term without building the rest.
+    for (const id of ids) expect(c.node(id).term()).toBe(c.node(id).status().term);
+    expect(c.node(leaders[0]!).term()).toBeGreaterThan(1);
   });
 
   test("proposals on the leader are committed and applied on every member in order", () => {
