@@ -24,7 +24,7 @@ export const serveCommand = defineCommand({
     "listen-metrics-address": { type: "string", description: "Extra plain-HTTP host:port serving /metrics, /healthz and /readyz" },
     "heartbeat-interval": { type: "string", description: "Leader heartbeat interval", default: "100ms" },
     "election-timeout": { type: "string", description: "Election timeout", default: "1000ms" },
-    "snapshot-count": { type: "string", description: "Applied entries between snapshots", default: "10000" },
+    "snapshot-count": { type: "string", description: "Applied entries between snapshots", default: "100000" },
     "log-level": { type: "string", description: "debug, info, warn or error", default: "info" },
   },
   async run({ args }) {

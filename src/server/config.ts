@@ -44,7 +44,7 @@ export const DEFAULTS = {
   initialClusterToken: "dkv-cluster",
   heartbeatIntervalMs: 100,
   electionTimeoutMs: 1000,
-  snapshotCount: 10_000,
+  snapshotCount: 100_000,
   maxRequestBytes: 1.5 * 1024 * 1024,
   logLevel: "info",
 } as const;

@@ -12,7 +12,7 @@ describe("serve configuration", () => {
     expect(config.initialCluster).toEqual([{ name: "default", peerAddress: "127.0.0.1:2380" }]);
     expect(config.heartbeatIntervalMs).toBe(100);
     expect(config.electionTimeoutMs).toBe(1000);
-    expect(config.snapshotCount).toBe(10_000);
+    expect(config.snapshotCount).toBe(100_000);
     expect(config.peerTls).toBeUndefined();
   });
 

@@ -4,6 +4,7 @@ import { openStorage } from "../../src/storage";
 
 const dir = process.argv[2];
 if (dir === undefined) throw new Error("usage: lock-holder.ts <data-dir>");
-openStorage(dir);
+const storage = openStorage(dir);
 console.log("holding");
-setInterval(() => {}, 1 << 30);
+// Keep the storage reachable: a collected lock connection is closed, and with it goes the lock.
+setInterval(() => storage.identity(), 1 << 30);
