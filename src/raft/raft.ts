@@ -4,6 +4,7 @@
 // follower.ts, membership and reads in leader-requests.ts. Pure: no I/O, no
 // clock; time is tick() and randomness the injected Prng.
 
+import { applyConfChange, decodeConfChange } from "./confchange";
 import { type ResolvedConfig, resolveConfig } from "./config";
 import { handleAppend, handleHeartbeat, handleSnapshot } from "./follower";
 import { handleReadIndexRequest, handleTransferLeader, releasePendingReadsIfReady } from "./leader-requests";
@@ -37,7 +38,10 @@ import {
   type SnapshotChunk,
   type SnapshotMeta,
 } from "./types";
-import { assert, bytesEqual, EMPTY_BYTES, newMessage } from "./util";
+import { assert, bytesEqual, confStateEqual, EMPTY_BYTES, newMessage } from "./util";
+
+/** Entry bytes read per page while looking for unapplied membership changes. */
+const UNAPPLIED_SCAN_BYTES = 1024 * 1024;
 
 /** An incoming snapshot being staged chunk by chunk (follower side). */
 export interface IncomingSnapshot {
@@ -250,6 +254,11 @@ export class Raft {
 
   campaign(transfer: boolean): void {
     if (!this.promotable() || this.role === Role.Leader) return;
+    // A restarted node starts from the membership of its snapshot; a change
+    // committed after it is not in effect until applied again. Campaigning
+    // before could win with a quorum of an old membership (a lone former
+    // single voter elects itself at once) next to the real leader.
+    if (this.membershipChangesWhenApplied()) return;
     if (this.cfg.preVote && !transfer) {
       this.becomePreCandidate();
       this.requestVotes(MessageType.PreVote, this.term + 1, false);
@@ -257,6 +266,23 @@ export class Raft {
       this.becomeCandidate();
       this.requestVotes(MessageType.Vote, this.term, transfer);
     }
+  }
+
+  /**
+   * Whether applying the committed entries not applied yet changes the
+   * membership. (A bootstrap's entries re-add the members it starts with:
+   * no change, so a new cluster need not wait for them.)
+   */
+  private membershipChangesWhenApplied(): boolean {
+    let after = this.confState;
+    const hi = this.log.committed + 1;
+    for (let lo = this.log.applied + 1; lo < hi; ) {
+      const page = this.log.entries(lo, hi, UNAPPLIED_SCAN_BYTES);
+      if (page === undefined || page.length === 0) break;
+      for (const entry of page) if (entry.type === EntryType.ConfChange) after = applyConfChange(after, decodeConfChange(entry.data));
+      lo = page[page.length - 1]!.index + 1;
+    }
+    return !confStateEqual(after, this.confState);
   }
 
   private requestVotes(type: MessageType, term: number, transfer: boolean): void {

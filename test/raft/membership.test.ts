@@ -6,13 +6,14 @@ import {
   ConfChangeType,
   decodeConfChange,
   encodeConfChange,
+  EntryType,
   MemoryStorage,
   MessageType,
   PROMOTION_MAX_LAG_ENTRIES,
   RaftError,
   Role,
 } from "../../src/raft/index";
-import { bytes, Cluster, confState, ELECTION_TICKS, handleReady } from "./helpers";
+import { bytes, Cluster, confState, ELECTION_TICKS, handleReady, newNode } from "./helpers";
 
 const change = (type: ConfChangeType, nodeId: string): ConfChange => ({ type, nodeId, context: bytes(`${nodeId}.example:2380`) });
 
@@ -208,5 +209,29 @@ describe("removal", () => {
     const b = c.restart("b", { applied: c.node("b").status().applied });
     expect(b.node.status().confState).toEqual({ voters: ["a", "b", "c"], learners: ["d"] });
     handleReady(b.node, b.storage);
+  });
+
+  test("a restarted node does not campaign while a committed membership change waits to be applied again", () => {
+    // Its state (and so its membership) starts at index 0 - a lone voter - but the log has committed adding b and c.
+    const add = (index: number, id: string) => ({ index, term: 1, type: EntryType.ConfChange, data: encodeConfChange(change(ConfChangeType.AddVoter, id)) });
+    const storage = new MemoryStorage({ confState: confState(["a"]) });
+    storage.append([add(1, "b"), add(2, "c")]);
+    storage.setHardState({ term: 1, vote: "a", commit: 2 });
+    const a = newNode("a", storage, { applied: 0 });
+    expect(a.status().confState.voters).toEqual(["a"]);
+    a.campaign();
+    for (let i = 0; i < 3 * ELECTION_TICKS; i++) a.tick();
+    // With voters [a] it would have won alone, next to whoever leads b and c.
+    expect(a.status().role).toBe(Role.Follower);
+    expect(a.status().term).toBe(1);
+    // Once applied, the membership is [a, b, c]: a campaigns, and asks b and c.
+    const { ready } = handleReady(a, storage);
+    expect(ready.committedEntries.map((e) => e.index)).toEqual([1, 2]);
+    expect(a.status().confState.voters).toEqual(["a", "b", "c"]);
+    a.campaign();
+    expect(a.status().role).not.toBe(Role.Follower);
+    expect(a.status().role).not.toBe(Role.Leader);
+    const asked = handleReady(a, storage).ready.messages.map((m) => m.to).sort();
+    expect(asked).toEqual(["b", "c"]);
   });
 });
