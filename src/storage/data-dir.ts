@@ -10,7 +10,7 @@
 import { Database } from "bun:sqlite";
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { StorageError } from "./errors";
+import { StorageError, assert } from "./errors";
 import { fsyncDirectory } from "./files";
 import {
   DATA_APPLICATION_ID,
@@ -192,13 +192,26 @@ function openDatabase(paths: DataDirPaths): Database {
         `${paths.database} was written by a newer dkv (schema ${version}; this binary knows up to ${SCHEMA_VERSION}); upgrade dkv`,
       );
     }
-    // version < SCHEMA_VERSION would run migrations here; schema 1 is the first.
     configureWriter(db);
+    if (version < SCHEMA_VERSION) migrate(db, version);
     return db;
   } catch (error) {
     closeDatabase(db);
     throw error;
   }
+}
+
+/**
+ * Schema 1 -> 2 changes no table, only what two of them mean: schema 1 wrote
+ * every applied key to `kv` (with `applied_state`), schema 2 keeps the keys in
+ * memory and leaves there only what a schema-1 binary wrote, which a node
+ * starts from while it is newer than its newest snapshot (see storage.ts).
+ * The version is bumped so a schema-1 binary refuses the dir instead of
+ * reading a table that no longer follows the log.
+ */
+function migrate(db: Database, from: number): void {
+  assert(from === 1, `no migration from schema ${from}`);
+  db.transaction(() => db.prepare("UPDATE meta SET value = ? WHERE key = ?").run(String(SCHEMA_VERSION), META_SCHEMA_VERSION))();
 }
 
 function reconcileIdentity(db: Database, path: string, options: OpenDataDirOptions): Identity {

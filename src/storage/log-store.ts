@@ -16,7 +16,7 @@ import type { Database, Statement } from "bun:sqlite";
 import type { ConfState, Entry, EntryType, HardState, LogStorage, SnapshotMeta } from "../raft/types";
 import { EntryCache } from "./entry-cache";
 import { assert } from "./errors";
-import { decodeConfState, encodeConfState } from "./schema";
+import { encodeConfState } from "./schema";
 import type { WriteTransactions } from "./sqlite";
 import { TermRuns } from "./term-runs";
 
@@ -65,7 +65,6 @@ export class LogStore implements LogStorage {
   private readonly updateHardState: Statement;
   private readonly updateLogState: Statement;
   private readonly updateConfState: Statement;
-  private readonly selectConfState: Statement;
 
   private hard: HardState = { term: 0, vote: "", commit: 0 };
   private compactedIndex = 0;
@@ -78,6 +77,8 @@ export class LogStore implements LogStorage {
     private readonly db: Database,
     private readonly transactions: WriteTransactions,
     private readonly snapshots: SnapshotSource,
+    /** Membership as of the state machine's starting index (what the core starts with). */
+    private readonly startingConf: () => ConfState,
   ) {
     this.insertEntry = db.prepare("INSERT INTO log (idx, term, type, data) VALUES (?, ?, ?, ?)");
     this.deleteFrom = db.prepare("DELETE FROM log WHERE idx >= ?");
@@ -87,7 +88,6 @@ export class LogStore implements LogStorage {
     this.updateHardState = db.prepare("UPDATE hard_state SET term = ?, vote = ?, commit_index = ? WHERE id = 1");
     this.updateLogState = db.prepare("UPDATE log_state SET compacted_index = ?, compacted_term = ? WHERE id = 1");
     this.updateConfState = db.prepare("UPDATE applied_state SET conf_state = ? WHERE id = 1");
-    this.selectConfState = db.prepare("SELECT conf_state FROM applied_state WHERE id = 1");
     this.reload();
   }
 
@@ -166,9 +166,7 @@ export class LogStore implements LogStorage {
   // ---- LogStorage: what the core reads ----
 
   initialState(): { hardState: HardState; confState: ConfState } {
-    const row = this.selectConfState.get() as { conf_state: string } | null;
-    assert(row !== null, "applied_state row is missing");
-    return { hardState: { ...this.hard }, confState: decodeConfState(row.conf_state) };
+    return { hardState: { ...this.hard }, confState: this.startingConf() };
   }
 
   entries(lo: number, hi: number, maxBytes: number): Entry[] {

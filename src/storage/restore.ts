@@ -15,16 +15,15 @@
 // leaves a half-restored dir that `dkv serve` could mistake for a fresh one
 // (and bootstrap an empty cluster in).
 
-import type { Database } from "bun:sqlite";
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import type { ConfState, SnapshotMeta } from "../raft/types";
 import { openDataDir } from "./data-dir";
 import { StorageError, StorageInvariantError } from "./errors";
 import { fsyncDirectory } from "./files";
-import { prefixEnd } from "./kv-store";
+import type { KvState } from "./kv-store";
 import { encodeConfState } from "./schema";
-import { type ImageMeta, createImage, fileSize, readImageMeta } from "./snapshot-image";
+import { type ImageMeta, fileSize, loadImage, readImageMeta, writeImage } from "./snapshot-image";
 import { imageFileName } from "./snapshot-store";
 import { closeDatabase } from "./sqlite";
 import { openStorage } from "./storage";
@@ -124,25 +123,31 @@ async function buildDataDir(
   const index = backup.index + 1;
   const term = backup.term;
   const confState: ConfState = { voters: [...options.voters].sort(), learners: [] };
+  const restored = restoredState(backupPath, { index, term, confState, backupRevision: backup.revision }, options);
+  const keysCopied = restored.keys.size - options.records.length;
   const opened = openDataDir(work, { clusterId: options.clusterId, memberId: options.memberId });
   try {
-    const keysCopied = writeState(opened.db, backupPath, { index, term, confState, backupRevision: backup.revision }, options);
-    // The image a leader sends to a member that joins later: made from the
-    // restored state itself, so it carries the new membership and cluster id.
+    // The image a leader sends to a member that joins later: it carries the new membership and cluster id.
     const creating = join(opened.paths.snapDir, `creating-restore-${process.pid}.tmp`);
-    const { meta: image } = await createImage(opened.paths.database, creating, { clusterId: options.clusterId, isClosed: () => false });
-    if (image.index !== index || image.term !== term) {
-      throw new StorageError("corrupt", opened.paths.database, `restore wrote index ${index}/${term} but the image says ${image.index}/${image.term}`);
-    }
+    await writeImage(restored, creating, { clusterId: options.clusterId, isClosed: () => false });
     const snapshot: SnapshotMeta = { index, term, confState, sizeBytes: fileSize(creating) };
     const fileName = imageFileName(index, term);
     renameSync(creating, join(opened.paths.snapDir, fileName));
     fsyncDirectory(opened.paths.snapDir);
-    opened.db
-      .prepare("INSERT INTO snapshots (snap_index, snap_term, conf_state, size_bytes, file_name) VALUES (?, ?, ?, ?, ?)")
-      .run(index, term, encodeConfState(confState), snapshot.sizeBytes, fileName);
+    const db = opened.db;
+    db.transaction(() => {
+      db.prepare("INSERT INTO snapshots (snap_index, snap_term, conf_state, size_bytes, file_name) VALUES (?, ?, ?, ?, ?)").run(
+        index,
+        term,
+        encodeConfState(confState),
+        snapshot.sizeBytes,
+        fileName,
+      );
+      db.prepare("UPDATE hard_state SET term = ?, vote = '', commit_index = ? WHERE id = 1").run(term, index);
+      db.prepare("UPDATE log_state SET compacted_index = ?, compacted_term = ? WHERE id = 1").run(index, term);
+    })();
     // Fold the WAL into dkv.db so the renamed dir is self-contained.
-    opened.db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
     return { snapshot, keysCopied };
   } finally {
     closeDatabase(opened.db);
@@ -150,46 +155,31 @@ async function buildDataDir(
   }
 }
 
-/** One transaction: the backup's rows minus dropPrefix, the new records, and raft state at (index, term). */
-function writeState(
-  db: Database,
+/** The backup's keys minus dropPrefix, plus the new records, as the state at (index, term). */
+function restoredState(
   backupPath: string,
   at: { index: number; term: number; confState: ConfState; backupRevision: number },
   options: RestoreOptions,
-): number {
-  const encoder = new TextEncoder();
-  const lo = encoder.encode(options.dropPrefix);
-  const hi = prefixEnd(lo);
-  db.prepare("ATTACH ? AS img").run(backupPath);
-  try {
-    return db.transaction(() => {
-      const outside = hi === undefined ? "key < ?1" : "(key < ?1 OR key >= ?2)";
-      const params = hi === undefined ? [lo] : [lo, hi];
-      const copied = db
-        .prepare(`INSERT INTO main.kv (key, value, create_revision, mod_revision, version)
-                  SELECT key, value, create_revision, mod_revision, version FROM img.kv WHERE ${outside}`)
-        .run(...params).changes;
-      const newest = (db.query("SELECT MAX(mod_revision) AS m FROM main.kv").get() as { m: number | null }).m ?? 0;
-      if (newest >= at.index) {
-        throw new StorageError("snapshot_invalid", backupPath, `backup ${backupPath} holds a key at revision ${newest}, not below its index ${at.index - 1}`);
-      }
-      const insert = db.prepare("INSERT INTO main.kv (key, value, create_revision, mod_revision, version) VALUES (?, ?, ?, ?, 1)");
-      for (const record of options.records) insert.run(encoder.encode(record.key), record.value, at.index, at.index);
-      // Without new records the store revision stays the backup's newest write.
-      const revision = options.records.length > 0 ? at.index : Math.min(at.backupRevision, at.index - 1);
-      db.prepare("UPDATE applied_state SET applied_index = ?, applied_term = ?, revision = ?, conf_state = ? WHERE id = 1").run(
-        at.index,
-        at.term,
-        revision,
-        encodeConfState(at.confState),
-      );
-      db.prepare("UPDATE hard_state SET term = ?, vote = '', commit_index = ? WHERE id = 1").run(at.term, at.index);
-      db.prepare("UPDATE log_state SET compacted_index = ?, compacted_term = ? WHERE id = 1").run(at.index, at.term);
-      return copied;
-    })();
-  } finally {
-    db.exec("DETACH img");
+): KvState {
+  // readBackup has checked the seal.
+  const { keys } = loadImage(backupPath, { sealChecked: true }).state;
+  const dropped: string[] = [];
+  for (const key of keys.keys(options.dropPrefix)) {
+    if (!key.startsWith(options.dropPrefix)) break;
+    dropped.push(key);
   }
+  for (const key of dropped) keys.delete(key);
+  let newest = 0;
+  for (const kv of keys.values()) newest = Math.max(newest, kv.modRevision);
+  if (newest >= at.index) {
+    throw new StorageError("snapshot_invalid", backupPath, `backup ${backupPath} holds a key at revision ${newest}, not below its index ${at.index - 1}`);
+  }
+  for (const record of options.records) {
+    keys.set(record.key, { key: record.key, value: record.value, createRevision: at.index, modRevision: at.index, version: 1 });
+  }
+  // Without new records the store revision stays the backup's newest write.
+  const revision = options.records.length > 0 ? at.index : Math.min(at.backupRevision, at.index - 1);
+  return { index: at.index, term: at.term, revision, confState: at.confState, keys };
 }
 
 /** Opens the result as a node would (all of storage's open-time invariants) before it is published. */

@@ -7,7 +7,7 @@ import type { ConfState } from "../raft/types";
 import { assert } from "./errors";
 
 /** Version of the tables below. A binary refuses a database with a higher one. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 /** Version of the snapshot image layout (kv + snapshot_meta tables). */
 export const SNAPSHOT_FORMAT_VERSION = 1;
 
@@ -79,7 +79,8 @@ export const DATA_SCHEMA_SQL: readonly string[] = [
     compacted_index INTEGER NOT NULL, compacted_term INTEGER NOT NULL)`,
   // idx is the rowid: appends go to the end of the b-tree, lookups are one seek.
   `CREATE TABLE log (idx INTEGER PRIMARY KEY, term INTEGER NOT NULL, type INTEGER NOT NULL, data BLOB NOT NULL)`,
-  // Written in the same transaction as the kv rows it describes.
+  // The state a node starts from when no snapshot is newer: membership of a new
+  // cluster (index 0), or what a schema-1 binary last wrote to kv (see storage.ts).
   `CREATE TABLE applied_state (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     applied_index INTEGER NOT NULL, applied_term INTEGER NOT NULL,
@@ -97,8 +98,8 @@ export const DATA_SCHEMA_SQL: readonly string[] = [
 
 /** Tables of a snapshot image (written into an ATTACHed database named `img`). */
 export const SNAPSHOT_SCHEMA_SQL: readonly string[] = [
-  kvTableSql("img"),
-  `CREATE TABLE img.snapshot_meta (
+  kvTableSql("main"),
+  `CREATE TABLE main.snapshot_meta (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     format_version INTEGER NOT NULL, snap_index INTEGER NOT NULL, snap_term INTEGER NOT NULL,
     revision INTEGER NOT NULL, conf_state TEXT NOT NULL, cluster_id TEXT NOT NULL)`,

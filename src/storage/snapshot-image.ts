@@ -1,14 +1,10 @@
 // A snapshot image is a small SQLite file: the kv table as of one applied index
 // plus a snapshot_meta row (index, term, revision, membership, cluster id).
 //
-// Creating one must not stop writes for long. SQLite's WAL gives a reader on a
-// second connection a frozen point-in-time view for as long as its read
-// transaction lasts, while the writer connection keeps committing. So a helper
-// connection opens a read transaction, and copies the kv table into the image
-// in key-ordered slices of native INSERT ... SELECT, yielding to the event loop
-// between slices (bun:sqlite is synchronous: one long statement would block
-// every request). VACUUM INTO would be a single blocking call over the whole
-// database (log included); bench/storage measures both.
+// It is written from a frozen copy of the in-memory state (KvStore.frozen(),
+// an O(1) copy-on-write clone), in key order, in slices that yield to the
+// event loop between them: bun:sqlite is synchronous, and one long statement
+// would block every request while writes to the live state go on.
 //
 // SQLite has no page checksums, so a flipped byte in a value would go unnoticed.
 // The image is therefore sealed: a 48-byte trailer (magic, length of the SQLite
@@ -19,7 +15,7 @@ import { Database } from "bun:sqlite";
 import { appendFileSync, closeSync, openSync, rmSync, statSync } from "node:fs";
 import { open } from "node:fs/promises";
 import type { ConfState } from "../raft/types";
-import { StorageError, assert } from "./errors";
+import { StorageError } from "./errors";
 import { readExactly } from "./files";
 import {
   SNAPSHOT_APPLICATION_ID,
@@ -27,11 +23,17 @@ import {
   SNAPSHOT_SCHEMA_SQL,
   classifyHeader,
   decodeConfState,
+  encodeConfState,
   readHeader,
 } from "./schema";
-import { closeDatabase, configureReader } from "./sqlite";
+import type { KeyValue, KvState } from "./kv-store";
+import { type KeyTree, newKeyTree } from "./key-tree";
+import { closeDatabase } from "./sqlite";
 
-/** Rows copied per INSERT ... SELECT: 1,024 took ~8 ms here, every slice a stall of its own past the budget. */
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Rows written between checks of the time budget. */
 export const SNAPSHOT_SLICE_ROWS = 256;
 /** Run slices back to back for at most this long before yielding to the event loop. */
 export const SNAPSHOT_SLICE_BUDGET_MS = 8;
@@ -54,19 +56,16 @@ export interface CreateImageStats {
 
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-/**
- * Writes the image of the applied state of the database at `databasePath`
- * into `targetPath` (created; fsynced before returning).
- */
-export async function createImage(
-  databasePath: string,
+/** Writes an image of `state` into `targetPath` (created; fsynced before returning). */
+export async function writeImage(
+  state: KvState,
   targetPath: string,
   options: { clusterId: string; isClosed: () => boolean },
 ): Promise<{ meta: ImageMeta; stats: CreateImageStats }> {
   const startedMs = performance.now();
   rmSync(targetPath, { force: true });
   try {
-    const { meta, stats } = await copyApplied(databasePath, targetPath, options);
+    const stats = await writeRows(state, targetPath, options);
     await sealImage(targetPath, options.isClosed);
     // Flushing tens of MB takes long: off the event loop (fs/promises runs it on a worker thread).
     const handle = await open(targetPath, "r+");
@@ -76,6 +75,7 @@ export async function createImage(
       await handle.close();
     }
     stats.totalMs = performance.now() - startedMs;
+    const meta: ImageMeta = { index: state.index, term: state.term, revision: state.revision, confState: state.confState, clusterId: options.clusterId };
     return { meta, stats };
   } catch (error) {
     rmSync(targetPath, { force: true });
@@ -83,76 +83,76 @@ export async function createImage(
   }
 }
 
-async function copyApplied(
-  databasePath: string,
-  targetPath: string,
-  options: { clusterId: string; isClosed: () => boolean },
-): Promise<{ meta: ImageMeta; stats: CreateImageStats }> {
-  // create: ATTACH inherits the open flags and must create the image file.
-  const reader = new Database(databasePath, { readwrite: true, create: true, strict: true });
+async function writeRows(state: KvState, targetPath: string, options: { clusterId: string; isClosed: () => boolean }): Promise<CreateImageStats> {
+  const image = new Database(targetPath, { create: true, readwrite: true, strict: true });
   try {
-    configureReader(reader);
-    reader.prepare("ATTACH ? AS img").run(targetPath);
     // The image is written once and fsynced as a whole at the end: no journal needed.
-    reader.exec("PRAGMA img.journal_mode = OFF");
-    reader.exec("PRAGMA img.synchronous = OFF");
-    reader.exec(`PRAGMA img.application_id = ${SNAPSHOT_APPLICATION_ID}`);
-    for (const sql of SNAPSHOT_SCHEMA_SQL) reader.exec(sql);
-
-    reader.exec("BEGIN");
-    // The first read of main fixes the point in time for the whole transaction.
-    const state = reader.query("SELECT applied_index, applied_term, revision, conf_state FROM main.applied_state WHERE id = 1").get() as {
-      applied_index: number;
-      applied_term: number;
-      revision: number;
-      conf_state: string;
-    } | null;
-    assert(state !== null, "applied_state row is missing");
-    const meta: ImageMeta = {
-      index: state.applied_index,
-      term: state.applied_term,
-      revision: state.revision,
-      confState: decodeConfState(state.conf_state),
-      clusterId: options.clusterId,
-    };
-    reader
-      .prepare(
-        "INSERT INTO img.snapshot_meta (id, format_version, snap_index, snap_term, revision, conf_state, cluster_id) VALUES (1, ?, ?, ?, ?, ?, ?)",
-      )
-      .run(SNAPSHOT_FORMAT_VERSION, meta.index, meta.term, meta.revision, state.conf_state, meta.clusterId);
-    const stats = await copyKvInSlices(reader, options.isClosed);
-    reader.exec("COMMIT");
-    reader.exec("DETACH img");
-    return { meta, stats };
+    image.exec("PRAGMA journal_mode = OFF");
+    image.exec("PRAGMA synchronous = OFF");
+    image.exec(`PRAGMA application_id = ${SNAPSHOT_APPLICATION_ID}`);
+    for (const sql of SNAPSHOT_SCHEMA_SQL) image.exec(sql);
+    image.exec("BEGIN");
+    image
+      .prepare("INSERT INTO snapshot_meta (id, format_version, snap_index, snap_term, revision, conf_state, cluster_id) VALUES (1, ?, ?, ?, ?, ?, ?)")
+      .run(SNAPSHOT_FORMAT_VERSION, state.index, state.term, state.revision, encodeConfState(state.confState), options.clusterId);
+    const insert = image.prepare("INSERT INTO kv (key, value, create_revision, mod_revision, version) VALUES (?, ?, ?, ?, ?)");
+    const stats: CreateImageStats = { rows: 0, slices: 1, maxPauseMs: 0, totalMs: 0 };
+    let runStartMs = performance.now();
+    // The frozen tree never changes, so its iterator stays valid across the pauses.
+    for (const kv of state.keys.values()) {
+      insert.run(encoder.encode(kv.key), kv.value, kv.createRevision, kv.modRevision, kv.version);
+      stats.rows += 1;
+      if (stats.rows % SNAPSHOT_SLICE_ROWS !== 0) continue;
+      const heldMs = performance.now() - runStartMs;
+      if (heldMs < SNAPSHOT_SLICE_BUDGET_MS) continue;
+      stats.maxPauseMs = Math.max(stats.maxPauseMs, heldMs);
+      await yieldToEventLoop();
+      if (options.isClosed()) throw new Error("storage was closed while a snapshot was being created");
+      stats.slices += 1;
+      runStartMs = performance.now();
+    }
+    image.exec("COMMIT");
+    stats.maxPauseMs = Math.max(stats.maxPauseMs, performance.now() - runStartMs);
+    return stats;
   } finally {
-    closeDatabase(reader);
+    closeDatabase(image);
   }
 }
 
-async function copyKvInSlices(reader: Database, isClosed: () => boolean): Promise<CreateImageStats> {
-  const columns = "key, value, create_revision, mod_revision, version";
-  const copyFirst = reader.prepare(`INSERT INTO img.kv SELECT ${columns} FROM main.kv ORDER BY key LIMIT ?`);
-  const copyAfter = reader.prepare(`INSERT INTO img.kv SELECT ${columns} FROM main.kv WHERE key > ? ORDER BY key LIMIT ?`);
-  const lastCopied = reader.prepare("SELECT key FROM img.kv ORDER BY key DESC LIMIT 1");
-  const stats: CreateImageStats = { rows: 0, slices: 0, maxPauseMs: 0, totalMs: 0 };
-  let after: Uint8Array | undefined;
-  let runStartMs = performance.now();
-  for (;;) {
-    const copied = after === undefined ? copyFirst.run(SNAPSHOT_SLICE_ROWS).changes : copyAfter.run(after, SNAPSHOT_SLICE_ROWS).changes;
-    stats.rows += copied;
-    stats.slices += 1;
-    if (copied < SNAPSHOT_SLICE_ROWS) break;
-    after = (lastCopied.get() as { key: Uint8Array }).key;
-    const heldMs = performance.now() - runStartMs;
-    if (heldMs >= SNAPSHOT_SLICE_BUDGET_MS) {
-      stats.maxPauseMs = Math.max(stats.maxPauseMs, heldMs);
-      await yieldToEventLoop();
-      if (isClosed()) throw new Error("storage was closed while a snapshot was being created");
-      runStartMs = performance.now();
-    }
+/**
+ * Reads a whole image into memory: its metadata and its keys. Checks the seal
+ * first (readImageMeta), so a damaged file is refused rather than loaded,
+ * unless the caller has just checked it.
+ */
+export function loadImage(path: string, options: { sealChecked?: boolean } = {}): { meta: ImageMeta; state: KvState } {
+  const meta = readImageMeta(path, options);
+  const image = new Database(path, { readonly: true, strict: true });
+  try {
+    const keys = readKeyTable(image);
+    return { meta, state: { index: meta.index, term: meta.term, revision: meta.revision, confState: meta.confState, keys } };
+  } catch (error) {
+    if (error instanceof StorageError) throw error;
+    throw new StorageError("snapshot_invalid", path, `${path} is not a readable snapshot image: ${String(error)}`);
+  } finally {
+    closeDatabase(image);
   }
-  stats.maxPauseMs = Math.max(stats.maxPauseMs, performance.now() - runStartMs);
-  return stats;
+}
+
+/** Every row of a kv table (an image's, or a schema-1 database's) as a key tree. */
+export function readKeyTable(db: Database): KeyTree<KeyValue> {
+  const keys = newKeyTree<KeyValue>();
+  const rows = db.query("SELECT key, value, create_revision, mod_revision, version FROM kv").iterate() as IterableIterator<{
+    key: Uint8Array;
+    value: Uint8Array;
+    create_revision: number;
+    mod_revision: number;
+    version: number;
+  }>;
+  for (const row of rows) {
+    const key = decoder.decode(row.key);
+    keys.set(key, { key, value: row.value, createRevision: row.create_revision, modRevision: row.mod_revision, version: row.version });
+  }
+  return keys;
 }
 
 const SEAL_MAGIC = "dkvSEAL1";
@@ -222,12 +222,12 @@ function verifySeal(path: string): void {
  * whole file) and returns its metadata: a torn, truncated or corrupted
  * transfer is refused here, before it can replace a node's state.
  */
-export function readImageMeta(path: string): ImageMeta {
+export function readImageMeta(path: string, options: { sealChecked?: boolean } = {}): ImageMeta {
   const kind = classifyHeader(readHeader(path));
   if (kind !== "dkv_snapshot") {
     throw new StorageError("snapshot_invalid", path, `${path} is not a dkv snapshot image (${kind})`);
   }
-  verifySeal(path);
+  if (options.sealChecked !== true) verifySeal(path);
   const image = new Database(path, { readonly: true, strict: true });
   try {
     const row = image.query("SELECT format_version, snap_index, snap_term, revision, conf_state, cluster_id FROM snapshot_meta WHERE id = 1").get() as {

@@ -98,6 +98,12 @@ export class SnapshotStore implements SnapshotSource {
     return copyMeta(newest.meta);
   }
 
+  /** Path of the newest image; undefined when there is none. */
+  newestImagePath(): string | undefined {
+    const newest = this.records[this.records.length - 1];
+    return newest === undefined ? undefined : join(this.paths.snapDir, newest.fileName);
+  }
+
   /** Up to maxBytes of the image `meta` names, from offset. Reads only that range of the file. */
   readChunk(meta: SnapshotMeta, offset: number, maxBytes: number): { data: Uint8Array; done: boolean } {
     const record = this.find(meta);

@@ -1,34 +1,33 @@
 // A node's whole durable state behind one object: the raft log (LogStore, which
-// the core reads as its LogStorage), the KV state machine (KvStore) and the
-// snapshots (SnapshotStore), all in ONE SQLite database under --data-dir.
+// the core reads as its LogStorage), the snapshots (SnapshotStore) and the KV
+// state machine (KvStore, in memory; see kv-store.ts), in ONE SQLite database
+// under --data-dir plus snapshot images in snap/.
 //
-// Why one database file and one writer connection rather than a log file and a
-// KV file: installing a snapshot replaces the KV rows, the applied index AND
-// the log's start in one transaction - atomic only inside one SQLite database
-// (with WAL, a transaction across ATTACHed files is not atomic). Nor does one
-// file cost throughput: per Ready there is one fsync for "persist" (log + hard
-// state: FULL, or NORMAL plus syncLog()'s fdatasync of the WAL off the event
-// loop), and applied writes reach the same WAL in batches without an fsync
-// of their own (see kv-store.ts); two files would need the same fsyncs plus a recovery protocol
-// to reconcile them after a crash.
+// Where a node starts: from its newest snapshot image, or, when none is newer,
+// from applied_state + kv: the membership a new cluster was bootstrapped with
+// (index 0), or the keys a schema-1 binary wrote there (it kept every applied
+// key in that table). The core then hands out the committed entries after that
+// index again. The first snapshot recorded empties the table for good.
+//
+// Why one database file and one writer connection rather than several: a
+// snapshot install replaces the log's start and records the image in one
+// transaction. Per Ready there is one fsync for "persist" (log + hard state:
+// FULL, or NORMAL plus syncLog()'s fdatasync of the WAL off the event loop).
 
 import { closeSync, fdatasync, openSync, rmSync } from "node:fs";
 import type { ConfState, Entry, Ready, SnapshotChunk, SnapshotMeta } from "../raft/types";
 import { type DataDirPaths, type Identity, type OpenDataDirOptions, checkIdentity, openDataDir } from "./data-dir";
 import { StorageError, assert } from "./errors";
 import { fsyncDirectory } from "./files";
-import { type ApplyResult, KvStore } from "./kv-store";
+import { type ApplyResult, type KvState, KvStore } from "./kv-store";
 import { LogStore } from "./log-store";
-import { META_CLUSTER_ID, META_MEMBER_ID } from "./schema";
+import { META_CLUSTER_ID, META_MEMBER_ID, decodeConfState } from "./schema";
 import type { Database } from "bun:sqlite";
-import { type CreateImageStats, createImage, fileSize } from "./snapshot-image";
+import { type CreateImageStats, fileSize, loadImage, readKeyTable, writeImage } from "./snapshot-image";
 import { SnapshotStore } from "./snapshot-store";
-import { type SyncMode, WriteTransactions, closeDatabase } from "./sqlite";
+import { WriteTransactions, closeDatabase } from "./sqlite";
 
-export interface StorageOptions extends OpenDataDirOptions {
-  /** Durability of apply transactions; "normal" (default) relies on the log's fsync, see kv-store.ts. */
-  applySync?: SyncMode;
-}
+export type StorageOptions = OpenDataDirOptions;
 
 /**
  * The parts of a Ready that must be durable before its messages are sent (a
@@ -59,7 +58,7 @@ export interface PersistReadyResult {
 export function openStorage(dataDir: string, options: StorageOptions = {}): Storage {
   const opened = openDataDir(dataDir, options);
   try {
-    return new Storage(opened.paths, opened.db, opened.identity, () => opened.lock.release(), options.applySync ?? "normal");
+    return new Storage(opened.paths, opened.db, opened.identity, () => opened.lock.release());
   } catch (error) {
     closeDatabase(opened.db);
     opened.lock.release();
@@ -78,6 +77,8 @@ export class Storage {
   private creating: Promise<SnapshotMeta> | undefined = undefined;
   private walFd: number | undefined = undefined;
   private syncsInFlight = 0;
+  /** applied_state + kv still hold what a schema-1 binary wrote (emptied with the first snapshot recorded). */
+  private tableHoldsState: boolean;
   /** Figures of the last snapshot created here (for benchmarks and logs). */
   lastSnapshotStats: CreateImageStats | undefined = undefined;
 
@@ -86,15 +87,44 @@ export class Storage {
     private readonly db: Database,
     identity: Identity,
     private readonly releaseLock: () => void,
-    applySync: SyncMode,
   ) {
     this.identityValue = identity;
     this.transactions = new WriteTransactions(db);
     this.snapshots = new SnapshotStore(db, paths);
-    this.log = new LogStore(db, this.transactions, this.snapshots);
-    this.kv = new KvStore(db, this.transactions, applySync);
-    this.checkOpenInvariants();
     this.snapshots.checkFilesAndRemoveDebris();
+    const start = this.startingState();
+    this.tableHoldsState = start.fromTable && start.state.index > 0;
+    this.kv = new KvStore(start.state);
+    this.log = new LogStore(db, this.transactions, this.snapshots, () => this.kv.confState());
+    this.checkOpenInvariants();
+  }
+
+  /** The newest snapshot image, or applied_state + kv when they are newer (a new cluster, or a schema-1 dir). */
+  private startingState(): { state: KvState; fromTable: boolean } {
+    const row = this.db.query("SELECT applied_index, applied_term, revision, conf_state FROM applied_state WHERE id = 1").get() as {
+      applied_index: number;
+      applied_term: number;
+      revision: number;
+      conf_state: string;
+    } | null;
+    assert(row !== null, `${this.paths.database}: applied_state row is missing`);
+    const newest = this.snapshots.newestMeta();
+    if (newest.index > 0 && newest.index >= row.applied_index) {
+      const path = this.snapshots.newestImagePath()!;
+      const { meta, state } = loadImage(path);
+      assert(meta.index === newest.index && meta.term === newest.term, `${path} holds ${meta.index}/${meta.term}, recorded as ${newest.index}/${newest.term}`);
+      return { state, fromTable: false };
+    }
+    const keys = readKeyTable(this.db);
+    const state = { index: row.applied_index, term: row.applied_term, revision: row.revision, confState: decodeConfState(row.conf_state), keys };
+    return { state, fromTable: true };
+  }
+
+  /** With a snapshot record: what a schema-1 binary left in the table is older now, and its space is given back. */
+  private emptyTableInTransaction(): void {
+    if (!this.tableHoldsState) return;
+    this.db.exec("DELETE FROM kv");
+    this.db.exec("UPDATE applied_state SET applied_index = 0, applied_term = 0, revision = 0 WHERE id = 1");
   }
 
   private checkOpenInvariants(): void {
@@ -156,6 +186,7 @@ export class Storage {
       persist.confState = ready.bootstrapConfState;
     }
     const wrote = this.log.persist(persist);
+    if (ready.bootstrapConfState !== undefined) this.kv.setBootstrapConf(ready.bootstrapConfState);
     return { snapshotChunksRejected, syncPending: defer && wrote };
   }
 
@@ -196,7 +227,7 @@ export class Storage {
     this.walFd = undefined;
   }
 
-  /** Step 3 of a Ready: apply committed entries and the membership after them (written to the table in batches, see kv-store.ts). */
+  /** Step 3 of a Ready: apply committed entries and the membership after them (in memory; see kv-store.ts). */
   applyCommitted(entries: readonly Entry[], confState?: ConfState): ApplyResult[] {
     this.assertOpen();
     return this.kv.apply(entries, confState);
@@ -209,40 +240,36 @@ export class Storage {
   }
 
   /**
-   * Replaces the KV state with the staged image of `meta`, atomically: one
-   * transaction swaps the rows, the applied index and membership, and the log
-   * (kept after the snapshot only if it holds the snapshot's entry). A crash
-   * before the commit leaves the old state; after it, the new one.
+   * Replaces the KV state with the staged image of `meta`. One transaction
+   * records the image and discards the log (kept after the snapshot only if
+   * it holds the snapshot's entry): a crash before its commit leaves the old
+   * state, after it the node starts from the new image.
    */
   installSnapshot(meta: SnapshotMeta): void {
     this.assertOpen();
     const applied = this.kv.appliedIndex();
     assert(meta.index > applied, `snapshot ${meta.index}/${meta.term} is not newer than the applied index ${applied}`);
-    const { path, image } = this.snapshots.verifyStaged(meta, this.identityValue.clusterId);
-    // The install replaces the table; what waits in memory goes in first, so a failed install leaves a consistent state.
-    this.kv.flush();
+    const { path } = this.snapshots.verifyStaged(meta, this.identityValue.clusterId);
     const fileName = this.snapshots.publish(path, meta);
     fsyncDirectory(this.paths.stagingDir);
     const imagePath = this.snapshots.imagePath(fileName);
-    this.db.prepare("ATTACH ? AS img").run(imagePath);
+    let loaded: KvState;
     try {
+      loaded = loadImage(imagePath, { sealChecked: true }).state;
       this.transactions.run("full", () => {
-        this.kv.replaceFromImageInTransaction({ index: meta.index, term: meta.term, revision: image.revision, confState: meta.confState });
         this.log.discardForSnapshotInTransaction(meta);
         this.snapshots.recordInTransaction(meta, fileName);
+        this.emptyTableInTransaction();
       });
     } catch (error) {
       rmSync(imagePath, { force: true });
       throw error;
-    } finally {
-      this.db.exec("DETACH img");
     }
+    this.tableHoldsState = false;
     this.log.reload();
-    this.kv.reload();
+    this.kv.replace({ ...loaded, index: meta.index, term: meta.term, confState: meta.confState });
     this.snapshots.afterRecordCommitted();
     this.snapshots.clearStaging();
-    // The install wrote the whole state through the WAL; give the space back.
-    this.db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
   }
 
   /**
@@ -264,10 +291,8 @@ export class Storage {
     const applied = this.kv.appliedIndex();
     assert(applied > 0, "cannot snapshot: nothing has been applied yet");
     if (applied === newest.index) return newest;
-    // The image is read from the table: it must hold everything applied.
-    this.kv.flush();
     const temporary = this.snapshots.creatingPath();
-    const { meta: image, stats } = await createImage(this.paths.database, temporary, {
+    const { meta: image, stats } = await writeImage(this.kv.frozen(), temporary, {
       clusterId: this.identityValue.clusterId,
       isClosed: () => this.closed,
     });
@@ -287,7 +312,11 @@ export class Storage {
     const fileName = this.snapshots.publish(temporary, meta);
     // The record may only be trusted (and older images deleted) once durable;
     // its fsync runs off the event loop like the log's.
-    this.transactions.run("normal", () => this.snapshots.recordInTransaction(meta, fileName));
+    this.transactions.run("normal", () => {
+      this.snapshots.recordInTransaction(meta, fileName);
+      this.emptyTableInTransaction();
+    });
+    this.tableHoldsState = false;
     await this.syncLog();
     this.snapshots.afterRecordCommitted();
     this.lastSnapshotStats = stats;
@@ -303,14 +332,6 @@ export class Storage {
   /** Closes the database and releases the data dir's lock. A snapshot being created is abandoned. */
   close(): void {
     if (this.closed) return;
-    // Not needed for correctness (a restart applies the rest again from the log), but it saves that work.
-    if (this.syncFailure === undefined) {
-      try {
-        this.kv.flush();
-      } catch {
-        // The storage is failing; what was not flushed is applied again from the log at the next start.
-      }
-    }
     this.closed = true;
     closeDatabase(this.db);
     this.closeWalFdWhenIdle();

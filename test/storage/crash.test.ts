@@ -7,7 +7,7 @@ import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { openStorage } from "../../src/storage";
 import { commandAt, expectedState, seededRandom } from "./crash-model";
-import { cleanUpAfterEachTest, dumpKv, tempDir, text } from "./helpers";
+import { cleanUpAfterEachTest, dumpKv, replayCommitted, tempDir, text } from "./helpers";
 
 cleanUpAfterEachTest();
 
@@ -20,7 +20,6 @@ const RUN_MS_MAX = 150;
 interface Reported {
   commit: number;
   term: number;
-  applied: number;
   snapshot: number;
 }
 
@@ -65,12 +64,10 @@ function foldReports(output: string, into: Reported): number {
       into.term = Number(b);
       into.commit = Number(c);
       void a;
-    } else if (kind === "A") {
-      into.applied = Number(a);
     } else if (kind === "S") {
       into.snapshot = Number(a);
     }
-    if (kind === "P" || kind === "A" || kind === "S") count += 1;
+    if (kind === "P" || kind === "S") count += 1;
   }
   return count;
 }
@@ -82,8 +79,8 @@ function checkInvariants(dir: string, reported: Reported, context: string): { ap
     const hard = log.hardState();
     const first = log.firstIndex();
     const last = log.lastIndex();
-    const applied = storage.kv.appliedIndex();
-    const where = `${context}: hard=${JSON.stringify(hard)} first=${first} last=${last} applied=${applied} reported=${JSON.stringify(reported)}`;
+    const start = storage.kv.appliedIndex();
+    const where = `${context}: hard=${JSON.stringify(hard)} first=${first} last=${last} start=${start} reported=${JSON.stringify(reported)}`;
 
     // The log is contiguous from its first index, terms never decrease, every entry holds its index's command.
     const entries = last >= first ? log.entries(first, last + 1, Number.MAX_SAFE_INTEGER) : [];
@@ -99,20 +96,21 @@ function checkInvariants(dir: string, reported: Reported, context: string): { ap
       else expect(text(entry.data), where).toContain(command.key);
     }
 
-    // Hard state is consistent with the log and the applied index.
+    // The node starts from its newest snapshot, which the log continues.
     expect(hard.commit, where).toBeLessThanOrEqual(last);
     expect(hard.term, where).toBeGreaterThanOrEqual(log.term(last)!);
-    expect(applied, where).toBeLessThanOrEqual(hard.commit);
-    expect(applied, where).toBeGreaterThanOrEqual(first - 1);
-    expect(log.snapshotMeta().index, where).toBeLessThanOrEqual(applied);
+    expect(start, where).toBe(log.snapshotMeta().index);
+    expect(start, where).toBeLessThanOrEqual(hard.commit);
+    expect(start, where).toBeGreaterThanOrEqual(first - 1);
 
     // What the child reported durable survived.
     expect(hard.commit, where).toBeGreaterThanOrEqual(reported.commit);
     expect(hard.term, where).toBeGreaterThanOrEqual(reported.term);
-    expect(applied, where).toBeGreaterThanOrEqual(reported.applied);
     expect(log.snapshotMeta().index, where).toBeGreaterThanOrEqual(reported.snapshot);
 
-    // The KV table is exactly entries 1..applied applied once each.
+    // Snapshot + the committed log after it = exactly entries 1..commit applied once each.
+    const applied = replayCommitted(storage);
+    expect(applied, where).toBe(hard.commit);
     const expected = expectedState(applied);
     const actual = dumpKv(storage).map((kv) => ({ ...kv, value: text(new Uint8Array(kv.value)) }));
     expect(actual, where).toEqual(expected.rows);
@@ -134,7 +132,7 @@ describe("crash safety", () => {
     async () => {
       const random = seededRandom(SEED);
       const dir = tempDir("dkv-crash");
-      const reported: Reported = { commit: 0, term: 0, applied: 0, snapshot: 0 };
+      const reported: Reported = { commit: 0, term: 0, snapshot: 0 };
       let claims = 0;
       let final = { applied: 0, last: 0 };
       for (let kill = 1; kill <= KILLS; kill++) {

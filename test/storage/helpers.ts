@@ -51,6 +51,14 @@ export function putEntries(first: number, count: number, term: number, valueByte
 }
 
 /** Every KV row, in key order, for byte-for-byte comparisons. */
+/** What the core does at start: apply the committed entries after the starting state. Returns the applied index. */
+export function replayCommitted(storage: Storage): number {
+  const commit = storage.log.hardState().commit;
+  const applied = storage.kv.appliedIndex();
+  if (commit > applied) storage.applyCommitted(storage.log.entries(applied + 1, commit + 1, Number.MAX_SAFE_INTEGER));
+  return storage.kv.appliedIndex();
+}
+
 export function dumpKv(storage: Storage): { key: string; value: number[]; createRevision: number; modRevision: number; version: number }[] {
   const rows = [];
   let start = "";

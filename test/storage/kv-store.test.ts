@@ -1,10 +1,12 @@
 import { describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { join } from "node:path";
-import { CACHE_MAX_BYTES, FLUSH_MAX_KEYS } from "../../src/storage/kv-store";
+import { compareKeys } from "../../src/storage/key-order";
+import { SCHEMA_VERSION } from "../../src/storage/schema";
+import { seededRandom } from "./crash-model";
 import { CompareCommand_Target } from "../../src/gen/dkv/raft/v1/command_pb";
 import { type ApplyResult, type Storage, openStorage, prefixEnd } from "../../src/storage";
-import { bytes, casData, cleanUpAfterEachTest, deleteData, dumpKv, entry, putData, tempDir, text, track } from "./helpers";
+import { bytes, casData, cleanUpAfterEachTest, deleteData, dumpKv, entry, putData, replayCommitted, tempDir, text, track } from "./helpers";
 
 cleanUpAfterEachTest();
 
@@ -98,7 +100,7 @@ describe("kv store", () => {
     expect(node.storage.kv.revision()).toBe(4);
   });
 
-  test("empty entries and conf changes only advance the applied index; membership is stored with it", () => {
+  test("empty entries and conf changes only advance the applied index; membership is stored with it", async () => {
     const dir = tempDir();
     const node = new Node(dir);
     const entries = [entry(1, 1), entry(2, 1, bytes("opaque conf change"), 1)];
@@ -114,6 +116,9 @@ describe("kv store", () => {
     ]);
     expect(node.storage.kv.count()).toBe(0);
     expect(node.storage.kv.revision()).toBe(0);
+    expect(node.storage.kv.confState()).toEqual(confState);
+    // The core starts with the membership of the state it starts from: the newest snapshot's.
+    await node.storage.createSnapshot();
     node.storage.close();
     const reopened = track(openStorage(dir));
     expect(reopened.kv.appliedIndex()).toBe(2);
@@ -137,89 +142,102 @@ describe("kv store", () => {
     expect(text(node.storage.kv.get("a")!.value)).toBe("1");
   });
 
-  test("a flush is one transaction: a failure midway writes none of it, and the next flush writes it all", () => {
+  test("the state is in memory: a restart starts from the newest snapshot and replays the committed log after it", async () => {
     const dir = tempDir();
     const node = new Node(dir);
-    node.apply(putData("a", "1"));
-    node.storage.kv.flush();
-    const entries = [entry(2, 1, putData("a", "2")), entry(3, 1, putData("b", "1")), entry(4, 1, deleteData("a"))];
-    node.storage.persistReady({ entries, hardState: { term: 1, vote: "", commit: 4 }, snapshotChunks: [] });
-    node.storage.applyCommitted(entries);
-    const kv = node.storage.kv as unknown as { writeRow: { run: (...args: unknown[]) => unknown } };
-    const real = kv.writeRow;
-    kv.writeRow = { run: () => { throw new Error("disk full (injected)"); } };
-    expect(() => node.storage.kv.flush()).toThrow(/disk full/);
-    kv.writeRow = real;
-    // Nothing of the failed flush is in the table, and nothing applied was lost from view.
-    expect(node.storage.kv.flushedIndex()).toBe(1);
-    expect(node.storage.kv.appliedIndex()).toBe(4);
-    expect(node.storage.kv.get("a")).toBeUndefined();
-    expect(text(node.storage.kv.get("b")!.value)).toBe("1");
-    node.storage.kv.flush();
-    expect(node.storage.kv.flushedIndex()).toBe(4);
+    node.apply(putData("a", "1"), putData("b", "1"), casData({ compareKey: "a", target: CompareCommand_Target.VERSION, compareNumber: 1, key: "a", value: "2" }));
+    await node.storage.createSnapshot();
+    node.apply(deleteData("b"), putData("b", "3"), putData("c", "1"));
+    const before = dumpKv(node.storage);
     node.storage.close();
+
     const reopened = track(openStorage(dir));
-    expect(reopened.kv.appliedIndex()).toBe(4);
-    expect(reopened.kv.get("a")).toBeUndefined();
-    expect(text(reopened.kv.get("b")!.value)).toBe("1");
-    expect(reopened.kv.revision()).toBe(4);
+    expect(reopened.kv.appliedIndex()).toBe(3);
+    expect(reopened.kv.revision()).toBe(3);
+    expect(reopened.kv.get("a")).toMatchObject({ version: 2, modRevision: 3 });
+    expect(reopened.kv.get("c")).toBeUndefined();
+    expect(replayCommitted(reopened)).toBe(6);
+    expect(dumpKv(reopened)).toEqual(before);
+    expect(reopened.kv.revision()).toBe(6);
+    // The delete ended b's life: the put after it started a new one, also when replayed.
+    expect(reopened.kv.get("b")).toMatchObject({ modRevision: 5, createRevision: 5, version: 1 });
   });
 
-  test("applied writes are seen at once and reach the table in batches; a restart without a flush starts from the table's index", () => {
+  test("a snapshot is taken from a frozen view: writes applied while its image is written are not in it", async () => {
     const dir = tempDir();
     const node = new Node(dir);
-    node.apply(putData("a", "1"), putData("b", "1"));
-    // Persist first (an fsync), then apply right after a flush: well inside FLUSH_INTERVAL_MS.
-    const entries = [entry(3, 1, putData("a", "2")), entry(4, 1, deleteData("b")), entry(5, 1, putData("b", "3"))];
-    node.storage.persistReady({ entries, hardState: { term: 1, vote: "", commit: 5 }, snapshotChunks: [] });
-    node.storage.kv.flush();
+    // Enough keys that writing the image yields to the event loop at least once.
+    const count = 20_000;
+    const entries = Array.from({ length: count }, (_, i) => entry(1 + i, 1, putData(`k${String(i).padStart(5, "0")}`, "v".repeat(200))));
+    node.storage.persistReady({ entries, hardState: { term: 1, vote: "", commit: count }, snapshotChunks: [] });
     node.storage.applyCommitted(entries);
-    const kv = node.storage.kv;
-    expect(kv.appliedIndex()).toBe(5);
-    expect(kv.flushedIndex()).toBe(2);
-    expect(kv.get("a")).toMatchObject({ modRevision: 3, createRevision: 1, version: 2 });
-    // The delete ended b's life: the put after it starts a new one.
-    expect(kv.get("b")).toMatchObject({ modRevision: 5, createRevision: 5, version: 1 });
-    // A crash now (no flush): the table is as of index 2, whole.
-    const raw = new Database(join(dir, "dkv.db"), { readonly: true });
+    node.skipTo(count + 1);
+    const creating = node.storage.createSnapshot();
+    let appliedDuring = 0;
+    const writer = setInterval(() => {
+      node.apply(putData("k00000", "changed"), deleteData("k00001"), putData("late", "x"));
+      appliedDuring += 3;
+    }, 0);
+    const meta = await creating;
+    clearInterval(writer);
+    expect(meta.index).toBe(count);
+    expect(node.storage.lastSnapshotStats!.slices).toBeGreaterThan(1);
+    expect(appliedDuring).toBeGreaterThan(0);
+    expect(text(node.storage.kv.get("k00000")!.value)).toBe("changed");
+    node.storage.close();
+
+    const reopened = track(openStorage(dir));
+    expect(reopened.kv.appliedIndex()).toBe(count);
+    expect(reopened.kv.count()).toBe(count);
+    expect(text(reopened.kv.get("k00000")!.value)).toBe("v".repeat(200));
+    expect(reopened.kv.get("k00001")).toBeDefined();
+    expect(reopened.kv.get("late")).toBeUndefined();
+  });
+
+  test("keys sort by their UTF-8 bytes, as etcd's do, also beyond U+FFFF", () => {
+    const random = seededRandom(7);
+    const alphabet = ["a", "z", "\u00e9", "\u07ff", "\u0800", "\ud7ff", "\ue000", "\uffff", "\u{10000}", "\u{1F600}", "\u{10FFFF}"];
+    const keys = Array.from({ length: 400 }, () => Array.from({ length: 1 + Math.floor(random() * 4) }, () => alphabet[Math.floor(random() * alphabet.length)]).join(""));
+    const byBytes = [...new Set(keys)].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+    const node = new Node(tempDir());
+    node.apply(...byBytes.map((key) => putData(key, "v")));
+    expect(node.storage.kv.range({}).kvs.map((kv) => kv.key)).toEqual(byBytes);
+    expect([...byBytes].reverse().sort(compareKeys)).toEqual(byBytes);
+  });
+
+  test("a data dir of schema 1 (keys in the kv table) starts from its table, and the first snapshot empties it", async () => {
+    const dir = tempDir();
+    const node = new Node(dir);
+    node.apply(putData("a", "1"), putData("b", "2"), putData("c", "3"));
+    node.storage.close();
+    // What a schema-1 binary left: keys written through index 2, and the log through 3.
+    const raw = new Database(join(dir, "dkv.db"));
     try {
-      expect((raw.query("SELECT applied_index FROM applied_state").get() as { applied_index: number }).applied_index).toBe(2);
-      const rows = raw.query("SELECT key, version FROM kv ORDER BY key").all() as { key: Uint8Array; version: number }[];
-      expect(rows.map((r) => [text(r.key), r.version])).toEqual([["a", 1], ["b", 1]]);
+      raw.exec("UPDATE meta SET value = '1' WHERE key = 'schema_version'");
+      const insert = raw.prepare("INSERT INTO kv (key, value, create_revision, mod_revision, version) VALUES (?, ?, ?, ?, 1)");
+      insert.run(bytes("a"), bytes("1"), 1, 1);
+      insert.run(bytes("b"), bytes("2"), 2, 2);
+      raw.exec(`UPDATE applied_state SET applied_index = 2, applied_term = 1, revision = 2 WHERE id = 1`);
     } finally {
       raw.close();
     }
-  });
-
-  test("a flush happens by itself once FLUSH_MAX_KEYS keys wait, and ranges and counts see waiting writes", () => {
-    const node = new Node(tempDir());
-    node.apply(putData("x", "1"));
-    node.storage.kv.flush();
-    // Persist first (an fsync), then apply right after a flush: well inside FLUSH_INTERVAL_MS.
-    const entries = Array.from({ length: FLUSH_MAX_KEYS - 1 }, (_, i) => entry(2 + i, 1, putData(`k${i}`, "v")));
-    node.storage.persistReady({ entries, hardState: { term: 1, vote: "", commit: FLUSH_MAX_KEYS }, snapshotChunks: [] });
-    node.storage.kv.flush();
-    node.storage.applyCommitted(entries);
-    node.skipTo(FLUSH_MAX_KEYS + 1);
-    expect(node.storage.kv.flushedIndex()).toBe(1);
-    node.apply(putData("one-more", "v"));
-    expect(node.storage.kv.flushedIndex()).toBe(node.storage.kv.appliedIndex());
-    node.apply(deleteData("x"), putData("y", "2"));
-    expect(node.storage.kv.count()).toBe(FLUSH_MAX_KEYS + 1);
-    expect(node.storage.kv.range({ prefix: "y" }).kvs.map((kv) => kv.key)).toEqual(["y"]);
-    expect(node.storage.kv.range({ prefix: "x" }).kvs).toEqual([]);
-  });
-
-  test("keys kept in memory stay within CACHE_MAX_BYTES: the oldest clean ones go, and reads still find them in the table", () => {
-    const node = new Node(tempDir());
-    const big = (i: number) => "v".repeat(512 * 1024) + String(i);
-    const count = Math.ceil((CACHE_MAX_BYTES * 1.5) / (512 * 1024));
-    for (let i = 0; i < count; i++) node.apply(putData(`big${i}`, big(i)));
-    node.storage.kv.flush();
-    const cacheBytes = (node.storage.kv as unknown as { cacheBytes: number }).cacheBytes;
-    expect(cacheBytes).toBeLessThanOrEqual(CACHE_MAX_BYTES);
-    expect(cacheBytes).toBeGreaterThan(0);
-    for (const i of [0, Math.floor(count / 2), count - 1]) expect(text(node.storage.kv.get(`big${i}`)!.value)).toBe(big(i));
+    const reopened = track(openStorage(dir));
+    expect(reopened.kv.appliedIndex()).toBe(2);
+    expect(dumpKv(reopened).map((kv) => kv.key)).toEqual(["a", "b"]);
+    expect(replayCommitted(reopened)).toBe(3);
+    expect(text(reopened.kv.get("c")!.value)).toBe("3");
+    await reopened.createSnapshot();
+    reopened.close();
+    const check = new Database(join(dir, "dkv.db"), { readonly: true });
+    try {
+      expect((check.query("SELECT value FROM meta WHERE key = 'schema_version'").get() as { value: string }).value).toBe(String(SCHEMA_VERSION));
+      expect((check.query("SELECT COUNT(*) AS n FROM kv").get() as { n: number }).n).toBe(0);
+    } finally {
+      check.close();
+    }
+    const again = track(openStorage(dir));
+    expect(again.kv.appliedIndex()).toBe(3);
+    expect(dumpKv(again).map((kv) => kv.key)).toEqual(["a", "b", "c"]);
   });
 
   test("range scans by prefix and by [start, end), with limit, more and keys-only", () => {
@@ -248,35 +266,17 @@ describe("kv store", () => {
     expect(prefixEnd(new Uint8Array([0xff]))).toBeUndefined();
   });
 
-  test("applied index and content survive a reopen", () => {
+  test("applied index and content survive a reopen (from the snapshot and the log)", async () => {
     const dir = tempDir();
     const node = new Node(dir);
-    node.apply(putData("a", "1"), putData("b", "2"), deleteData("a"), putData("c", new Uint8Array([0, 255, 7])));
+    node.apply(putData("a", "1"), putData("b", "2"));
+    await node.storage.createSnapshot();
+    node.apply(deleteData("a"), putData("c", new Uint8Array([0, 255, 7])));
     const before = dumpKv(node.storage);
     node.storage.close();
     const reopened = track(openStorage(dir));
-    expect(reopened.kv.appliedIndex()).toBe(4);
+    expect(replayCommitted(reopened)).toBe(4);
     expect(reopened.kv.revision()).toBe(4);
     expect(dumpKv(reopened)).toEqual(before);
-  });
-
-  test("persist commits at synchronous=FULL, flushes of applied writes at NORMAL, switching back and forth", () => {
-    const storage = track(openStorage(tempDir()));
-    const transactions = (storage as unknown as { transactions: { syncInEffect(): string } }).transactions;
-    for (let index = 1; index <= 3; index++) {
-      const entries = [entry(index, 1, putData("a", String(index)))];
-      storage.persistReady({ entries, hardState: { term: 1, vote: "", commit: index }, snapshotChunks: [] });
-      expect(transactions.syncInEffect()).toBe("full");
-      storage.applyCommitted(entries);
-      storage.kv.flush();
-      expect(transactions.syncInEffect()).toBe("normal");
-    }
-  });
-
-  test("with applySync full every apply is fsynced too (same results)", () => {
-    const storage = track(openStorage(tempDir(), { applySync: "full" }));
-    const entries = [entry(1, 1, putData("a", "1"))];
-    storage.persistReady({ entries, hardState: { term: 1, vote: "", commit: 1 }, snapshotChunks: [] });
-    expect(storage.applyCommitted(entries)[0]).toMatchObject({ kind: "put" });
   });
 });
