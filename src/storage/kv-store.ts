@@ -31,7 +31,7 @@ import type { ConfState, Entry, EntryType } from "../raft/types";
 import { assert } from "./errors";
 import { MAX_RANGE_KEYS, MAX_RANGE_RESPONSE_BYTES } from "./limits";
 import { compareKeys } from "./key-order";
-import type { KeyTree } from "./key-tree";
+import { type FrozenKeys, KeySpace } from "./key-space";
 
 const ENTRY_TYPE_CONF_CHANGE: EntryType.ConfChange = 1;
 const EMPTY_VALUE = new Uint8Array(0);
@@ -81,15 +81,20 @@ export interface RangeResult {
   more: boolean;
 }
 
-/** The state as of one applied index: what a snapshot image holds and a node starts from. */
-export interface KvState {
+/** What a state is as of one applied index, whatever holds its keys. */
+interface StateAt<Keys> {
   index: number;
   term: number;
   /** Index of the newest entry that changed a key (etcd's store revision). */
   revision: number;
   confState: ConfState;
-  keys: KeyTree<KeyValue>;
+  keys: Keys;
 }
+
+/** The state as of one applied index: what a snapshot image holds and a node starts from. */
+export type KvState = StateAt<KeySpace>;
+/** The state frozen for a snapshot image while writes go on; release its keys when done. */
+export type FrozenKvState = StateAt<FrozenKeys>;
 
 export class KvStore {
   // Set by replace(), which the constructor calls.
@@ -97,7 +102,7 @@ export class KvStore {
   private appliedTermValue!: number;
   private revisionValue!: number;
   private conf!: ConfState;
-  private keys!: KeyTree<KeyValue>;
+  private keys!: KeySpace;
 
   constructor(state: KvState) {
     this.replace(state);
@@ -119,17 +124,16 @@ export class KvStore {
   }
 
   /**
-   * The state as of now, frozen: later writes do not show in it (the tree is
-   * cloned copy-on-write, in O(1)). For writing a snapshot image while
-   * writes go on.
+   * The state as of now, frozen: later writes do not show in it. For writing
+   * a snapshot image while writes go on; call keys.release() when done.
    */
-  frozen(): KvState {
+  frozen(): FrozenKvState {
     return {
       index: this.applied,
       term: this.appliedTermValue,
       revision: this.revisionValue,
       confState: copyConf(this.conf),
-      keys: this.keys.clone(),
+      keys: this.keys.freeze(),
     };
   }
 
@@ -250,7 +254,8 @@ export class KvStore {
     const kvs: KeyValue[] = [];
     let bytes = 0;
     let more = false;
-    for (const [key, kv] of this.keys.entries(start)) {
+    for (const kv of this.keys.from(start)) {
+      const key = kv.key;
       if (!inRange(key)) break;
       const size = Buffer.byteLength(key, "utf8") + (keysOnly ? 0 : kv.value.byteLength);
       if (kvs.length === limit || (kvs.length > 0 && bytes + size > MAX_RANGE_RESPONSE_BYTES)) {

@@ -164,7 +164,7 @@ function restoredState(
   // readBackup has checked the seal.
   const { keys } = loadImage(backupPath, { sealChecked: true }).state;
   const dropped: string[] = [];
-  for (const key of keys.keys(options.dropPrefix)) {
+  for (const { key } of keys.from(options.dropPrefix)) {
     if (!key.startsWith(options.dropPrefix)) break;
     dropped.push(key);
   }

@@ -26,8 +26,8 @@ import {
   encodeConfState,
   readHeader,
 } from "./schema";
-import type { KeyValue, KvState } from "./kv-store";
-import { type KeyTree, newKeyTree } from "./key-tree";
+import type { KvState } from "./kv-store";
+import { KeySpace, type OrderedKeys } from "./key-space";
 import { closeDatabase } from "./sqlite";
 
 const encoder = new TextEncoder();
@@ -54,11 +54,16 @@ export interface CreateImageStats {
   totalMs: number;
 }
 
+/** What an image is written from: a state, frozen or not, with its keys in order. */
+export interface ImageSource extends Omit<KvState, "keys"> {
+  keys: OrderedKeys;
+}
+
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** Writes an image of `state` into `targetPath` (created; fsynced before returning). */
 export async function writeImage(
-  state: KvState,
+  state: ImageSource,
   targetPath: string,
   options: { clusterId: string; isClosed: () => boolean },
 ): Promise<{ meta: ImageMeta; stats: CreateImageStats }> {
@@ -83,7 +88,7 @@ export async function writeImage(
   }
 }
 
-async function writeRows(state: KvState, targetPath: string, options: { clusterId: string; isClosed: () => boolean }): Promise<CreateImageStats> {
+async function writeRows(state: ImageSource, targetPath: string, options: { clusterId: string; isClosed: () => boolean }): Promise<CreateImageStats> {
   const image = new Database(targetPath, { create: true, readwrite: true, strict: true });
   try {
     // The image is written once and fsynced as a whole at the end: no journal needed.
@@ -98,7 +103,6 @@ async function writeRows(state: KvState, targetPath: string, options: { clusterI
     const insert = image.prepare("INSERT INTO kv (key, value, create_revision, mod_revision, version) VALUES (?, ?, ?, ?, ?)");
     const stats: CreateImageStats = { rows: 0, slices: 1, maxPauseMs: 0, totalMs: 0 };
     let runStartMs = performance.now();
-    // The frozen tree never changes, so its iterator stays valid across the pauses.
     for (const kv of state.keys.values()) {
       insert.run(encoder.encode(kv.key), kv.value, kv.createRevision, kv.modRevision, kv.version);
       stats.rows += 1;
@@ -138,9 +142,9 @@ export function loadImage(path: string, options: { sealChecked?: boolean } = {})
   }
 }
 
-/** Every row of a kv table (an image's, or a schema-1 database's) as a key tree. */
-export function readKeyTable(db: Database): KeyTree<KeyValue> {
-  const keys = newKeyTree<KeyValue>();
+/** Every row of a kv table (an image's, or a schema-1 database's). */
+export function readKeyTable(db: Database): KeySpace {
+  const keys = new KeySpace();
   const rows = db.query("SELECT key, value, create_revision, mod_revision, version FROM kv").iterate() as IterableIterator<{
     key: Uint8Array;
     value: Uint8Array;

@@ -292,10 +292,14 @@ export class Storage {
     assert(applied > 0, "cannot snapshot: nothing has been applied yet");
     if (applied === newest.index) return newest;
     const temporary = this.snapshots.creatingPath();
-    const { meta: image, stats } = await writeImage(this.kv.frozen(), temporary, {
-      clusterId: this.identityValue.clusterId,
-      isClosed: () => this.closed,
-    });
+    const frozen = this.kv.frozen();
+    let written: Awaited<ReturnType<typeof writeImage>>;
+    try {
+      written = await writeImage(frozen, temporary, { clusterId: this.identityValue.clusterId, isClosed: () => this.closed });
+    } finally {
+      frozen.keys.release();
+    }
+    const { meta: image, stats } = written;
     const newestNow = this.snapshots.newestMeta();
     if (this.closed || image.index <= newestNow.index) {
       // Closed meanwhile, or an installed snapshot overtook this one.
