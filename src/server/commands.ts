@@ -9,13 +9,14 @@ import {
 } from "../gen/dkv/raft/v1/command_pb.ts";
 import type { CompareAndSwap, CompareTarget, KeyValue } from "./contract.ts";
 import type { ApplyOutcome } from "./apply-outcome.ts";
+import { encodeCommand } from "../storage/index.ts";
 
 export function encodePut(key: string, value: Uint8Array): Uint8Array {
-  return toBinary(CommandSchema, create(CommandSchema, { op: { case: "put", value: { key, value } } }));
+  return encodeCommand(create(CommandSchema, { op: { case: "put", value: { key, value } } }));
 }
 
 export function encodeDelete(key: string): Uint8Array {
-  return toBinary(CommandSchema, create(CommandSchema, { op: { case: "delete", value: { key } } }));
+  return encodeCommand(create(CommandSchema, { op: { case: "delete", value: { key } } }));
 }
 
 const TARGETS: Record<CompareTarget, CompareCommand_Target> = {
@@ -27,8 +28,7 @@ const TARGETS: Record<CompareTarget, CompareCommand_Target> = {
 
 export function encodeCompareAndSwap(request: CompareAndSwap): Uint8Array {
   const { compare } = request;
-  return toBinary(
-    CommandSchema,
+  return encodeCommand(
     create(CommandSchema, {
       op: {
         case: "compareAndSwap",

@@ -19,7 +19,7 @@
 // Nothing acknowledged depends on this memory: a committed entry is durable in
 // the log of a majority, and the log is compacted only behind a snapshot.
 
-import { fromBinary } from "@bufbuild/protobuf";
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
   type Command,
   type CompareAndSwapCommand,
@@ -34,6 +34,21 @@ import { compareKeys } from "./key-order";
 import { type FrozenKeys, KeySpace } from "./key-space";
 
 const ENTRY_TYPE_CONF_CHANGE: EntryType.ConfChange = 1;
+
+/**
+ * Commands this process encoded, by their bytes: the leader applies the very
+ * entries it proposed (raft passes the bytes through by reference), so it
+ * need not decode them again - 6.5% of the leader's CPU in the put profile.
+ * Weak: an entry's bytes are dropped once applied and out of the log cache.
+ */
+const encodedHere = new WeakMap<Uint8Array, Command>();
+
+/** The bytes of a command to propose; applying them here skips the decoding. */
+export function encodeCommand(command: Command): Uint8Array {
+  const data = toBinary(CommandSchema, command);
+  encodedHere.set(data, command);
+  return data;
+}
 const EMPTY_VALUE = new Uint8Array(0);
 
 export interface KeyValue {
@@ -179,9 +194,9 @@ export class KvStore {
 
   private applyEntry(entry: Entry): ApplyResult {
     if (entry.type === ENTRY_TYPE_CONF_CHANGE || entry.data.byteLength === 0) return { index: entry.index, kind: "noop" };
-    let command: Command;
+    let command: Command | undefined = encodedHere.get(entry.data);
     try {
-      command = fromBinary(CommandSchema, entry.data);
+      command ??= fromBinary(CommandSchema, entry.data);
     } catch (error) {
       return { index: entry.index, clientId: "", requestId: 0n, kind: "invalid", error: `undecodable command: ${String(error)}` };
     }

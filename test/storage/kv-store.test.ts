@@ -4,8 +4,9 @@ import { join } from "node:path";
 import { compareKeys } from "../../src/storage/key-order";
 import { SCHEMA_VERSION } from "../../src/storage/schema";
 import { seededRandom } from "./crash-model";
-import { CompareCommand_Target } from "../../src/gen/dkv/raft/v1/command_pb";
-import { type ApplyResult, type Storage, openStorage, prefixEnd } from "../../src/storage";
+import { create } from "@bufbuild/protobuf";
+import { CommandSchema, CompareCommand_Target } from "../../src/gen/dkv/raft/v1/command_pb";
+import { type ApplyResult, type Storage, encodeCommand, openStorage, prefixEnd } from "../../src/storage";
 import { bytes, casData, cleanUpAfterEachTest, deleteData, dumpKv, entry, putData, replayCommitted, tempDir, text, track } from "./helpers";
 
 cleanUpAfterEachTest();
@@ -278,5 +279,23 @@ describe("kv store", () => {
     expect(replayCommitted(reopened)).toBe(4);
     expect(reopened.kv.revision()).toBe(4);
     expect(dumpKv(reopened)).toEqual(before);
+  });
+
+  test("a command encoded here applies without decoding, with the same result as its bytes decoded", () => {
+    const commands = [
+      create(CommandSchema, { op: { case: "put", value: { key: "k", value: bytes("v1") } } }),
+      create(CommandSchema, { op: { case: "compareAndSwap", value: { compare: { key: "k", target: CompareCommand_Target.VALUE, value: bytes("v1") }, key: "k", value: bytes("v2") } } }),
+      create(CommandSchema, { op: { case: "delete", value: { key: "k" } } }),
+    ];
+    const remembered = new Node(tempDir());
+    const decoded = new Node(tempDir());
+    for (const command of commands) {
+      const data = encodeCommand(command);
+      const [viaMemo] = remembered.apply(data);
+      const [viaDecode] = decoded.apply(data.slice());
+      expect(viaMemo).toEqual(viaDecode!);
+    }
+    expect(dumpKv(remembered.storage)).toEqual(dumpKv(decoded.storage));
+    expect(remembered.storage.kv.revision()).toBe(3);
   });
 });
