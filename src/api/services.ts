@@ -104,7 +104,8 @@ export function createDkvService(node: KvNode): DkvService {
       if (request.rangeEnd === "" && request.key !== "") {
         throw invalidArgument("key is only used with range_end (keys in [key, range_end)); for keys starting with a string use prefix");
       }
-      if (request.rangeEnd !== "" && request.key >= request.rangeEnd) {
+      // Keys sort by their UTF-8 bytes (as etcd's do), which JavaScript's string order differs from past U+FFFF.
+      if (request.rangeEnd !== "" && Buffer.compare(Buffer.from(request.key), Buffer.from(request.rangeEnd)) >= 0) {
         throw invalidArgument(`range_end ${JSON.stringify(request.rangeEnd)} must sort after key ${JSON.stringify(request.key)}`);
       }
       const result = await node.list(

@@ -96,6 +96,8 @@ for (const leanUnary of [true, false]) {
         });
         expect((await codeOf(dkv.list({ key: "a" }))).code).toBe(Code.InvalidArgument);
         expect((await codeOf(dkv.list({ key: "b", rangeEnd: "a" }))).message).toBe('range_end "a" must sort after key "b"');
+        // In UTF-8 byte order U+FFFF sorts before U+10000 (in UTF-16 code units it would not).
+        expect((await dkv.list({ key: "\uffff", rangeEnd: "\u{10000}" })).kvs).toEqual([]);
       });
 
       test("CompareAndSwap on value, version and mod_revision; delete branch; previous state", async () => {
