@@ -16,6 +16,8 @@ export interface NodeMetrics {
   applySeconds: Histogram;
   fsyncSeconds: Histogram;
   peerRoundTripSeconds: Histogram;
+  eventLoopDelaySeconds: Histogram;
+  keys: Gauge;
   peersConnected: Gauge;
   dbSizeBytes: Gauge;
 }
@@ -36,6 +38,11 @@ export function createNodeMetrics(): NodeMetrics {
     applySeconds: r.histogram("dkv_server_apply_duration_seconds", "Time to apply one batch of committed entries."),
     fsyncSeconds: r.histogram("dkv_disk_wal_fsync_duration_seconds", "Time to persist one Ready (entries and hard state, fsynced)."),
     peerRoundTripSeconds: r.histogram("dkv_network_peer_round_trip_time_seconds", "Round trip time of forwarded requests to the leader."),
+    eventLoopDelaySeconds: r.histogram(
+      "dkv_server_event_loop_delay_seconds",
+      "How late the raft tick timer fired: how long other work held the event loop, which every request waiting then waited too.",
+    ),
+    keys: r.gauge("dkv_mvcc_keys", "Keys in the state machine (all held in memory)."),
     peersConnected: r.gauge("dkv_network_peers_connected", "Peers with an open connection."),
     dbSizeBytes: r.gauge("dkv_mvcc_db_total_size_in_bytes", "Size of the database files in bytes."),
   };

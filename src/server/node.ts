@@ -109,7 +109,13 @@ export class DkvNode implements KvNode {
       onForwardResponse: (_from, response) => this.forwarder.deliver(response),
       onUnreachable: (id) => this.driver.reportUnreachable(id),
     });
-    this.tickTimer = setInterval(() => this.driver.tick(), config.heartbeatIntervalMs);
+    let lastTickMs = performance.now();
+    this.tickTimer = setInterval(() => {
+      const now = performance.now();
+      this.metrics.eventLoopDelaySeconds.observe(Math.max(0, now - lastTickMs - config.heartbeatIntervalMs) / 1000);
+      lastTickMs = now;
+      this.driver.tick();
+    }, config.heartbeatIntervalMs);
     this.scheduleMembershipLoop(MEMBERSHIP_LOOP_MS);
     // A single voter has nobody to wait for: take the lead now instead of after a timeout.
     const status = this.raft.status();
@@ -474,6 +480,7 @@ export class DkvNode implements KvNode {
     m.appliedIndex.setFunction(() => this.d.store.kv.appliedIndex());
     m.proposalsPending.setFunction(() => this.driver.pendingProposals);
     m.peersConnected.setFunction(() => this.d.network.connectedPeers());
+    m.keys.setFunction(() => this.d.store.kv.count());
     m.dbSizeBytes.setFunction(() => this.dbSizeBytes());
   }
 }

@@ -240,6 +240,8 @@ describe("member, status, health", () => {
       "dkv_network_peer_round_trip_time_seconds",
       "dkv_network_peers_connected",
       "dkv_mvcc_db_total_size_in_bytes",
+      "dkv_mvcc_keys",
+      "dkv_server_event_loop_delay_seconds",
       "dkv_api_requests_total",
     ]) {
       expect(families.has(name) ? name : `missing ${name}`).toBe(name);
@@ -248,6 +250,9 @@ describe("member, status, health", () => {
     expect(families.get("dkv_network_peers_connected")!.samples[0]!.value).toBe(2);
     expect(families.get("dkv_server_apply_duration_seconds")!.type).toBe("histogram");
     expect(families.get("dkv_disk_wal_fsync_duration_seconds")!.type).toBe("histogram");
+    // The tick timer fires every heartbeat interval, each one observed.
+    const delayCount = families.get("dkv_server_event_loop_delay_seconds")!.samples.find((s) => s.name === "dkv_server_event_loop_delay_seconds_count");
+    expect(delayCount?.value ?? 0).toBeGreaterThan(0);
     // Requests by method and code: this test file's own get/set calls are counted.
     const requests = families.get("dkv_api_requests_total")!.samples;
     expect(requests.some((s) => s.labels.method !== undefined && s.labels.code !== undefined && s.value > 0)).toBe(true);
