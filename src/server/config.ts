@@ -30,6 +30,8 @@ export interface NodeConfig {
   heartbeatIntervalMs: number;
   electionTimeoutMs: number;
   snapshotCount: number;
+  /** Writes are refused once keys and values would hold more bytes than this (the state lives in memory). */
+  quotaBytes: number;
   /** Largest request accepted from a client. */
   maxRequestBytes: number;
   logLevel: "debug" | "info" | "warn" | "error";
@@ -45,6 +47,8 @@ export const DEFAULTS = {
   heartbeatIntervalMs: 100,
   electionTimeoutMs: 1000,
   snapshotCount: 100_000,
+  // etcd's default --quota-backend-bytes.
+  quotaBytes: 2 * 1024 * 1024 * 1024,
   maxRequestBytes: 1.5 * 1024 * 1024,
   logLevel: "info",
 } as const;
@@ -132,6 +136,7 @@ export interface ServeFlags {
   "heartbeat-interval"?: string;
   "election-timeout"?: string;
   "snapshot-count"?: string;
+  "quota-bytes"?: string;
   "log-level"?: string;
 }
 
@@ -206,6 +211,7 @@ export function buildConfig(flags: ServeFlags): NodeConfig {
     heartbeatIntervalMs,
     electionTimeoutMs,
     snapshotCount: parsePositiveInt(flags["snapshot-count"] ?? DEFAULTS.snapshotCount, "snapshot-count"),
+    quotaBytes: parsePositiveInt(flags["quota-bytes"] ?? DEFAULTS.quotaBytes, "quota-bytes"),
     maxRequestBytes: DEFAULTS.maxRequestBytes,
     logLevel: logLevel as NodeConfig["logLevel"],
   };

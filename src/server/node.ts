@@ -169,6 +169,7 @@ export class DkvNode implements KvNode {
   async put(key: string, value: Uint8Array, signal?: AbortSignal): Promise<PutResult> {
     validateKey(key);
     validateValue(value);
+    this.checkQuota(key, value);
     const outcome = await this.write("propose", encodePut(key, value), signal);
     if (!outcome.current) throw new NodeError("internal", "the write applied without a resulting key");
     return { kv: outcome.current, header: this.header(outcome.revision) };
@@ -183,13 +184,34 @@ export class DkvNode implements KvNode {
   async compareAndSwap(request: CompareAndSwap, signal?: AbortSignal): Promise<CompareAndSwapResult> {
     validateKey(request.compare.key);
     validateKey(request.key);
-    if (!request.delete) validateValue(request.value);
+    if (!request.delete) {
+      validateValue(request.value);
+      this.checkQuota(request.key, request.value);
+    }
     const outcome = await this.write("propose", encodeCompareAndSwap(request), signal);
     return {
       succeeded: outcome.succeeded,
       ...(outcome.previous ? { previous: outcome.previous } : {}),
       header: this.header(outcome.revision),
     };
+  }
+
+  /**
+   * The keys live in memory: past the quota a write that adds bytes is
+   * refused (deletes and shrinking writes still go through), as etcd refuses
+   * writes past --quota-backend-bytes. Checked where the request arrives,
+   * against that member's state.
+   */
+  private checkQuota(key: string, value: Uint8Array): void {
+    const kv = this.d.store.kv;
+    const growth = kv.growthIfPut(key, value.byteLength);
+    const quota = this.d.config.quotaBytes;
+    if (growth > 0 && kv.dataBytes() + growth > quota) {
+      throw new NodeError(
+        "resource_exhausted",
+        `the store holds ${kv.dataBytes()} bytes of keys and values and this write adds ${growth}, past the quota of ${quota} bytes (--quota-bytes); delete keys or raise the quota on every member`,
+      );
+    }
   }
 
   /** Proposes locally when leading, else forwards to the leader once. */

@@ -45,9 +45,21 @@ export class KeySpace implements OrderedKeys {
   private readonly byName = new Map<string, KeyValue>();
   private readonly names: NameTree = new BTree<string, undefined>(undefined, compareKeys);
   private readonly freezes = new Set<Freeze>();
+  private dataBytes = 0;
 
   get size(): number {
     return this.byName.size;
+  }
+
+  /** UTF-8 bytes of every key plus the bytes of every value (what a quota counts). */
+  get bytes(): number {
+    return this.dataBytes;
+  }
+
+  /** How many bytes `bytes` would grow by if `key` got a value of valueBytes (negative: shrink). */
+  growthIfSet(key: string, valueBytes: number): number {
+    const previous = this.byName.get(key);
+    return previous === undefined ? Buffer.byteLength(key, "utf8") + valueBytes : valueBytes - previous.value.byteLength;
   }
 
   get(key: string): KeyValue | undefined {
@@ -58,7 +70,12 @@ export class KeySpace implements OrderedKeys {
     const previous = this.byName.get(key);
     if (this.freezes.size > 0) this.saveForFreezes(key, previous);
     this.byName.set(key, kv);
-    if (previous === undefined) this.names.set(key, undefined);
+    if (previous === undefined) {
+      this.names.set(key, undefined);
+      this.dataBytes += Buffer.byteLength(key, "utf8") + kv.value.byteLength;
+    } else {
+      this.dataBytes += kv.value.byteLength - previous.value.byteLength;
+    }
   }
 
   /** False when there was no such key. */
@@ -68,6 +85,7 @@ export class KeySpace implements OrderedKeys {
     if (this.freezes.size > 0) this.saveForFreezes(key, previous);
     this.byName.delete(key);
     this.names.delete(key);
+    this.dataBytes -= Buffer.byteLength(key, "utf8") + previous.value.byteLength;
     return true;
   }
 

@@ -292,6 +292,16 @@ export class KvStore {
   count(): number {
     return this.keys.size;
   }
+
+  /** UTF-8 bytes of every key plus the bytes of every value. */
+  dataBytes(): number {
+    return this.keys.bytes;
+  }
+
+  /** How many bytes dataBytes() would grow by if `key` got a value of valueBytes (negative: it would shrink). */
+  growthIfPut(key: string, valueBytes: number): number {
+    return this.keys.growthIfSet(key, valueBytes);
+  }
 }
 
 function copyConf(conf: ConfState): ConfState {

@@ -36,6 +36,7 @@ describe("serve configuration", () => {
     [{ "heartbeat-interval": "100ms", "election-timeout": "200ms" }, /at least 3x/],
     [{ "election-timeout": "soon" }, /duration like 100ms/],
     [{ "snapshot-count": "-5" }, /positive integer/],
+    [{ "quota-bytes": "2GiB" }, /--quota-bytes must be a positive integer/],
     [{ name: "bad name!" }, /member name/],
     [{ "log-level": "loud" }, /--log-level/],
   ] as const)("refuses %o with a message naming the flag", (flags, message) => {

@@ -257,3 +257,26 @@ describe("members in one process", () => {
     for (const n of nodes) expect(decode((await n.get("k99", "linearizable")).kv?.value)).toBe(String(WRITES - 1));
   });
 });
+
+describe("the memory quota", () => {
+  test("past --quota-bytes a write that adds bytes is refused with resource_exhausted; deletes and shrinking writes go through", async () => {
+    const { nodes, stores } = await startCluster(1, "200ms", { "quota-bytes": "4000" });
+    const node = nodes[0]!;
+    await until("a leader", 5000, () => leaderOf(nodes));
+    const bytes = (n: number) => new Uint8Array(n).fill(7);
+    await node.put("a", bytes(2000));
+    const refused = await node.put("b", bytes(2500)).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(NodeError);
+    expect((refused as NodeError).code).toBe("resource_exhausted");
+    expect((refused as NodeError).message).toMatch(/past the quota of 4000 bytes \(--quota-bytes\); delete keys or raise the quota/);
+    const cas = node.compareAndSwap({ compare: { key: "b", target: "version", value: new Uint8Array(0), number: 0 }, key: "b", value: bytes(2500), delete: false });
+    expect(await cas.catch((error: NodeError) => error.code)).toBe("resource_exhausted");
+    expect((await node.get("b", "linearizable")).kv).toBeUndefined();
+    // Overwriting with a smaller value frees bytes, and so does a delete.
+    await node.put("a", bytes(10));
+    await node.put("b", bytes(2500));
+    expect(stores[0]!.kv.dataBytes()).toBeLessThanOrEqual(4000);
+    expect((await node.delete("a")).deleted).toBe(true);
+    expect(stores[0]!.kv.dataBytes()).toBeGreaterThan(2500);
+  }, 20_000);
+});

@@ -17,6 +17,13 @@ describe("key space", () => {
     expect(space.get("b")).toBeUndefined();
     expect(listed(space.values())).toEqual(["a@2", "c@1"]);
     expect(listed(space.from("b"))).toEqual(["c@1"]);
+    // Bytes of keys (UTF-8) and values: "a" + 1 and "c" + 1.
+    expect(space.bytes).toBe(4);
+    expect(space.growthIfSet("a", 5)).toBe(4);
+    expect(space.growthIfSet("\u00e9", 1)).toBe(3);
+    space.set("\u00e9", kv("\u00e9", 1));
+    space.delete("a");
+    expect(space.bytes).toBe(5);
   });
 
   test("a frozen view keeps every key as it was, through overwrites, deletes, re-creates and new keys", () => {
