@@ -138,6 +138,8 @@ DKV_DATA_DIR=/var/lib/dkv
 #DKV_HEARTBEAT_INTERVAL=100ms
 #DKV_ELECTION_TIMEOUT=1000ms
 #DKV_SNAPSHOT_COUNT=100000
+# Keys live in memory: writes past this many bytes of keys and values are refused.
+#DKV_QUOTA_BYTES=2147483648
 #DKV_LOG_LEVEL=info
 EOF
 }
