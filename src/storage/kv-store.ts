@@ -6,15 +6,15 @@
 // last wrote it, version counts writes since creation (a delete ends the key's
 // life; the next put starts again at version 1).
 //
-// The state lives in memory only, in a B+ tree ordered like etcd's keys (UTF-8
-// bytes), and is durable through the raft log and snapshots: a node starts
-// from its newest snapshot image and the core hands it the committed entries
-// after it again, as etcd and rqlite (in its default in-memory mode) do. Why:
-// writing applied keys to a SQLite table cost every member ~10 us per key
-// (and held the event loop ~10 ms per batch of 1,000 keys); with 3 members on
-// 2 cores that was a quarter of the CPU per put in the benchmark. The tree's
-// copy-on-write clone() gives a snapshot a frozen view in O(1) while writes
-// go on, which the table needed a second SQLite connection for.
+// The state lives in memory only (key-space.ts: a Map of values, and the key
+// names in a B+ tree ordered like etcd's keys, by UTF-8 bytes) and is durable
+// through the raft log and snapshots: a node starts from its newest snapshot
+// image and the core hands it the committed entries after it again, as rqlite
+// does in its default in-memory mode (etcd likewise replays its log after the
+// index its backend last committed). Why: writing applied keys to a SQLite
+// table cost every member ~10 us per key (and held the event loop ~10 ms per
+// batch of 1,000 keys); with 3 members on 2 cores that was a quarter of the
+// CPU per put in the benchmark.
 //
 // Nothing acknowledged depends on this memory: a committed entry is durable in
 // the log of a majority, and the log is compacted only behind a snapshot.

@@ -1,10 +1,10 @@
 // A snapshot image is a small SQLite file: the kv table as of one applied index
 // plus a snapshot_meta row (index, term, revision, membership, cluster id).
 //
-// It is written from a frozen copy of the in-memory state (KvStore.frozen(),
-// an O(1) copy-on-write clone), in key order, in slices that yield to the
-// event loop between them: bun:sqlite is synchronous, and one long statement
-// would block every request while writes to the live state go on.
+// It is written from a frozen view of the in-memory state (KvStore.frozen(),
+// see key-space.ts), in key order, in slices that yield to the event loop
+// between them: bun:sqlite is synchronous, and one long run of inserts would
+// block every request while writes to the live state go on.
 //
 // SQLite has no page checksums, so a flipped byte in a value would go unnoticed.
 // The image is therefore sealed: a 48-byte trailer (magic, length of the SQLite
