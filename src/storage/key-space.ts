@@ -66,8 +66,8 @@ export class KeySpace implements OrderedKeys {
     return this.byName.get(key);
   }
 
-  set(key: string, kv: KeyValue): void {
-    const previous = this.byName.get(key);
+  /** Sets key; pass `previous` when the caller has just read it (get(key)) to save a second lookup. */
+  set(key: string, kv: KeyValue, previous: KeyValue | undefined = this.byName.get(key)): void {
     if (this.freezes.size > 0) this.saveForFreezes(key, previous);
     this.byName.set(key, kv);
     if (previous === undefined) {

@@ -226,7 +226,7 @@ export class KvStore {
     const previous = this.keys.get(key);
     // A copy: the command's bytes are a view into a whole received frame, which the state must not keep alive.
     const kv: KeyValue = { key, value: value.slice(), createRevision: previous?.createRevision ?? index, modRevision: index, version: (previous?.version ?? 0) + 1 };
-    this.keys.set(key, kv);
+    this.keys.set(key, kv, previous);
     return kv;
   }
 
