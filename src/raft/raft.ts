@@ -325,7 +325,7 @@ export class Raft {
       this.vote === m.from ||
       (this.vote === NONE && this.lead === NONE) ||
       (m.type === MessageType.PreVote && m.term > this.term);
-    if (canVote && this.log.isUpToDate(m.index, m.logTerm)) {
+    if (canVote && this.log.isUpToDate(m.index, m.logTerm) && !this.refusesRivalPreCandidate(m)) {
       // A granted pre-vote answers in the term it was asked about.
       this.send(this.message(responseType, m.from, m.term));
       if (m.type === MessageType.Vote) {
@@ -337,6 +337,26 @@ export class Raft {
       reply.reject = true;
       this.send(reply);
     }
+  }
+
+  /**
+   * Two members whose timers fire within one message delay of each other
+   * would grant each other's pre-vote, both stand, and split the real vote:
+   * another whole election timeout. A pre-vote binds nobody, so refusing one
+   * is always safe: in the tick it started campaigning, a pre-candidate
+   * refuses a rival with an equal log and a higher id, and the rival grants
+   * it. (Only in that tick: a pre-candidate that cannot win on its own must
+   * not block a rival that could.)
+   */
+  private refusesRivalPreCandidate(m: Message): boolean {
+    return (
+      m.type === MessageType.PreVote &&
+      this.role === Role.PreCandidate &&
+      this.electionElapsed === 0 &&
+      m.from > this.id &&
+      m.index === this.log.lastIndex() &&
+      m.logTerm === this.log.lastTerm()
+    );
   }
 
   private handleVoteResponse(m: Message): void {

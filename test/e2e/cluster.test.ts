@@ -55,7 +55,8 @@ describe("a three-member cluster", () => {
     const rest = cluster.members.filter((m) => m !== leader);
     const next = await waitFor("a new leader", 10_000, () => leaderOf(cluster, rest), 50);
     const electedMs = Date.now() - killedAt;
-    expect(electedMs).toBeLessThan(3000);
+    // The members' logs say which campaigns failed, and why, if this is slow.
+    if (electedMs >= 3000) throw new Error(`a new leader took ${electedMs} ms\n${cluster.allLogs()}`);
     await setKey(cluster.endpoint(next), "after", "2");
 
     cluster.start(leader);

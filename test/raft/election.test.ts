@@ -1,7 +1,7 @@
 // Terms, votes, pre-vote and check-quorum (Raft §5.2, §5.4.1; dissertation §9.6).
 import { describe, expect, test } from "bun:test";
 import { CAMPAIGN_TRANSFER, MemoryStorage, MessageType, Role, type Message } from "../../src/raft/index";
-import { Cluster, confState, drain, ELECTION_TICKS, entry, handleReady, msg, newNode, storageWithLog } from "./helpers";
+import { Cluster, confState, drain, ELECTION_TICKS, entry, handleReady, msg, newNode, storageWithLog, zeroPrng } from "./helpers";
 
 const three = confState(["a", "b", "c"]);
 const ofType = (ms: Message[], type: MessageType) => ms.filter((m) => m.type === type);
@@ -184,6 +184,37 @@ describe("pre-vote (dissertation §9.6)", () => {
     c.tickAll(3 * ELECTION_TICKS);
     expect(c.node("a").status()).toMatchObject({ role: Role.Leader, term });
     expect(c.node("c").status().leader).toBe("a");
+  });
+});
+
+describe("pre-candidates whose timers fire together", () => {
+  test("in the tick both start, the higher id yields: one election, no split vote", () => {
+    // zeroPrng: every timeout is exactly ELECTION_TICKS, so b and c fire in
+    // the same tick every time; without the tie-break they split forever.
+    const c = new Cluster(["a", "b", "c"], { prng: zeroPrng });
+    c.elect("a");
+    const term = c.node("a").status().term;
+    c.isolate("a");
+    c.tickAll(ELECTION_TICKS);
+    expect(c.node("b").status()).toMatchObject({ role: Role.Leader, term: term + 1 });
+    expect(c.node("c").status()).toMatchObject({ role: Role.Follower, term: term + 1, leader: "b" });
+  });
+
+  test("a pre-candidate that cannot win on its own does not block a rival that can", () => {
+    // d and e are gone; a and c hear only b. a and c stand in vain every
+    // ELECTION_TICKS; b's timer is the longest, so a is a pre-candidate
+    // when b stands, and b needs a's pre-vote. a refuses it only in the
+    // tick a itself started campaigning.
+    const c = new Cluster(["a", "b", "c", "d", "e"], { prng: zeroPrng });
+    c.elect("e");
+    const term = c.node("e").status().term;
+    c.restart("b", { prng: { nextInt: (n) => n - 1 } });
+    const cut = new Set(["a|c", "c|a"]);
+    c.dropped = (m) => m.from === "d" || m.to === "d" || m.from === "e" || m.to === "e" || cut.has(`${m.from}|${m.to}`);
+    c.tickAll(4 * ELECTION_TICKS);
+    expect(c.node("b").status().role).toBe(Role.Leader);
+    expect(c.node("b").status().term).toBeGreaterThan(term);
+    expect(c.node("a").status().leader).toBe("b");
   });
 });
 
