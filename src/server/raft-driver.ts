@@ -208,6 +208,10 @@ export class RaftDriver {
     const { raft, store, metrics } = this.o;
     const ready = raft.ready();
     if (ready.softState) this.noteSoftState(ready.softState.leader, ready.softState.role);
+    if (ready.snapshot) {
+      this.installSnapshotThenFinish(ready);
+      return;
+    }
 
     // A leader may send before its own fsync (Raft §10.2.1). Acknowledgements
     // of this Ready's entries may move the commit index while we wait, but a
@@ -215,9 +219,9 @@ export class RaftDriver {
     // answer) only in a later Ready, which is not taken before this one is
     // durable. Writing now lets followers' fsyncs overlap ours. Everyone else
     // persists first (votes and acks must be durable before they go out).
-    const sendFirst = this.role === Role.Leader && !ready.snapshot && ready.snapshotChunks.length === 0;
+    const sendFirst = this.role === Role.Leader && ready.snapshotChunks.length === 0;
     if (sendFirst && ready.messages.length > 0) this.o.send(ready.messages, true);
-    if (ready.hardState || ready.entries.length > 0 || ready.snapshotChunks.length > 0 || ready.snapshot) {
+    if (ready.hardState || ready.entries.length > 0 || ready.snapshotChunks.length > 0) {
       const started = performance.now();
       const { syncPending } = store.persistReady({
         entries: ready.entries,
@@ -225,13 +229,7 @@ export class RaftDriver {
         mustSync: ready.mustSync,
         deferSync: true,
         ...(ready.hardState ? { hardState: ready.hardState } : {}),
-        ...(ready.snapshot ? { snapshot: ready.snapshot } : {}),
       });
-      if (ready.snapshot) {
-        this.lastSnapshotIndex = ready.snapshot.index;
-        this.applied = store.kv.appliedIndex();
-        this.o.log.info("installed snapshot from leader", { index: ready.snapshot.index, term: ready.snapshot.term });
-      }
       if (syncPending) {
         // The rest of this Ready waits for the disk; meanwhile the event loop
         // keeps taking requests and messages, which raft batches into the
@@ -245,21 +243,69 @@ export class RaftDriver {
             this.finishReady(ready, sendFirst);
             this.handleReadies();
           },
-          (error: unknown) => {
-            // Like a failed synchronous commit: the process must end, and
-            // restart from what the disk really holds.
-            this.o.log.error("fsync of the raft log failed; stopping", { error });
-            this.stop();
-            setImmediate(() => {
-              throw error;
-            });
-          },
+          // Like a failed synchronous commit: the process must end, and
+          // restart from what the disk really holds.
+          (error: unknown) => this.failStorage("fsync of the raft log failed; stopping", error),
         );
         return;
       }
       metrics.fsyncSeconds.observe((performance.now() - started) / 1000);
     }
     this.finishReady(ready, sendFirst);
+  }
+
+  /**
+   * A Ready that installs a snapshot from the leader. Checking and loading a
+   * large image takes seconds, so Storage.prepareSnapshot does it in slices
+   * while the event loop keeps serving (requests, health checks, raft
+   * messages for the next Ready); like an fsync, it holds back later Readies.
+   */
+  private installSnapshotThenFinish(ready: Ready): void {
+    const { store, metrics } = this.o;
+    const snapshot = ready.snapshot!;
+    const started = performance.now();
+    this.syncing = true;
+    this.pendingSync = store.prepareSnapshot(ready.snapshotChunks, snapshot).then(
+      (prepared) => {
+        this.syncing = false;
+        if (this.stopped) return;
+        store.persistReady(
+          {
+            entries: ready.entries,
+            snapshotChunks: ready.snapshotChunks,
+            snapshot,
+            mustSync: ready.mustSync,
+            ...(ready.hardState ? { hardState: ready.hardState } : {}),
+          },
+          prepared,
+        );
+        metrics.fsyncSeconds.observe((performance.now() - started) / 1000);
+        this.lastSnapshotIndex = snapshot.index;
+        this.applied = store.kv.appliedIndex();
+        this.o.log.info("installed snapshot from leader", {
+          index: snapshot.index,
+          term: snapshot.term,
+          keys: prepared.stats.rows,
+          slices: prepared.stats.slices,
+          ms: Math.round(performance.now() - started),
+        });
+        this.finishReady(ready, false);
+        this.handleReadies();
+      },
+      (error: unknown) => {
+        if (this.stopped) return; // shutting down: the staged image is picked up again after restart
+        this.failStorage("installing the snapshot from the leader failed; stopping", error);
+      },
+    );
+  }
+
+  /** Storage failed in a way the node cannot recover from: stop, and end the process by throwing. */
+  private failStorage(message: string, error: unknown): void {
+    this.o.log.error(message, { error });
+    this.stop();
+    setImmediate(() => {
+      throw error;
+    });
   }
 
   /** The steps of a Ready after it is durable: send, apply, answer reads, advance. */

@@ -1,7 +1,7 @@
 // Public surface of src/storage for the server: open a data dir, then drive
 // the log (persist), the KV (apply, reads) and snapshots through Storage.
 
-export { openStorage, Storage, type StorageOptions, type PersistReadyInput, type PersistReadyResult } from "./storage";
+export { openStorage, Storage, type StorageOptions, type PersistReadyInput, type PersistReadyResult, type PreparedSnapshot } from "./storage";
 export { LogStore, type PersistInput, ENTRY_CACHE_MAX_BYTES, ENTRY_CACHE_MAX_ENTRIES } from "./log-store";
 export { KvStore, type ApplyResult, type KeyValue, type RangeOptions, type RangeResult, encodeCommand, prefixEnd } from "./kv-store";
 export { SnapshotStore, SNAPSHOTS_KEPT, MAX_SNAPSHOT_CHUNK_BYTES } from "./snapshot-store";

@@ -130,33 +130,107 @@ async function writeRows(state: ImageSource, targetPath: string, options: { clus
  */
 export function loadImage(path: string, options: { sealChecked?: boolean } = {}): { meta: ImageMeta; state: KvState } {
   const meta = readImageMeta(path, options);
-  const image = new Database(path, { readonly: true, strict: true });
+  return withImage(path, (image) => ({ meta, state: stateOf(meta, readKeyTable(image)) }));
+}
+
+/** Paces work that must not hold the event loop: resolves when it may go on, rejects when it must stop. */
+export type Pause = () => Promise<void>;
+
+export interface LoadImageStats {
+  rows: number;
+  /** Runs of rows between pauses. */
+  slices: number;
+}
+
+/**
+ * loadImage for a running member (a snapshot from the leader): the seal is
+ * hashed and the rows are read in slices of at most `budgetMs` with `pause()`
+ * between them, so requests and raft messages are served meanwhile (a
+ * 300 MiB image held the event loop for 3-5 s in one piece). `checkMeta` may
+ * refuse the image after its seal, before its rows are read.
+ */
+export async function loadImageInSlices(
+  path: string,
+  pause: Pause,
+  checkMeta: (meta: ImageMeta) => void = () => {},
+  budgetMs = SNAPSHOT_SLICE_BUDGET_MS,
+): Promise<{ meta: ImageMeta; state: KvState; stats: LoadImageStats }> {
+  checkHeader(path);
+  await verifySealInSlices(path, pause);
+  const meta = readMetaRow(path);
+  checkMeta(meta);
+  const image = openImage(path);
   try {
-    const keys = readKeyTable(image);
-    return { meta, state: { index: meta.index, term: meta.term, revision: meta.revision, confState: meta.confState, keys } };
+    const { keys, stats } = await readKeyTableInSlices(image, pause, budgetMs);
+    return { meta, state: stateOf(meta, keys), stats };
   } catch (error) {
-    if (error instanceof StorageError) throw error;
-    throw new StorageError("snapshot_invalid", path, `${path} is not a readable snapshot image: ${String(error)}`);
+    throw asImageError(path, error);
   } finally {
     closeDatabase(image);
   }
 }
 
+function stateOf(meta: ImageMeta, keys: KeySpace): KvState {
+  return { index: meta.index, term: meta.term, revision: meta.revision, confState: meta.confState, keys };
+}
+
+function openImage(path: string): Database {
+  return new Database(path, { readonly: true, strict: true });
+}
+
+function withImage<T>(path: string, read: (image: Database) => T): T {
+  const image = openImage(path);
+  try {
+    return read(image);
+  } catch (error) {
+    throw asImageError(path, error);
+  } finally {
+    closeDatabase(image);
+  }
+}
+
+function asImageError(path: string, error: unknown): unknown {
+  if (error instanceof StorageError) return error;
+  return new StorageError("snapshot_invalid", path, `${path} is not a readable snapshot image: ${String(error)}`);
+}
+
+interface KvRow {
+  key: Uint8Array;
+  value: Uint8Array;
+  create_revision: number;
+  mod_revision: number;
+  version: number;
+}
+
+function kvRows(db: Database): IterableIterator<KvRow> {
+  return db.query("SELECT key, value, create_revision, mod_revision, version FROM kv").iterate() as IterableIterator<KvRow>;
+}
+
+function addRow(keys: KeySpace, row: KvRow): void {
+  const key = decoder.decode(row.key);
+  keys.set(key, { key, value: row.value, createRevision: row.create_revision, modRevision: row.mod_revision, version: row.version });
+}
+
 /** Every row of a kv table (an image's, or a schema-1 database's). */
 export function readKeyTable(db: Database): KeySpace {
   const keys = new KeySpace();
-  const rows = db.query("SELECT key, value, create_revision, mod_revision, version FROM kv").iterate() as IterableIterator<{
-    key: Uint8Array;
-    value: Uint8Array;
-    create_revision: number;
-    mod_revision: number;
-    version: number;
-  }>;
-  for (const row of rows) {
-    const key = decoder.decode(row.key);
-    keys.set(key, { key, value: row.value, createRevision: row.create_revision, modRevision: row.mod_revision, version: row.version });
-  }
+  for (const row of kvRows(db)) addRow(keys, row);
   return keys;
+}
+
+async function readKeyTableInSlices(db: Database, pause: Pause, budgetMs: number): Promise<{ keys: KeySpace; stats: LoadImageStats }> {
+  const keys = new KeySpace();
+  const stats: LoadImageStats = { rows: 0, slices: 1 };
+  let runStartMs = performance.now();
+  for (const row of kvRows(db)) {
+    addRow(keys, row);
+    stats.rows += 1;
+    if (stats.rows % SNAPSHOT_SLICE_ROWS !== 0 || performance.now() - runStartMs < budgetMs) continue;
+    await pause();
+    stats.slices += 1;
+    runStartMs = performance.now();
+  }
+  return { keys, stats };
 }
 
 const SEAL_MAGIC = "dkvSEAL1";
@@ -201,21 +275,37 @@ async function sealImage(path: string, isClosed: () => boolean): Promise<void> {
   appendFileSync(path, trailer);
 }
 
+/** The seal at the end of `path`: the length it covers and the digest it expects (throws if there is none). */
+function readSeal(path: string, fd: number): { length: number; expected: Buffer } {
+  const size = statSync(path).size;
+  if (size < SEAL_BYTES) refuseDamaged(path, `${size} bytes is too short for an image`);
+  const trailer = readExactly(fd, SEAL_BYTES, size - SEAL_BYTES);
+  if (new TextDecoder().decode(trailer.subarray(0, 8)) !== SEAL_MAGIC) refuseDamaged(path, "no seal at its end");
+  const length = Number(new DataView(trailer.buffer).getBigUint64(8, false));
+  if (length !== size - SEAL_BYTES) refuseDamaged(path, `seal covers ${length} bytes, file has ${size - SEAL_BYTES}`);
+  return { length, expected: Buffer.from(trailer.subarray(16)) };
+}
+
+function refuseDamaged(path: string, why: string): never {
+  throw new StorageError("snapshot_invalid", path, `${path} is damaged or incomplete: ${why}`);
+}
+
 /** Throws unless the file ends with a seal matching its content (complete and unaltered). */
 function verifySeal(path: string): void {
-  const size = statSync(path).size;
-  const refuse = (why: string): never => {
-    throw new StorageError("snapshot_invalid", path, `${path} is damaged or incomplete: ${why}`);
-  };
-  if (size < SEAL_BYTES) refuse(`${size} bytes is too short for an image`);
   const fd = openSync(path, "r");
   try {
-    const trailer = readExactly(fd, SEAL_BYTES, size - SEAL_BYTES);
-    if (new TextDecoder().decode(trailer.subarray(0, 8)) !== SEAL_MAGIC) refuse("no seal at its end");
-    const length = Number(new DataView(trailer.buffer).getBigUint64(8, false));
-    if (length !== size - SEAL_BYTES) refuse(`seal covers ${length} bytes, file has ${size - SEAL_BYTES}`);
-    const expected = Buffer.from(trailer.subarray(16));
-    if (!expected.equals(hashPrefixSync(fd, length))) refuse("SHA-256 does not match its seal");
+    const { length, expected } = readSeal(path, fd);
+    if (!expected.equals(hashPrefixSync(fd, length))) refuseDamaged(path, "SHA-256 does not match its seal");
+  } finally {
+    closeSync(fd);
+  }
+}
+
+async function verifySealInSlices(path: string, pause: Pause): Promise<void> {
+  const fd = openSync(path, "r");
+  try {
+    const { length, expected } = readSeal(path, fd);
+    if (!expected.equals(await hashPrefix(fd, length, pause))) refuseDamaged(path, "SHA-256 does not match its seal");
   } finally {
     closeSync(fd);
   }
@@ -227,13 +317,20 @@ function verifySeal(path: string): void {
  * transfer is refused here, before it can replace a node's state.
  */
 export function readImageMeta(path: string, options: { sealChecked?: boolean } = {}): ImageMeta {
+  checkHeader(path);
+  if (options.sealChecked !== true) verifySeal(path);
+  return readMetaRow(path);
+}
+
+function checkHeader(path: string): void {
   const kind = classifyHeader(readHeader(path));
   if (kind !== "dkv_snapshot") {
     throw new StorageError("snapshot_invalid", path, `${path} is not a dkv snapshot image (${kind})`);
   }
-  if (options.sealChecked !== true) verifySeal(path);
-  const image = new Database(path, { readonly: true, strict: true });
-  try {
+}
+
+function readMetaRow(path: string): ImageMeta {
+  return withImage(path, (image) => {
     const row = image.query("SELECT format_version, snap_index, snap_term, revision, conf_state, cluster_id FROM snapshot_meta WHERE id = 1").get() as {
       format_version: number;
       snap_index: number;
@@ -257,12 +354,7 @@ export function readImageMeta(path: string, options: { sealChecked?: boolean } =
       confState: decodeConfState(row.conf_state),
       clusterId: row.cluster_id,
     };
-  } catch (error) {
-    if (error instanceof StorageError) throw error;
-    throw new StorageError("snapshot_invalid", path, `${path} is not a readable snapshot image: ${String(error)}`);
-  } finally {
-    closeDatabase(image);
-  }
+  });
 }
 
 export function fileSize(path: string): number {

@@ -13,7 +13,8 @@ import { StorageError, assert } from "./errors";
 import { fsyncDirectory, fsyncFile, readExactly } from "./files";
 import type { SnapshotSource } from "./log-store";
 import { EMPTY_CONF_STATE, confStatesEqual, decodeConfState, encodeConfState } from "./schema";
-import { type ImageMeta, readImageMeta } from "./snapshot-image";
+import type { KvState } from "./kv-store";
+import { type ImageMeta, type LoadImageStats, type Pause, loadImageInSlices, readImageMeta } from "./snapshot-image";
 
 /** Snapshots kept: the newest, and the one before it for transfers still in progress. */
 export const SNAPSHOTS_KEPT = 2;
@@ -214,6 +215,25 @@ export class SnapshotStore implements SnapshotSource {
    * membership and cluster) and returns its path and embedded metadata.
    */
   verifyStaged(meta: SnapshotMeta, clusterId: string): { path: string; image: ImageMeta } {
+    const path = this.completeStagedPath(meta);
+    const image = readImageMeta(path);
+    checkAnnounced(path, image, meta, clusterId);
+    return { path, image };
+  }
+
+  /**
+   * verifyStaged and loadImage in one pass that yields to the event loop
+   * (see loadImageInSlices): the staged image, checked against `meta`, in
+   * memory. The file stays staged; publish() it once the install is sure.
+   */
+  async loadStagedInSlices(meta: SnapshotMeta, clusterId: string, pause: Pause, budgetMs?: number): Promise<{ path: string; state: KvState; stats: LoadImageStats }> {
+    const path = this.completeStagedPath(meta);
+    const { state, stats } = await loadImageInSlices(path, pause, (image) => checkAnnounced(path, image, meta, clusterId), budgetMs);
+    return { path, state, stats };
+  }
+
+  /** The staged image of `meta`, fsynced, if all of it has arrived. */
+  private completeStagedPath(meta: SnapshotMeta): string {
     const path = join(this.paths.stagingDir, stagingFileName(meta));
     const staged = existsSync(path) ? statSync(path).size : -1;
     if (staged !== meta.sizeBytes) {
@@ -224,22 +244,25 @@ export class SnapshotStore implements SnapshotSource {
       );
     }
     fsyncFile(path);
-    const image = readImageMeta(path);
-    if (image.index !== meta.index || image.term !== meta.term || !confStatesEqual(image.confState, meta.confState)) {
-      throw new StorageError(
-        "snapshot_invalid",
-        path,
-        `${path} holds snapshot ${image.index}/${image.term} ${encodeConfState(image.confState)}, not the announced ${meta.index}/${meta.term} ${encodeConfState(meta.confState)}`,
-      );
-    }
-    if (image.clusterId !== "" && clusterId !== "" && image.clusterId !== clusterId) {
-      throw new StorageError("snapshot_invalid", path, `${path} comes from cluster ${JSON.stringify(image.clusterId)}, not ${JSON.stringify(clusterId)}`);
-    }
-    return { path, image };
+    return path;
   }
 
   clearStaging(): void {
     for (const name of readdirSync(this.paths.stagingDir)) rmSync(join(this.paths.stagingDir, name), { force: true, recursive: true });
+  }
+}
+
+/** Refuses an image that is not the snapshot the leader announced, or comes from another cluster. */
+function checkAnnounced(path: string, image: ImageMeta, meta: SnapshotMeta, clusterId: string): void {
+  if (image.index !== meta.index || image.term !== meta.term || !confStatesEqual(image.confState, meta.confState)) {
+    throw new StorageError(
+      "snapshot_invalid",
+      path,
+      `${path} holds snapshot ${image.index}/${image.term} ${encodeConfState(image.confState)}, not the announced ${meta.index}/${meta.term} ${encodeConfState(meta.confState)}`,
+    );
+  }
+  if (image.clusterId !== "" && clusterId !== "" && image.clusterId !== clusterId) {
+    throw new StorageError("snapshot_invalid", path, `${path} comes from cluster ${JSON.stringify(image.clusterId)}, not ${JSON.stringify(clusterId)}`);
   }
 }
 

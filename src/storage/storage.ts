@@ -23,7 +23,7 @@ import { type ApplyResult, type KvState, KvStore } from "./kv-store";
 import { LogStore } from "./log-store";
 import { META_CLUSTER_ID, META_MEMBER_ID, decodeConfState } from "./schema";
 import type { Database } from "bun:sqlite";
-import { type CreateImageStats, fileSize, loadImage, readKeyTable, writeImage } from "./snapshot-image";
+import { type CreateImageStats, type LoadImageStats, fileSize, loadImage, readKeyTable, writeImage } from "./snapshot-image";
 import { SnapshotStore } from "./snapshot-store";
 import { WriteTransactions, closeDatabase } from "./sqlite";
 
@@ -46,6 +46,15 @@ export type PersistReadyInput = Pick<Ready, "hardState" | "entries" | "snapshotC
    */
   deferSync?: boolean;
 };
+
+/** A snapshot from the leader, staged, checked and loaded into memory by prepareSnapshot(); persistReady() installs it. */
+export interface PreparedSnapshot {
+  readonly meta: SnapshotMeta;
+  readonly stagedPath: string;
+  readonly state: KvState;
+  readonly stats: LoadImageStats;
+  readonly snapshotChunksRejected: number;
+}
 
 export interface PersistReadyResult {
   /** Chunks not written because they did not continue the staged image (the sender must restart it). */
@@ -168,11 +177,16 @@ export class Storage {
    * is durable when this returns (with deferSync: when syncLog() resolves);
    * only then may the Ready's messages go out.
    */
-  persistReady(ready: PersistReadyInput): PersistReadyResult {
+  persistReady(ready: PersistReadyInput, prepared?: PreparedSnapshot): PersistReadyResult {
     this.assertOpen();
     let snapshotChunksRejected = 0;
-    for (const chunk of ready.snapshotChunks) if (!this.snapshots.writeChunk(chunk)) snapshotChunksRejected += 1;
-    if (ready.snapshot !== undefined) this.installSnapshot(ready.snapshot);
+    if (prepared !== undefined) {
+      assert(ready.snapshot !== undefined, "a prepared snapshot passed with a Ready that installs none");
+      snapshotChunksRejected = prepared.snapshotChunksRejected; // staged by prepareSnapshot
+    } else {
+      for (const chunk of ready.snapshotChunks) if (!this.snapshots.writeChunk(chunk)) snapshotChunksRejected += 1;
+    }
+    if (ready.snapshot !== undefined) this.installSnapshot(ready.snapshot, prepared);
     const needsSync = !(ready.mustSync === false && ready.entries.length === 0 && ready.bootstrapConfState === undefined);
     const defer = needsSync && ready.deferSync === true && ready.snapshot === undefined && ready.snapshotChunks.length === 0;
     const persist: { hardState?: Ready["hardState"]; entries: readonly Entry[]; confState?: ConfState; sync?: "full" | "normal" } = {
@@ -245,17 +259,20 @@ export class Storage {
    * it holds the snapshot's entry): a crash before its commit leaves the old
    * state, after it the node starts from the new image.
    */
-  installSnapshot(meta: SnapshotMeta): void {
+  installSnapshot(meta: SnapshotMeta, prepared?: PreparedSnapshot): void {
     this.assertOpen();
     const applied = this.kv.appliedIndex();
     assert(meta.index > applied, `snapshot ${meta.index}/${meta.term} is not newer than the applied index ${applied}`);
-    const { path } = this.snapshots.verifyStaged(meta, this.identityValue.clusterId);
+    if (prepared !== undefined) {
+      assert(prepared.meta.index === meta.index && prepared.meta.term === meta.term, `prepared snapshot ${prepared.meta.index}/${prepared.meta.term} installed as ${meta.index}/${meta.term}`);
+    }
+    const path = prepared?.stagedPath ?? this.snapshots.verifyStaged(meta, this.identityValue.clusterId).path;
     const fileName = this.snapshots.publish(path, meta);
     fsyncDirectory(this.paths.stagingDir);
     const imagePath = this.snapshots.imagePath(fileName);
     let loaded: KvState;
     try {
-      loaded = loadImage(imagePath, { sealChecked: true }).state;
+      loaded = prepared?.state ?? loadImage(imagePath, { sealChecked: true }).state;
       this.transactions.run("full", () => {
         this.log.discardForSnapshotInTransaction(meta);
         this.snapshots.recordInTransaction(meta, fileName);
@@ -270,6 +287,27 @@ export class Storage {
     this.kv.replace({ ...loaded, index: meta.index, term: meta.term, confState: meta.confState });
     this.snapshots.afterRecordCommitted();
     this.snapshots.clearStaging();
+  }
+
+  /**
+   * The slow part of installing a snapshot from the leader, done while the
+   * event loop keeps serving: stages the Ready's last chunks, checks the
+   * image's seal and metadata and loads its keys, a slice at a time. Nothing
+   * changes until persistReady(ready, prepared) installs the result; a
+   * failure here leaves the state as it was.
+   */
+  async prepareSnapshot(chunks: readonly SnapshotChunk[], meta: SnapshotMeta, budgetMs?: number): Promise<PreparedSnapshot> {
+    this.assertOpen();
+    const applied = this.kv.appliedIndex();
+    assert(meta.index > applied, `snapshot ${meta.index}/${meta.term} is not newer than the applied index ${applied}`);
+    let snapshotChunksRejected = 0;
+    for (const chunk of chunks) if (!this.snapshots.writeChunk(chunk)) snapshotChunksRejected += 1;
+    const pause = async (): Promise<void> => {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (this.closed) throw new Error("storage was closed while a snapshot was being installed");
+    };
+    const { path, state, stats } = await this.snapshots.loadStagedInSlices(meta, this.identityValue.clusterId, pause, budgetMs);
+    return { meta, stagedPath: path, state, stats, snapshotChunksRejected };
   }
 
   /**

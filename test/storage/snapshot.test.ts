@@ -3,7 +3,7 @@ import { existsSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { SnapshotMeta } from "../../src/raft/types";
 import { type Storage, SNAPSHOTS_KEPT, openStorage } from "../../src/storage";
-import { cleanUpAfterEachTest, deleteData, dumpKv, entry, putData, putEntries, tempDir, track } from "./helpers";
+import { cleanUpAfterEachTest, deleteData, dumpKv, entry, putData, putEntries, replayCommitted, tempDir, track } from "./helpers";
 
 cleanUpAfterEachTest();
 
@@ -26,6 +26,16 @@ function transfer(sender: Storage, receiver: Storage, meta: SnapshotMeta, chunkB
     chunks += 1;
     if (done) return chunks;
   }
+}
+
+/** A sender holding `keys` small keys and a snapshot of them, and a receiver of the same cluster with an older state. */
+async function senderAndReceiver(keys: number, receiverEntries: number) {
+  const sender = track(openStorage(tempDir(), { clusterId: "c1" }));
+  write(sender, 1, keys, 1, 16);
+  const meta = await sender.createSnapshot();
+  const receiver = track(openStorage(tempDir(), { clusterId: "c1" }));
+  write(receiver, 1, receiverEntries);
+  return { sender, meta, receiver, before: dumpKv(receiver) };
 }
 
 describe("snapshots", () => {
@@ -184,6 +194,68 @@ describe("snapshots", () => {
     transfer(sender, receiver, meta, 4096);
     receiver.installSnapshot(meta);
     expect(dumpKv(receiver)).toEqual(dumpKv(sender));
+  });
+
+  test("a running member loads the leader's image in slices, changing nothing until persistReady installs it", async () => {
+    const { sender, meta, receiver, before } = await senderAndReceiver(3000, 5);
+    // All but the last chunk arrive first; the last comes with the Ready that installs.
+    const { data: head } = sender.log.snapshotChunk(meta, 0, meta.sizeBytes - 100);
+    expect(receiver.writeSnapshotChunk({ meta, offset: 0, data: head, done: false })).toBe(true);
+    const tail = sender.log.snapshotChunk(meta, meta.sizeBytes - 100, 100);
+    expect(tail.done).toBe(true);
+    const lastChunk = { meta, offset: meta.sizeBytes - 100, data: tail.data, done: true };
+
+    let turns = 0;
+    let loading = true;
+    const spin = (): void => {
+      turns += 1;
+      if (loading) setImmediate(spin);
+    };
+    setImmediate(spin);
+    // Budget 0: a pause after every slice of rows, whatever this machine's speed.
+    const prepared = await receiver.prepareSnapshot([lastChunk], meta, 0);
+    loading = false;
+    expect(prepared.stats.rows).toBe(3000);
+    expect(prepared.stats.slices).toBe(Math.floor(3000 / 256) + 1);
+    expect(turns).toBeGreaterThanOrEqual(prepared.stats.slices - 1);
+    expect(dumpKv(receiver)).toEqual(before);
+    expect(receiver.kv.appliedIndex()).toBe(5);
+
+    receiver.persistReady({ entries: [], snapshotChunks: [lastChunk], snapshot: meta }, prepared);
+    expect(dumpKv(receiver)).toEqual(dumpKv(sender));
+    expect(receiver.kv.appliedIndex()).toBe(meta.index);
+    expect(receiver.log.snapshotMeta()).toEqual(meta);
+    expect(readdirSync(receiver.paths.stagingDir)).toEqual([]);
+    const dir = receiver.paths.dir;
+    receiver.close();
+    expect(dumpKv(track(openStorage(dir)))).toEqual(dumpKv(sender));
+  });
+
+  test("the sliced load refuses what the one-piece install refuses, and stops when storage closes", async () => {
+    const { sender, meta, receiver, before } = await senderAndReceiver(2000, 3);
+
+    transfer(sender, receiver, meta, 4096);
+    const staged = join(receiver.paths.stagingDir, readdirSync(receiver.paths.stagingDir)[0]!);
+    const image = new Uint8Array(await Bun.file(staged).arrayBuffer());
+    image[5000]! ^= 0xff;
+    writeFileSync(staged, image);
+    await expect(receiver.prepareSnapshot([], meta, 0)).rejects.toThrow(/damaged/);
+
+    transfer(sender, receiver, meta, 4096);
+    const lying = { ...meta, confState: { voters: ["intruder"], learners: [] } };
+    transfer(sender, receiver, lying, 4096);
+    await expect(receiver.prepareSnapshot([], lying, 0)).rejects.toThrow(/not the announced/);
+
+    transfer(sender, receiver, meta, 4096);
+    const loading = receiver.prepareSnapshot([], meta, 0);
+    receiver.close();
+    await expect(loading).rejects.toThrow(/closed while a snapshot was being installed/);
+
+    const reopened = track(openStorage(receiver.paths.dir));
+    expect(reopened.log.snapshotMeta().index).toBe(0);
+    replayCommitted(reopened);
+    expect(dumpKv(reopened)).toEqual(before);
+    expect(reopened.kv.appliedIndex()).toBe(3);
   });
 
   test("chunks must continue the staged image; offset 0 restarts it; repeats are harmless", async () => {
