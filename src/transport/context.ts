@@ -25,6 +25,8 @@ export interface TransportContext {
   readonly resolveHost: (host: string) => string | Promise<string>;
   readonly logger: TransportLogger;
   readonly stats: TransportStats;
+  /** Host of a known peer's advertised address (undefined for a peer not known yet). */
+  advertisedHost(id: NodeId): string | undefined;
   /** Hands a frame to the node (exceptions are caught and logged there). */
   deliver(from: NodeId, frame: Frame, reply: Reply): void;
   reportUnreachable(id: NodeId): void;

@@ -12,7 +12,7 @@ import { FrameDecoder } from "./framing";
 import { MAX_HELLO_FRAME_BYTES, REPEAT_LOG_INTERVAL_MS } from "./limits";
 import { encodeForSend, helloFrame, helloRefusal, receiveChunk } from "./link";
 import { DropReporter, RepeatLimiter } from "./log";
-import { handshakeRefusal } from "./tls";
+import { handshakeRefusal, peerIdentityRefusal } from "./tls";
 
 export class InboundConnection {
   /** Set by a valid Hello. */
@@ -71,7 +71,7 @@ export class InboundConnection {
     if (this.closed) return undefined;
     if (this.peerId === null) {
       if (frame.case !== "hello") return `first frame is ${frame.case}, expected Hello`;
-      const refusal = helloRefusal(frame.value, this.context);
+      const refusal = helloRefusal(frame.value, this.context) ?? this.identityRefusal(frame.value.nodeId);
       if (refusal !== undefined) return refusal;
       this.accept(frame.value.nodeId);
       return undefined;
@@ -80,6 +80,18 @@ export class InboundConnection {
     this.context.stats.framesReceived++;
     this.context.deliver(this.peerId, frame, this.reply);
     return undefined;
+  }
+
+  /**
+   * With TLS, a peer that claims a known member's id must hold a certificate
+   * for that member's advertised host. An id not known yet is let in: a
+   * member that missed a membership change learns of the new leader only
+   * through that leader's messages.
+   */
+  private identityRefusal(claimed: NodeId): string | undefined {
+    if (this.context.tls === undefined) return undefined;
+    const host = this.context.advertisedHost(claimed);
+    return host === undefined ? undefined : peerIdentityRefusal(this.socket, claimed, host);
   }
 
   private accept(peerId: NodeId): void {

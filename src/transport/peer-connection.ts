@@ -68,6 +68,11 @@ export class PeerConnection {
     return this.writer.queuedFrames;
   }
 
+  /** Host of the advertised address: the name this peer's certificate must carry. */
+  get advertisedHost(): string {
+    return this.address.host;
+  }
+
   get addressText(): string {
     return this.address.text;
   }

@@ -101,6 +101,7 @@ export class PeerTransport {
       resolveHost: options.resolveHost ?? ((host) => host),
       logger,
       stats: emptyStats(),
+      advertisedHost: (id) => this.peers.get(id)?.advertisedHost,
       deliver(from, frame, reply) {
         try {
           onFrame(from, frame, reply);

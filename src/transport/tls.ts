@@ -3,6 +3,7 @@
 // checks the server certificate against the host of the peer's ADVERTISED
 // address (serverName), which may differ from the address it connects to.
 import type { TLSOptions } from "bun";
+import { checkServerIdentity, type PeerCertificate } from "node:tls";
 
 /** PEM text, e.g. from src/certs loadTlsFiles(). */
 export interface PeerTlsMaterial {
@@ -25,7 +26,22 @@ const CLIENT_AUTH = "1.3.6.1.5.5.7.3.2";
 /** What a socket tells about the certificate the other side presented. */
 export interface HandshakeSocket {
   authorized: boolean;
-  getPeerCertificate(): { ext_key_usage?: string[] } | null | undefined;
+  getPeerCertificate(): { ext_key_usage?: string[]; subject?: unknown; subjectaltname?: string } | null | undefined;
+}
+
+/**
+ * Why a peer that says it is `id` may not be: its certificate does not name
+ * the host `id` advertises. Every member's certificate must name its
+ * advertised host anyway (the dialers verify it as the server name), so this
+ * refuses only a holder of another member's certificate, or of a peer
+ * certificate issued for a host that is no member's, claiming to be `id`.
+ */
+export function peerIdentityRefusal(socket: HandshakeSocket, id: string, advertisedHost: string): string | undefined {
+  const cert = socket.getPeerCertificate();
+  if (cert === null || cert === undefined) return `no certificate to check the identity of ${JSON.stringify(id)} against`;
+  const mismatch = checkServerIdentity(advertisedHost, cert as unknown as PeerCertificate);
+  if (mismatch === undefined) return undefined;
+  return `Hello says ${JSON.stringify(id)}, but the certificate does not name ${JSON.stringify(advertisedHost)}, the host ${JSON.stringify(id)} advertises (it names ${cert.subjectaltname ?? "no alternative names"})`;
 }
 
 /**

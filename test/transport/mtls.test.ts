@@ -79,6 +79,28 @@ describe("mutual TLS", () => {
     expect(b.inbox.items.length).toBe(0);
   });
 
+  test("a peer certificate for another member's host cannot claim a known member's id", async () => {
+    const b = tlsListener();
+    b.transport.setPeerAddress("n1", "dkv-1.dkv.default.svc:1"); // n2 knows n1 by its advertised DNS name
+    // n3's certificate (dkv-3..., 127.0.0.1) is a valid peer certificate of this CA; its holder says "n1".
+    const impostor = fleet.make("n1", new Inbox(), { tls: certs.peer("n3") });
+    impostor.transport.setPeerAddress("n2", `127.0.0.1:${b.port}`);
+    impostor.transport.send("n2", raft(raftMessage("n1", "n2", 1)));
+    await b.logger.wait('the certificate does not name "dkv-1.dkv.default.svc"');
+    expect(b.inbox.items.length).toBe(0);
+    expect(b.transport.stats().connectionsAccepted).toBe(0);
+
+    // n1 with its own certificate is let in; so is a member n2 does not know yet (n3 joining).
+    const real = fleet.make("n1", new Inbox(), { tls: certs.peer("n1") });
+    real.transport.setPeerAddress("n2", `127.0.0.1:${b.port}`);
+    real.transport.send("n2", raft(raftMessage("n1", "n2", 2)));
+    const joiner = fleet.make("n3", new Inbox(), { tls: certs.peer("n3") });
+    joiner.transport.setPeerAddress("n2", `127.0.0.1:${b.port}`);
+    joiner.transport.send("n2", raft(raftMessage("n3", "n2", 3)));
+    await b.inbox.waitFor(2);
+    expect(b.inbox.raft().map((m) => m.index).sort()).toEqual([2, 3]);
+  });
+
   test("a client certificate from another CA is refused and nothing is delivered", async () => {
     const b = tlsListener();
     const intruder = fleet.make("n9", new Inbox(), { tls: certs.foreign() });
