@@ -40,6 +40,9 @@ class TcpPeerNetwork implements PeerNetwork {
     const transport = new PeerTransport({
       nodeId: config.name,
       clusterId: store.identity().clusterId,
+      // A member that joined an existing cluster keeps the id it learns, so
+      // after a restart it still refuses peers of any other cluster.
+      onClusterIdLearned: (clusterId) => store.setIdentity({ clusterId }),
       ...(this.tls ? { tls: this.tls } : {}),
       logger: { info: (m) => log.info(m), warn: (m) => log.warn(m) },
       onFrame: (from, frame) => {

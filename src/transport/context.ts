@@ -13,7 +13,8 @@ export type Reply = (frame: Frame) => boolean;
 
 export interface TransportContext {
   readonly nodeId: NodeId;
-  readonly clusterId: string;
+  /** "" until a member that joined an existing cluster learns it (see PeerConnection's Hello). */
+  clusterId: string;
   readonly maxFrameBytes: number;
   readonly writerLimits: FrameWriterLimits;
   readonly backoff: BackoffPolicy;
@@ -27,6 +28,8 @@ export interface TransportContext {
   readonly stats: TransportStats;
   /** Host of a known peer's advertised address (undefined for a peer not known yet). */
   advertisedHost(id: NodeId): string | undefined;
+  /** This node had no cluster id and a peer it dialed answered with one: it is ours from now on. */
+  learnClusterId(clusterId: string, from: NodeId): void;
   /** Hands a frame to the node (exceptions are caught and logged there). */
   deliver(from: NodeId, frame: Frame, reply: Reply): void;
   reportUnreachable(id: NodeId): void;

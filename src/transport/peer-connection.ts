@@ -241,6 +241,10 @@ export class PeerConnection {
       if (frame.case !== "hello") return `first frame is ${frame.case}, expected Hello`;
       const refusal = helloRefusal(frame.value, this.context, this.peerId);
       if (refusal !== undefined) return refusal;
+      // Only from a peer we dialed, at the address we know it by (an
+      // accepted connection could be anyone's): a joiner takes the cluster id
+      // of the members it was told to join, then refuses every other.
+      if (this.context.clusterId === "") this.context.learnClusterId(frame.value.clusterId, this.peerId);
       this.becomeReady(dial);
       return undefined;
     }

@@ -29,8 +29,10 @@ import { listenerTlsOptions, type PeerTlsMaterial } from "./tls";
 export interface PeerTransportOptions {
   /** This node's id, sent in every Hello. */
   nodeId: NodeId;
-  /** Peers with another cluster id are refused. */
+  /** Peers with another cluster id are refused. "" (a member joining an existing cluster): learnt from the first peer dialed. */
   clusterId: string;
+  /** Called once when an empty clusterId is learnt; the node should persist it. */
+  onClusterIdLearned?: (clusterId: string, from: NodeId) => void;
   /** Called for every frame from a peer, in arrival order per connection. */
   onFrame: (from: NodeId, frame: Frame, reply: Reply) => void;
   /** A dial failed or a connection broke: raft should stop pipelining to this peer. */
@@ -102,6 +104,16 @@ export class PeerTransport {
       logger,
       stats: emptyStats(),
       advertisedHost: (id) => this.peers.get(id)?.advertisedHost,
+      learnClusterId(clusterId, from) {
+        if (this.clusterId !== "" || clusterId === "") return;
+        this.clusterId = clusterId;
+        logger.info(`learned cluster id ${clusterId} from peer ${from}`);
+        try {
+          options.onClusterIdLearned?.(clusterId, from);
+        } catch (error) {
+          logger.warn(`onClusterIdLearned failed: ${errorText(error)}`);
+        }
+      },
       deliver(from, frame, reply) {
         try {
           onFrame(from, frame, reply);

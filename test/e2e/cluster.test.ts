@@ -99,6 +99,10 @@ describe("membership", () => {
     await waitFor("the new member to have every key", 20_000, async () => (await getKey(cluster.endpoint(fourth), "k59", "serializable")) === "v59");
     await formed(cluster, 4);
     expect(cluster.logs(fourth, 200)).toContain("installed snapshot");
+    // It joined with no cluster id and took the one of the members it was sent to.
+    const clusterIdOf = async (m: Member) => (await call<{ clusterId?: string }>(cluster.endpoint(m), "dkv.v1.MaintenanceAPI/Status", {})).clusterId;
+    expect(await clusterIdOf(leader)).toMatch(/^[0-9a-f]{16}$/);
+    expect(await clusterIdOf(fourth)).toBe(await clusterIdOf(leader));
 
     const leaving = cluster.members.find((m) => m !== leader && m !== fourth)!;
     await call(cluster.endpoint(leader), "dkv.v1.MembershipAPI/LeaveServer", { id: leaving.name });

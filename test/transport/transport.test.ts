@@ -300,6 +300,39 @@ describe("hostile input on the peer port", () => {
     await expectStillServing(port, inbox);
   });
 
+  test("a joiner without a cluster id learns it from the first peer it dials, keeps it, and refuses other clusters", async () => {
+    const b = fleet.make("n2", new Inbox());
+    const portB = b.transport.listen({ host: "127.0.0.1", port: 0 }).port;
+    const learned: string[] = [];
+    const joinerInbox = new Inbox();
+    const joiner = fleet.make("n4", joinerInbox, { clusterId: "", onClusterIdLearned: (id, from) => learned.push(`${id} from ${from}`) });
+    const portJoiner = joiner.transport.listen({ host: "127.0.0.1", port: 0 }).port;
+
+    // Before it has dialed anyone, a Hello of any cluster gets in (it is how the leader first reaches a joiner) ...
+    const early = await rawClient(portJoiner);
+    early.socket.write(hello("other-cluster", "n7"));
+    await waitUntil(() => early.received.length > 0, "the joiner's Hello");
+    expect(learned).toEqual([]);
+
+    // ... but what it learns comes only from a member it dialed.
+    joiner.transport.setPeerAddress("n2", `127.0.0.1:${portB}`);
+    joiner.transport.send("n2", raft(raftMessage("n4", "n2", 1)));
+    await waitUntil(() => learned.length > 0, "the cluster id learned");
+    expect(learned).toEqual(["test-cluster from n2"]);
+    expect(joiner.logger.has("learned cluster id test-cluster from peer n2")).toBe(true);
+
+    const late = await rawClient(portJoiner);
+    late.socket.write(Uint8Array.from([...hello("other-cluster", "n7"), ...encodeFrame(raft(raftMessage("n7", "n4", 2)))]));
+    await late.closed;
+    await joiner.logger.wait('Hello for cluster "other-cluster", this node is in cluster "test-cluster"');
+    expect(joinerInbox.raft().map((m) => m.index)).not.toContain(2);
+    const member = await rawClient(portJoiner);
+    member.socket.write(hello("test-cluster", "n3"));
+    const answer = [...hello("test-cluster", "n4")];
+    await waitUntil(() => member.received.length >= answer.length, "the joiner's Hello, now with the cluster id");
+    expect(member.received).toEqual(answer);
+  });
+
   test("a raft frame before Hello is refused", async () => {
     const inbox = new Inbox();
     const b = fleet.make("n2", inbox);
