@@ -265,8 +265,9 @@ export class RaftDriver {
     const snapshot = ready.snapshot!;
     const started = performance.now();
     this.syncing = true;
-    this.pendingSync = store.prepareSnapshot(ready.snapshotChunks, snapshot).then(
-      (prepared) => {
+    this.pendingSync = store
+      .prepareSnapshot(ready.snapshotChunks, snapshot)
+      .then((prepared) => {
         this.syncing = false;
         if (this.stopped) return;
         store.persistReady(
@@ -291,12 +292,12 @@ export class RaftDriver {
         });
         this.finishReady(ready, false);
         this.handleReadies();
-      },
-      (error: unknown) => {
+      })
+      // Loading or installing failed (the install itself may have failed midway): restart from the disk.
+      .catch((error: unknown) => {
         if (this.stopped) return; // shutting down: the staged image is picked up again after restart
         this.failStorage("installing the snapshot from the leader failed; stopping", error);
-      },
-    );
+      });
   }
 
   /** Storage failed in a way the node cannot recover from: stop, and end the process by throwing. */
