@@ -17,6 +17,8 @@ import { handshakeRefusal, peerIdentityRefusal } from "./tls";
 export class InboundConnection {
   /** Set by a valid Hello. */
   peerId: NodeId | null = null;
+  /** The cluster its Hello named ("" for a joiner that does not know yet). */
+  private peerClusterId = "";
   private readonly decoder = new FrameDecoder(MAX_HELLO_FRAME_BYTES);
   private readonly writer: FrameWriter;
   private tlsVerified: boolean;
@@ -73,6 +75,7 @@ export class InboundConnection {
       if (frame.case !== "hello") return `first frame is ${frame.case}, expected Hello`;
       const refusal = helloRefusal(frame.value, this.context) ?? this.identityRefusal(frame.value.nodeId);
       if (refusal !== undefined) return refusal;
+      this.peerClusterId = frame.value.clusterId;
       this.accept(frame.value.nodeId);
       return undefined;
     }
@@ -149,6 +152,12 @@ export class InboundConnection {
     this.context.stats.connectionsRefused++;
     this.socket.terminate();
     this.onClose();
+  }
+
+  /** Closes a connection let in while this node had no cluster id, if its Hello named another cluster than the one learned since. */
+  closeIfForeign(clusterId: string): void {
+    if (this.peerId === null || this.peerClusterId === "" || this.peerClusterId === clusterId) return;
+    this.refuse("frame", `its Hello was for cluster ${JSON.stringify(this.peerClusterId)}, and this node has learned it is in cluster ${JSON.stringify(clusterId)}`);
   }
 
   /** Closes from our side (transport shutting down). */

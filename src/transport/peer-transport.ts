@@ -84,6 +84,7 @@ export class PeerTransport {
     const logger = options.logger ?? consoleLogger;
     const onFrame = options.onFrame;
     const onUnreachable = options.onUnreachable;
+    const inbound = this.inbound;
     this.context = {
       nodeId: options.nodeId,
       clusterId: options.clusterId,
@@ -108,6 +109,7 @@ export class PeerTransport {
         if (this.clusterId !== "" || clusterId === "") return;
         this.clusterId = clusterId;
         logger.info(`learned cluster id ${clusterId} from peer ${from}`);
+        for (const connection of inbound) connection.closeIfForeign(clusterId);
         try {
           options.onClusterIdLearned?.(clusterId, from);
         } catch (error) {

@@ -300,7 +300,7 @@ describe("hostile input on the peer port", () => {
     await expectStillServing(port, inbox);
   });
 
-  test("a joiner without a cluster id learns it from the first peer it dials, keeps it, and refuses other clusters", async () => {
+  test("a joiner without a cluster id learns it from the first peer it dials, keeps it, and drops and refuses other clusters", async () => {
     const b = fleet.make("n2", new Inbox());
     const portB = b.transport.listen({ host: "127.0.0.1", port: 0 }).port;
     const learned: string[] = [];
@@ -320,6 +320,9 @@ describe("hostile input on the peer port", () => {
     await waitUntil(() => learned.length > 0, "the cluster id learned");
     expect(learned).toEqual(["test-cluster from n2"]);
     expect(joiner.logger.has("learned cluster id test-cluster from peer n2")).toBe(true);
+    // The other cluster's connection let in before is closed now.
+    await early.closed;
+    await joiner.logger.wait('its Hello was for cluster "other-cluster"');
 
     const late = await rawClient(portJoiner);
     late.socket.write(Uint8Array.from([...hello("other-cluster", "n7"), ...encodeFrame(raft(raftMessage("n7", "n4", 2)))]));
