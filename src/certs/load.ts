@@ -9,6 +9,9 @@ import { describeFsError } from "./files";
 
 /** Files larger than this are not certificates or keys: refuse before reading them into memory. */
 const MAX_PEM_FILE_BYTES = 1024 * 1024;
+/** A certificate expiring within this many days is warned about at start: time to rotate it. */
+const EXPIRY_WARNING_DAYS = 30;
+const DAY_MS = 24 * 60 * 60 * 1000;
 const CERTIFICATE_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
 
 export interface TlsFilePaths {
@@ -45,6 +48,11 @@ export function loadTlsFiles(paths: TlsFilePaths): TlsMaterial {
   }
   if (notBefore.getTime() > now) {
     throw new CertError(`certificate file ${paths.cert} is not valid before ${notBefore.toISOString()} (check the clock)`);
+  }
+
+  const daysLeft = Math.floor((notAfter.getTime() - now) / DAY_MS);
+  if (daysLeft < EXPIRY_WARNING_DAYS) {
+    warnings.push(`certificate file ${paths.cert} expires on ${notAfter.toISOString()}, in ${daysLeft} days; issue a new one and restart the members one at a time`);
   }
 
   let key: KeyObject;

@@ -22,6 +22,18 @@ function peerTlsMaterial(config: NodeConfig, log: Logger): PeerTlsMaterial | und
   return { cert: loaded.cert, key: loaded.key, ca: loaded.ca ?? "" };
 }
 
+/**
+ * Checks the client port's files the way the peer ones are checked (an
+ * expired certificate or a key of another one is a one-line error; expiry
+ * soon and a readable key are warnings) before the API server reads them.
+ */
+function checkClientTls(config: NodeConfig, log: Logger): void {
+  const files = config.clientTls;
+  if (!files?.certFile || !files.keyFile) return; // the API server explains a half-given pair
+  const loaded = loadTlsFiles({ cert: files.certFile, key: files.keyFile, ...(files.trustedCaFile ? { ca: files.trustedCaFile } : {}) });
+  for (const warning of loaded.warnings) log.warn(warning);
+}
+
 export interface RunningMember {
   readonly log: Logger;
   readonly node: DkvNode;
@@ -31,13 +43,15 @@ export interface RunningMember {
 
 export async function startMember(config: NodeConfig): Promise<RunningMember> {
   const log = createLogger(config.name, config.logLevel);
+  // Certificate files first: a bad one must not leave a new data dir behind.
+  const tls = peerTlsMaterial(config, log);
+  checkClientTls(config, log);
   const store = openMemberStorage(config, log);
   let api: ApiServerHandle | undefined;
   let node: DkvNode | undefined;
   try {
     if (!config.peerTls) log.warn("peer traffic is plain TCP: set --peer-cert-file, --peer-key-file and --peer-trusted-ca-file for mutual TLS");
 
-    const tls = peerTlsMaterial(config, log);
     const network = createTcpPeerNetwork({ config, store, log, ...(tls ? { tls } : {}) });
     node = new DkvNode({ config, store, network, log, version: `${VERSION} (${COMMIT})`, seed: randomInt(2 ** 31) });
     await node.start();

@@ -37,6 +37,13 @@ describe("loadTlsFiles", () => {
     expect(material.warnings).toEqual([]);
   });
 
+  test("a certificate that expires within 30 days loads with a warning saying when", async () => {
+    await issueCert({ dir: dir.path, name: "soon", ip: ["127.0.0.1"], kind: "peer", days: 10 });
+    const material = loadTlsFiles({ ...paths, cert: join(dir.path, "soon.crt"), key: join(dir.path, "soon.key") });
+    expect(material.warnings).toHaveLength(1);
+    expect(material.warnings[0]).toMatch(/soon\.crt expires on \d{4}-\d\d-\d\dT.* in (9|10) days; issue a new one/);
+  });
+
   test("the CA is optional (a server that does not ask for client certificates)", () => {
     const material = loadTlsFiles({ cert: paths.cert, key: paths.key });
     expect(material.ca).toBeUndefined();

@@ -3,7 +3,7 @@
 // certificate gets nothing, and with --trusted-ca-file a client must present
 // a certificate too.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { encodeFrame } from "../../src/transport/index.ts";
@@ -129,6 +129,40 @@ describe("mutual TLS", () => {
     expect(after.isLeader).toBe(true);
     expect(Number(after.raftTerm)).toBe(termBefore);
   }, 30_000);
+});
+
+describe("certificate files of the client port, checked at start", () => {
+  test("a key of another certificate is refused in one line; a certificate expiring soon starts with a warning", async () => {
+    dkv("certs", "issue", "soon", "--dns", "localhost", "--ip", "127.0.0.9", "--server", "--days", "10", "--dir", ca);
+    const single = (name: string, cert: string, key: string) => {
+      const one = new Cluster({ size: 1, firstHost: 9, prefix: name, clientScheme: "https", flags: ["--cert-file", join(ca, cert), "--key-file", join(ca, key)] });
+      extraClusters.push(one);
+      return one;
+    };
+
+    const mismatched = single("bad", "server.crt", "soon.key");
+    await mismatched.startAll();
+    const bad = mismatched.members[0]!;
+    expect(await bad.process!.exited).toBe(1);
+    const errors = mismatched.logs(bad).split("\n").filter((line) => line.startsWith("dkv: "));
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/^dkv: key file \S*soon\.key does not belong to certificate file \S*server\.crt$/);
+    expect(existsSync(bad.dataDir)).toBe(false); // refused before the data dir was made
+
+    const soon = single("soon", "soon.crt", "soon.key");
+    await soon.startAll();
+    await waitFor("the expiry warning", 15_000, () => soon.logs(soon.members[0]!).includes("soon.crt expires on") || undefined);
+    expect(soon.logs(soon.members[0]!)).toMatch(/in (9|10) days; issue a new one/);
+    await waitFor("the member to serve", 15_000, () => soon.logs(soon.members[0]!).includes("serving clients") || undefined);
+  }, 60_000);
+});
+
+const extraClusters: Cluster[] = [];
+afterAll(async () => {
+  for (const one of extraClusters) {
+    await one.stopAll();
+    one.cleanup();
+  }
 });
 
 /** Dials a member's peer port with the given identity, writes the frames, and returns how many bytes came back. */
