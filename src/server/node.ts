@@ -38,6 +38,7 @@ import type { PeerNetwork } from "./peer-network.ts";
 import { RaftDriver, toNodeError } from "./raft-driver.ts";
 import type { ApplyOutcome } from "./apply-outcome.ts";
 import type { Storage } from "../storage/index.ts";
+import { forgetEncoded } from "../storage/index.ts";
 import { statSync } from "node:fs";
 import { validateKey, validateValue } from "./validate.ts";
 import { createSeededPrng } from "./prng.ts";
@@ -228,6 +229,8 @@ export class DkvNode implements KvNode {
           throw error;
         }
       }
+      // Applied here, the leader's copy of these bytes arrives, not this one.
+      forgetEncoded(data);
       try {
         const response = await this.forwarder.send(leader, kind, data, Math.max(1, deadline - Date.now()), signal);
         return decodeOutcome(response.result);

@@ -6,7 +6,7 @@ import { SCHEMA_VERSION } from "../../src/storage/schema";
 import { seededRandom } from "./crash-model";
 import { create } from "@bufbuild/protobuf";
 import { CommandSchema, CompareCommand_Target } from "../../src/gen/dkv/raft/v1/command_pb";
-import { type ApplyResult, type Storage, encodeCommand, openStorage, prefixEnd } from "../../src/storage";
+import { type ApplyResult, type Storage, encodeCommand, encodedPending, forgetEncoded, openStorage, prefixEnd } from "../../src/storage";
 import { bytes, casData, cleanUpAfterEachTest, deleteData, dumpKv, entry, putData, replayCommitted, tempDir, text, track } from "./helpers";
 
 cleanUpAfterEachTest();
@@ -297,5 +297,19 @@ describe("kv store", () => {
     }
     expect(dumpKv(remembered.storage)).toEqual(dumpKv(decoded.storage));
     expect(remembered.storage.kv.revision()).toBe(3);
+  });
+
+  test("remembered commands that never apply here (forwarded, or never committed) do not pile up", () => {
+    const start = encodedPending();
+    const forwarded = encodeCommand(create(CommandSchema, { op: { case: "put", value: { key: "f", value: bytes("x") } } }));
+    expect(encodedPending().commands).toBe(start.commands + 1);
+    forgetEncoded(forwarded);
+    expect(encodedPending()).toEqual(start);
+
+    // Proposals that never commit: 100 values of 1 MiB stay under the 64 MiB bound.
+    const value = new Uint8Array(1024 * 1024);
+    for (let i = 0; i < 100; i++) encodeCommand(create(CommandSchema, { op: { case: "put", value: { key: `lost${i}`, value } } }));
+    expect(encodedPending().bytes).toBeLessThanOrEqual(64 * 1024 * 1024);
+    expect(encodedPending().commands).toBeLessThan(64);
   });
 });
