@@ -173,7 +173,7 @@ async function main(): Promise<void> {
     await sender.exited;
 
     started = performance.now();
-    receiver.installSnapshot(meta);
+    receiver.installSnapshot(meta, await receiver.prepareSnapshot([], meta));
     const installMs = performance.now() - started;
     if (receiver.kv.count() !== state.keys) throw new Error(`restored ${receiver.kv.count()} keys, expected ${state.keys}`);
     receiver.close();

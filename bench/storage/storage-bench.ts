@@ -171,7 +171,7 @@ async function snapshots(): Promise<void> {
   }
   const stageMs = performance.now() - stageStart;
   const installStart = performance.now();
-  receiver.installSnapshot(meta);
+  receiver.installSnapshot(meta, await receiver.prepareSnapshot([], meta));
   const installMs = performance.now() - installStart;
   if (receiver.kv.count() !== SNAPSHOT_KEYS) throw new Error(`restored ${receiver.kv.count()} keys, expected ${SNAPSHOT_KEYS}`);
   console.log(

@@ -14,7 +14,7 @@ import { fsyncDirectory, fsyncFile, readExactly } from "./files";
 import type { SnapshotSource } from "./log-store";
 import { EMPTY_CONF_STATE, confStatesEqual, decodeConfState, encodeConfState } from "./schema";
 import type { KvState } from "./kv-store";
-import { type ImageMeta, type LoadImageStats, type Pause, loadImageInSlices, readImageMeta } from "./snapshot-image";
+import { type ImageMeta, type LoadImageStats, type Pause, loadImageInSlices } from "./snapshot-image";
 
 /** Snapshots kept: the newest, and the one before it for transfers still in progress. */
 export const SNAPSHOTS_KEPT = 2;
@@ -211,20 +211,10 @@ export class SnapshotStore implements SnapshotSource {
   }
 
   /**
-   * Verifies the staged image for `meta` (complete, undamaged, same index, term,
-   * membership and cluster) and returns its path and embedded metadata.
-   */
-  verifyStaged(meta: SnapshotMeta, clusterId: string): { path: string; image: ImageMeta } {
-    const path = this.completeStagedPath(meta);
-    const image = readImageMeta(path);
-    checkAnnounced(path, image, meta, clusterId);
-    return { path, image };
-  }
-
-  /**
-   * verifyStaged and loadImage in one pass that yields to the event loop
-   * (see loadImageInSlices): the staged image, checked against `meta`, in
-   * memory. The file stays staged; publish() it once the install is sure.
+   * The staged image of `meta`, checked (complete, undamaged, the same index,
+   * term, membership and cluster) and loaded into memory in slices that yield
+   * to the event loop (see loadImageInSlices). The file stays staged;
+   * publish() it once the install is sure.
    */
   async loadStagedInSlices(meta: SnapshotMeta, clusterId: string, pause: Pause, budgetMs?: number): Promise<{ path: string; state: KvState; stats: LoadImageStats }> {
     const path = this.completeStagedPath(meta);

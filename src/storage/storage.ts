@@ -180,13 +180,14 @@ export class Storage {
   persistReady(ready: PersistReadyInput, prepared?: PreparedSnapshot): PersistReadyResult {
     this.assertOpen();
     let snapshotChunksRejected = 0;
-    if (prepared !== undefined) {
-      assert(ready.snapshot !== undefined, "a prepared snapshot passed with a Ready that installs none");
-      snapshotChunksRejected = prepared.snapshotChunksRejected; // staged by prepareSnapshot
+    if (ready.snapshot !== undefined) {
+      assert(prepared !== undefined, `a Ready that installs snapshot ${ready.snapshot.index}/${ready.snapshot.term} needs prepareSnapshot() first`);
+      snapshotChunksRejected = prepared.snapshotChunksRejected; // its chunks were staged by prepareSnapshot
+      this.installSnapshot(ready.snapshot, prepared);
     } else {
+      assert(prepared === undefined, "a prepared snapshot passed with a Ready that installs none");
       for (const chunk of ready.snapshotChunks) if (!this.snapshots.writeChunk(chunk)) snapshotChunksRejected += 1;
     }
-    if (ready.snapshot !== undefined) this.installSnapshot(ready.snapshot, prepared);
     const needsSync = !(ready.mustSync === false && ready.entries.length === 0 && ready.bootstrapConfState === undefined);
     const defer = needsSync && ready.deferSync === true && ready.snapshot === undefined && ready.snapshotChunks.length === 0;
     const persist: { hardState?: Ready["hardState"]; entries: readonly Entry[]; confState?: ConfState; sync?: "full" | "normal" } = {
@@ -254,25 +255,21 @@ export class Storage {
   }
 
   /**
-   * Replaces the KV state with the staged image of `meta`. One transaction
+   * Replaces the KV state with the image of `meta` that prepareSnapshot()
+   * checked and loaded (the driver calls this through persistReady). One transaction
    * records the image and discards the log (kept after the snapshot only if
    * it holds the snapshot's entry): a crash before its commit leaves the old
    * state, after it the node starts from the new image.
    */
-  installSnapshot(meta: SnapshotMeta, prepared?: PreparedSnapshot): void {
+  installSnapshot(meta: SnapshotMeta, prepared: PreparedSnapshot): void {
     this.assertOpen();
     const applied = this.kv.appliedIndex();
     assert(meta.index > applied, `snapshot ${meta.index}/${meta.term} is not newer than the applied index ${applied}`);
-    if (prepared !== undefined) {
-      assert(prepared.meta.index === meta.index && prepared.meta.term === meta.term, `prepared snapshot ${prepared.meta.index}/${prepared.meta.term} installed as ${meta.index}/${meta.term}`);
-    }
-    const path = prepared?.stagedPath ?? this.snapshots.verifyStaged(meta, this.identityValue.clusterId).path;
-    const fileName = this.snapshots.publish(path, meta);
+    assert(prepared.meta.index === meta.index && prepared.meta.term === meta.term, `prepared snapshot ${prepared.meta.index}/${prepared.meta.term} installed as ${meta.index}/${meta.term}`);
+    const fileName = this.snapshots.publish(prepared.stagedPath, meta);
     fsyncDirectory(this.paths.stagingDir);
     const imagePath = this.snapshots.imagePath(fileName);
-    let loaded: KvState;
     try {
-      loaded = prepared?.state ?? loadImage(imagePath, { sealChecked: true }).state;
       this.transactions.run("full", () => {
         this.log.discardForSnapshotInTransaction(meta);
         this.snapshots.recordInTransaction(meta, fileName);
@@ -284,7 +281,7 @@ export class Storage {
     }
     this.tableHoldsState = false;
     this.log.reload();
-    this.kv.replace({ ...loaded, index: meta.index, term: meta.term, confState: meta.confState });
+    this.kv.replace({ ...prepared.state, index: meta.index, term: meta.term, confState: meta.confState });
     this.snapshots.afterRecordCommitted();
     this.snapshots.clearStaging();
   }

@@ -110,7 +110,7 @@ describe("restoreDataDir", () => {
       offset += chunk.data.byteLength;
       if (chunk.done) break;
     }
-    joiner.persistReady({ entries: [], snapshotChunks: [], snapshot: meta });
+    joiner.persistReady({ entries: [], snapshotChunks: [], snapshot: meta }, await joiner.prepareSnapshot([], meta));
     expect(dumpKv(joiner)).toEqual(dumpKv(stores[0]!));
   });
 
