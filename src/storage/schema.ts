@@ -96,7 +96,7 @@ export const DATA_SCHEMA_SQL: readonly string[] = [
      VALUES (1, 0, 0, 0, '{"voters":[],"learners":[]}')`,
 ];
 
-/** Tables of a snapshot image (written into an ATTACHed database named `img`). */
+/** Tables of a snapshot image, created in the image file by its own connection (see snapshot-image.ts). */
 export const SNAPSHOT_SCHEMA_SQL: readonly string[] = [
   kvTableSql("main"),
   `CREATE TABLE main.snapshot_meta (
