@@ -8,7 +8,7 @@ import { MemoryNode } from "../../test/api/memory-node.js";
 const leanUnary = process.argv.includes("--lean");
 const node = new MemoryNode();
 await node.put("bench-key", new Uint8Array(100).fill(120));
-const api = startApiServer({ node, listenAddress: "127.0.0.1:0", leanUnary, log: () => {} });
+const api = await startApiServer({ node, listenAddress: "127.0.0.1:0", leanUnary, log: () => {} });
 console.log(JSON.stringify({ port: api.port }));
 
 const decoder = new TextDecoder();

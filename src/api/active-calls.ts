@@ -61,6 +61,11 @@ export class ActiveCalls {
     return call;
   }
 
+  /** Ends the wait of a call in progress with `reason`, as a fired client signal would. */
+  cancel(handle: ActiveCall, reason: unknown): void {
+    abortWith((handle as CallState).controller, reason);
+  }
+
   end(handle: ActiveCall): void {
     const call = handle as CallState;
     if (call.timer !== undefined) clearTimeout(call.timer);

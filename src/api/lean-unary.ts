@@ -3,6 +3,8 @@
 // guarded method, encode, answer with one Response. The stock connect-es
 // fetch handler pipes the same request through async iterables and a
 // ReadableStream, which costs ~160 µs of CPU per call on Bun (BUN-NOTES).
+// The same path answers the calls the API worker hands over (worker-bridge.ts):
+// its core takes four header values and the body, not a Request.
 //
 // Wire behaviour is the stock handler's, built from connect-es's own helpers
 // (content types, error JSON, HTTP status per code, Connect-Timeout-Ms,
@@ -13,11 +15,7 @@
 // handler (see leanCanServe).
 import type { DescMethodUnary, DescMessage, MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import {
-  createMethodSerializationLookup,
-  mergeNonProtocolHeaders,
-  type Serialization,
-} from "@connectrpc/connect/protocol";
+import { createMethodSerializationLookup, mergeNonProtocolHeaders, type Serialization } from "@connectrpc/connect/protocol";
 import {
   codeToHttpStatus,
   contentTypeUnaryJson,
@@ -62,42 +60,100 @@ export function leanCanServe(request: Request): boolean {
   return encoding === null || encoding === "identity";
 }
 
-export function createLeanUnaryHandler<I extends DescMessage, O extends DescMessage>(
+/** What the lean path needs of a request: four header values and a way to read the body. */
+export interface LeanUnaryRequest {
+  contentType: string | null;
+  timeout: string | null;
+  protocolVersion: string | null;
+  /** Fires when the client goes away. */
+  signal: AbortSignal | undefined;
+  /** Instead of a signal: receives a function that cancels the call (the client went away). */
+  onCancel?(cancel: () => void): void;
+  /** The body, at most readMaxBytes of it (ConnectError resource_exhausted beyond). */
+  readBody(readMaxBytes: number): Promise<Uint8Array>;
+}
+
+/** An answer of the lean path; `headers` only on errors whose metadata adds some. */
+export interface LeanUnaryAnswer {
+  status: number;
+  contentType: string;
+  body: Uint8Array;
+  headers?: Headers;
+}
+
+export type LeanUnaryCall = (request: LeanUnaryRequest) => Promise<LeanUnaryAnswer>;
+
+/** The lean path apart from HTTP, so the API worker's forwarded calls take it too. */
+export function createLeanUnaryCall<I extends DescMessage, O extends DescMessage>(
   method: DescMethodUnary<I, O>,
   implementation: UnaryMethod,
   options: LeanUnaryOptions,
-): FetchHandler {
+): LeanUnaryCall {
   const serialization = createMethodSerializationLookup(method, undefined, undefined, {
     readMaxBytes: options.readMaxBytes,
     writeMaxBytes: WRITE_MAX_BYTES,
   });
   const calls = new ActiveCalls(options.shutdownSignal);
 
-  return async function handleLeanUnary(request: Request): Promise<Response> {
+  return async function leanUnaryCall(request: LeanUnaryRequest): Promise<LeanUnaryAnswer> {
     // leanCanServe matched contentTypeUnaryRegExp, so this is json or proto.
-    const binary = !/json/i.test(request.headers.get(headerContentType) ?? "");
-    const timeout = parseTimeout(request.headers.get(headerTimeout), Number.MAX_SAFE_INTEGER);
+    const binary = !/json/i.test(request.contentType ?? "");
+    const timeout = parseTimeout(request.timeout, Number.MAX_SAFE_INTEGER);
     const call = calls.begin(timeout.timeoutMs, request.signal);
+    request.onCancel?.(() => calls.cancel(call, new ConnectError("the client went away", Code.Canceled)));
     try {
-      if (options.requireConnectProtocolHeader) requireProtocolVersionHeader(request.headers);
+      if (options.requireConnectProtocolHeader) requireProtocolVersion(request.protocolVersion);
       if (timeout.error) throw timeout.error;
-      const body = await readBody(request, options.readMaxBytes);
+      const body = await request.readBody(options.readMaxBytes);
       const input = parseInput(serialization.getI(binary), body);
       const output = (await implementation(input, { signal: call.signal })) as MessageShape<O>;
-      return new Response(serialization.getO(binary).serialize(output), {
-        status: 200,
-        headers: { [headerContentType]: binary ? contentTypeUnaryProto : contentTypeUnaryJson },
-      });
+      return { status: 200, contentType: binary ? contentTypeUnaryProto : contentTypeUnaryJson, body: serialization.getO(binary).serialize(output) };
     } catch (error) {
-      return errorResponse(error, options.log, method);
+      return errorAnswer(error, options.log, method);
     } finally {
       calls.end(call);
     }
   };
 }
 
-function requireProtocolVersionHeader(headers: Headers): void {
-  const version = headers.get(headerProtocolVersion);
+export function fromFetchRequest(request: Request): LeanUnaryRequest {
+  const headers = request.headers;
+  return {
+    contentType: headers.get(headerContentType),
+    timeout: headers.get(headerTimeout),
+    protocolVersion: headers.get(headerProtocolVersion),
+    signal: request.signal,
+    readBody: (readMaxBytes) => readBody(request, readMaxBytes),
+  };
+}
+
+export function toResponse(answer: LeanUnaryAnswer): Response {
+  const headers = answer.headers ?? { [headerContentType]: answer.contentType };
+  return new Response(answer.body, { status: answer.status, headers });
+}
+
+/**
+ * A body that was read whole already (the API worker's), checked as readBody
+ * checks one; null = a body without a usable length whose reading stopped past the limit.
+ */
+export function checkReadBody(bytes: Uint8Array | null, contentLength: string | null, readMaxBytes: number): Uint8Array {
+  const length = contentLength === null ? NaN : parseInt(contentLength, 10);
+  if (bytes === null || !Number.isSafeInteger(length) || length < 0) {
+    if (bytes === null || bytes.byteLength > readMaxBytes) {
+      throw new ConnectError(`message size is larger than configured readMaxBytes ${readMaxBytes}`, Code.ResourceExhausted);
+    }
+    return bytes;
+  }
+  if (length > readMaxBytes) {
+    throw new ConnectError(`message size ${length} is larger than configured readMaxBytes ${readMaxBytes}`, Code.ResourceExhausted);
+  }
+  if (bytes.byteLength !== length) {
+    throw new ConnectError(`protocol error: promised ${length} bytes, received ${bytes.byteLength}`, Code.InvalidArgument);
+  }
+  return bytes;
+}
+
+function requireProtocolVersion(version: string | null): void {
   if (version === null) {
     throw new ConnectError(`missing required header: set ${headerProtocolVersion} to "${protocolVersion}"`, Code.InvalidArgument);
   }
@@ -111,18 +167,17 @@ async function readBody(request: Request, readMaxBytes: number): Promise<Uint8Ar
   const lengthHeader = request.headers.get(headerUnaryContentLength);
   const length = lengthHeader === null ? NaN : parseInt(lengthHeader, 10);
   if (!Number.isSafeInteger(length) || length < 0) return readChunkedBody(request, readMaxBytes);
-  if (length > readMaxBytes) {
-    throw new ConnectError(`message size ${length} is larger than configured readMaxBytes ${readMaxBytes}`, Code.ResourceExhausted);
-  }
-  const bytes = new Uint8Array(await request.arrayBuffer());
-  if (bytes.byteLength !== length) {
-    throw new ConnectError(`protocol error: promised ${length} bytes, received ${bytes.byteLength}`, Code.InvalidArgument);
-  }
-  return bytes;
+  if (length > readMaxBytes) return checkReadBody(new Uint8Array(0), lengthHeader, readMaxBytes);
+  return checkReadBody(new Uint8Array(await request.arrayBuffer()), lengthHeader, readMaxBytes);
 }
 
 /** A body without a usable Content-Length, read chunk by chunk and abandoned once it passes the limit. */
 async function readChunkedBody(request: Request, readMaxBytes: number): Promise<Uint8Array> {
+  return checkReadBody(await readAtMost(request, readMaxBytes), null, readMaxBytes);
+}
+
+/** The whole body, read chunk by chunk; null once it passes maxBytes (the rest is left unread). */
+export async function readAtMost(request: Request, maxBytes: number): Promise<Uint8Array | null> {
   if (request.body === null) return new Uint8Array(0);
   const chunks: Uint8Array[] = [];
   let total = 0;
@@ -132,21 +187,13 @@ async function readChunkedBody(request: Request, readMaxBytes: number): Promise<
       const { done, value } = await reader.read();
       if (done) break;
       total += value.byteLength;
-      if (total > readMaxBytes) {
-        throw new ConnectError(`message size is larger than configured readMaxBytes ${readMaxBytes}`, Code.ResourceExhausted);
-      }
+      if (total > maxBytes) return null;
       chunks.push(value);
     }
   } finally {
     reader.cancel().catch(() => {});
   }
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return bytes;
+  return Buffer.concat(chunks, total);
 }
 
 function parseInput<T>(serialization: Serialization<T>, bytes: Uint8Array): T {
@@ -161,7 +208,7 @@ function parseInput<T>(serialization: Serialization<T>, bytes: Uint8Array): T {
   }
 }
 
-function errorResponse(error: unknown, log: LogFn, method: DescMethodUnary): Response {
+function errorAnswer(error: unknown, log: LogFn, method: DescMethodUnary): LeanUnaryAnswer {
   let connectError: ConnectError;
   if (error instanceof ConnectError) {
     connectError = error;
@@ -170,7 +217,12 @@ function errorResponse(error: unknown, log: LogFn, method: DescMethodUnary): Res
     log(`api: lean handler for ${method.parent.typeName}/${method.name} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
     connectError = new ConnectError("internal error", Code.Internal, undefined, undefined, error);
   }
+  const body = errorToJsonBytes(connectError, undefined);
+  const status = codeToHttpStatus(connectError.code);
+  let metadataCount = 0;
+  connectError.metadata.forEach(() => void metadataCount++);
+  if (connectError.isWireError || metadataCount === 0) return { status, contentType: contentTypeUnaryJson, body };
   const headers = new Headers({ [headerContentType]: contentTypeUnaryJson });
-  if (!connectError.isWireError) mergeNonProtocolHeaders(headers, connectError.metadata);
-  return new Response(errorToJsonBytes(connectError, undefined), { status: codeToHttpStatus(connectError.code), headers });
+  mergeNonProtocolHeaders(headers, connectError.metadata);
+  return { status, contentType: contentTypeUnaryJson, body, headers };
 }

@@ -10,7 +10,7 @@ import type { KvNode } from "../server/contract.js";
 import type { ApiMetrics } from "./api-metrics.js";
 import type { LogFn } from "./errors.js";
 import { guardService } from "./guard.js";
-import { createLeanUnaryHandler, leanCanServe, type FetchHandler } from "./lean-unary.js";
+import { createLeanUnaryCall, fromFetchRequest, leanCanServe, toResponse, type FetchHandler, type LeanUnaryCall } from "./lean-unary.js";
 import { createDkvService, createMaintenanceService, createMembershipService, type CallContext } from "./services.js";
 import { createStockHandler } from "./stock.js";
 
@@ -24,8 +24,14 @@ export interface RpcRouteOptions {
   log: LogFn;
 }
 
-/** Route path -> handler, for Bun.serve's `routes`. */
-export function createRpcRoutes(options: RpcRouteOptions): Record<string, FetchHandler> {
+export interface RpcRoutes {
+  /** Route path -> handler, for Bun.serve's `routes`. */
+  fetch: Record<string, FetchHandler>;
+  /** Route path -> the lean path of a unary method apart from HTTP (the API worker's calls), when leanUnary is on. */
+  unary: Record<string, LeanUnaryCall>;
+}
+
+export function createRpcRoutes(options: RpcRouteOptions): RpcRoutes {
   const guard = { metrics: options.metrics, log: options.log };
   const implementations = new Map<DescService, object>([
     [DkvAPI, guardService(DkvAPI, createDkvService(options.node), guard)],
@@ -47,37 +53,56 @@ export function createRpcRoutes(options: RpcRouteOptions): Record<string, FetchH
   router.service(MembershipAPI, implementations.get(MembershipAPI)!);
   router.service(MaintenanceAPI, implementations.get(MaintenanceAPI)!);
 
-  const routes: Record<string, FetchHandler> = {};
+  const routes: RpcRoutes = { fetch: {}, unary: {} };
   for (const handler of router.handlers) {
     const stock = createStockHandler(handler);
     const method = handler.method;
-    let lean: FetchHandler | undefined;
+    const seconds = options.metrics.requestSeconds.with(handler.service.typeName, method.name);
+    let lean: LeanUnaryCall | undefined;
     if (options.leanUnary && method.methodKind === "unary") {
       const implementation = implementations.get(handler.service) as Record<string, (request: unknown, context: CallContext) => Promise<unknown>>;
-      lean = createLeanUnaryHandler(method as DescMethodUnary, implementation[method.localName]!, {
-        readMaxBytes: options.readMaxBytes,
-        requireConnectProtocolHeader: options.requireConnectProtocolHeader,
-        shutdownSignal: options.shutdownSignal,
-        log: options.log,
-      });
+      lean = timedUnary(
+        options.metrics,
+        seconds,
+        createLeanUnaryCall(method as DescMethodUnary, implementation[method.localName]!, {
+          readMaxBytes: options.readMaxBytes,
+          requireConnectProtocolHeader: options.requireConnectProtocolHeader,
+          shutdownSignal: options.shutdownSignal,
+          log: options.log,
+        }),
+      );
+      routes.unary[handler.requestPath] = lean;
     }
-    routes[handler.requestPath] = timed(options.metrics, handler.service.typeName, method.name, stock, lean);
+    routes.fetch[handler.requestPath] = timed(options.metrics, seconds, stock, lean);
   }
   return routes;
 }
 
-function timed(metrics: ApiMetrics, service: string, method: string, stock: FetchHandler, lean: FetchHandler | undefined): FetchHandler {
-  const seconds = metrics.requestSeconds.with(service, method);
+type Seconds = ReturnType<ApiMetrics["requestSeconds"]["with"]>;
+
+function timed(metrics: ApiMetrics, seconds: Seconds, stock: FetchHandler, lean: LeanUnaryCall | undefined): FetchHandler {
   return async function handleRpc(request: Request): Promise<Response> {
-    const started = performance.now();
-    metrics.requestsInFlight.inc();
-    try {
-      const response = lean !== undefined && leanCanServe(request) ? await lean(request) : await stock(request);
-      metrics.httpResponses.with("rpc", String(response.status)).inc();
-      return response;
-    } finally {
-      metrics.requestsInFlight.dec();
-      seconds.observe((performance.now() - started) / 1000);
-    }
+    if (lean !== undefined && leanCanServe(request)) return toResponse(await lean(fromFetchRequest(request)));
+    return measure(metrics, seconds, () => stock(request));
   };
+}
+
+function timedUnary(metrics: ApiMetrics, seconds: Seconds, lean: LeanUnaryCall): LeanUnaryCall {
+  return function handleLeanUnary(request) {
+    return measure(metrics, seconds, () => lean(request));
+  };
+}
+
+/** Counts a call in flight while `run` runs, then its HTTP status and duration. */
+async function measure<T extends { status: number }>(metrics: ApiMetrics, seconds: Seconds, run: () => Promise<T>): Promise<T> {
+  const started = performance.now();
+  metrics.requestsInFlight.inc();
+  try {
+    const answer = await run();
+    metrics.httpResponses.with("rpc", String(answer.status)).inc();
+    return answer;
+  } finally {
+    metrics.requestsInFlight.dec();
+    seconds.observe((performance.now() - started) / 1000);
+  }
 }

@@ -8,6 +8,7 @@ import { resolveOptions, parseListenAddress, ApiServerError, type ApiServerOptio
 import { createProbeRoutes, notFound, notFoundOnMetricsListener } from "./probes.js";
 import { createRpcRoutes } from "./routes.js";
 import { loadServerTls, type ServerTls } from "./tls.js";
+import { startApiWorker, type ApiWorker } from "./worker-bridge.js";
 
 /**
  * Bun refuses bodies above maxRequestBodySize with a bare 413 before our code
@@ -29,7 +30,7 @@ export interface ApiServerHandle {
   stop(): Promise<void>;
 }
 
-export function startApiServer(options: ApiServerOptions): ApiServerHandle {
+export async function startApiServer(options: ApiServerOptions): Promise<ApiServerHandle> {
   const resolved = resolveOptions(options);
   const listen = parseListenAddress("listenAddress", resolved.listenAddress);
   const metricsListen = resolved.metricsListenAddress === undefined ? undefined : parseListenAddress("metricsListenAddress", resolved.metricsListenAddress);
@@ -47,20 +48,49 @@ export function startApiServer(options: ApiServerOptions): ApiServerHandle {
     log: resolved.log,
   });
   const probeRoutes = createProbeRoutes(resolved.node, metrics, resolved.log, resolved.readyCheckTimeoutMs);
-  const rpcPaths = Object.keys(rpcRoutes).sort();
+  const rpcPaths = Object.keys(rpcRoutes.fetch).sort();
+  const routes = { ...rpcRoutes.fetch, ...probeRoutes };
+  const fallback = (request: Request): Response => notFound(request, metrics, rpcPaths);
+  const maxRequestBodySize = resolved.maxRequestBytes * BUN_BODY_BACKSTOP_FACTOR;
 
   const servers: Server<undefined>[] = [];
+  let worker: ApiWorker | undefined;
   try {
-    servers.push(
-      serve("listenAddress", listen, tls, {
-        routes: { ...rpcRoutes, ...probeRoutes },
-        fetch: (request) => notFound(request, metrics, rpcPaths),
-        maxRequestBodySize: resolved.maxRequestBytes * BUN_BODY_BACKSTOP_FACTOR,
-        idleTimeout: resolved.idleTimeoutSeconds,
-        metrics,
-        log: resolved.log,
-      }),
-    );
+    if (resolved.apiWorker) {
+      const unaryPaths = Object.keys(rpcRoutes.unary);
+      worker = await startApiWorker(
+        {
+          hostname: listen.hostname,
+          port: listen.port,
+          tls,
+          maxRequestBodySize,
+          readMaxBytes: resolved.maxRequestBytes,
+          idleTimeout: resolved.idleTimeoutSeconds,
+          unaryPaths,
+        },
+        {
+          unary: unaryPaths.map((path) => rpcRoutes.unary[path]!),
+          fetch: async (request) => (routes[new URL(request.url).pathname as keyof typeof routes] ?? fallback)(request),
+          log: resolved.log,
+          onUnhandled: () => metrics.httpResponses.with("error", "500").inc(),
+        },
+      ).catch((error: unknown) => {
+        throw new ApiServerError(
+          `cannot serve the client API${describeTls(tls)} on listenAddress ${listen.hostname}:${listen.port}: ${error instanceof Error ? error.message : String(error)}`,
+        );
+      });
+    } else {
+      servers.push(
+        serve("listenAddress", listen, tls, {
+          routes,
+          fetch: fallback,
+          maxRequestBodySize,
+          idleTimeout: resolved.idleTimeoutSeconds,
+          metrics,
+          log: resolved.log,
+        }),
+      );
+    }
     if (metricsListen !== undefined) {
       servers.push(
         serve("metricsListenAddress", metricsListen, undefined, {
@@ -75,26 +105,34 @@ export function startApiServer(options: ApiServerOptions): ApiServerHandle {
     }
   } catch (error) {
     for (const server of servers) void server.stop(true);
+    void worker?.stop(0, () => shutdown.abort());
     throw error;
   }
 
-  const main = servers[0]!;
+  const address = worker ?? { hostname: servers[0]!.hostname!, port: servers[0]!.port! };
   const scheme = tls === undefined ? "http" : "https";
-  const metricsServer = servers[1];
+  const metricsServer = worker === undefined ? servers[1] : servers[0];
   let stopping: Promise<void> | undefined;
   return {
-    port: main.port!,
-    hostname: main.hostname!,
-    url: `${scheme}://${hostForUrl(main.hostname!)}:${main.port}`,
+    port: address.port,
+    hostname: address.hostname,
+    url: `${scheme}://${hostForUrl(address.hostname)}:${address.port}`,
     metrics:
       metricsServer === undefined
         ? undefined
         : { port: metricsServer.port!, hostname: metricsServer.hostname!, url: `http://${hostForUrl(metricsServer.hostname!)}:${metricsServer.port}` },
     stop() {
-      stopping ??= stopServers(servers, shutdown, resolved.stopGraceMs);
+      stopping ??= Promise.all([
+        stopServers(servers, shutdown, resolved.stopGraceMs),
+        worker?.stop(resolved.stopGraceMs, () => shutdown.abort(new ConnectError("the server is stopping", Code.Unavailable))),
+      ]).then(() => {});
       return stopping;
     },
   };
+}
+
+function describeTls(tls: ServerTls | undefined): string {
+  return tls === undefined ? "" : tls.requestCert ? " with mutual TLS" : " with TLS";
 }
 
 interface ServeOptions {
@@ -129,8 +167,7 @@ function serve(field: string, address: ListenAddress, tls: ServerTls | undefined
     });
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
-    const withTls = tls === undefined ? "" : tls.requestCert ? " with mutual TLS" : " with TLS";
-    throw new ApiServerError(`cannot serve the client API${withTls} on ${field} ${address.hostname}:${address.port}: ${reason}`);
+    throw new ApiServerError(`cannot serve the client API${describeTls(tls)} on ${field} ${address.hostname}:${address.port}: ${reason}`);
   }
 }
 

@@ -1,6 +1,7 @@
 // The one executable: `dkv serve`, the client commands and the cert tool.
 // Heavy modules are imported lazily by each command so `dkv --help` and the
 // client commands start fast.
+import { isMainThread } from "node:worker_threads";
 import { defineCommand } from "citty";
 import { dispatch } from "./dispatch.ts";
 import { VERSION, versionLine } from "./version.ts";
@@ -31,7 +32,11 @@ export const rootCommand = defineCommand({
   },
 });
 
-if (import.meta.main) {
+if (!isMainThread) {
+  // The compiled binary has one entry point, this file, so its API worker
+  // starts here too (src/api/worker-bridge.ts); from source it starts http-worker.ts itself.
+  await import("../api/http-worker.ts");
+} else if (import.meta.main) {
   const code = await dispatch(rootCommand, process.argv.slice(2), {
     stdout: (t) => process.stdout.write(t),
     stderr: (t) => process.stderr.write(t),

@@ -64,6 +64,7 @@ export async function startMember(config: NodeConfig): Promise<RunningMember> {
       ...(config.clientTls?.trustedCaFile ? { trustedCaFile: config.clientTls.trustedCaFile } : {}),
       ...(config.listenMetricsAddress ? { metricsListenAddress: config.listenMetricsAddress } : {}),
       log: (line) => log.error(line),
+      apiWorker: config.apiWorker,
     });
     log.info("serving clients", { address: config.listenClientAddress, tls: config.clientTls ? (config.clientTls.trustedCaFile ? "mutual" : "server") : "off" });
     notifyReady();

@@ -34,6 +34,8 @@ export interface NodeConfig {
   quotaBytes: number;
   /** Largest request accepted from a client. */
   maxRequestBytes: number;
+  /** The client port is served from a thread of its own (HTTP beside raft) rather than raft's. */
+  apiWorker: boolean;
   logLevel: "debug" | "info" | "warn" | "error";
 }
 
@@ -50,6 +52,7 @@ export const DEFAULTS = {
   // etcd's default --quota-backend-bytes.
   quotaBytes: 2 * 1024 * 1024 * 1024,
   maxRequestBytes: 1.5 * 1024 * 1024,
+  apiWorker: true,
   logLevel: "info",
 } as const;
 
@@ -137,6 +140,7 @@ export interface ServeFlags {
   "election-timeout"?: string;
   "snapshot-count"?: string;
   "quota-bytes"?: string;
+  "api-worker"?: string;
   "log-level"?: string;
 }
 
@@ -190,6 +194,8 @@ export function buildConfig(flags: ServeFlags): NodeConfig {
     throw new ConfigError(`--election-timeout (${electionTimeoutMs}ms) must be at least 3x --heartbeat-interval (${heartbeatIntervalMs}ms)`);
   }
   if (flags["listen-metrics-address"]) parseHostPort(flags["listen-metrics-address"], "listen-metrics-address", true);
+  const apiWorker = flags["api-worker"] ?? String(DEFAULTS.apiWorker);
+  if (apiWorker !== "true" && apiWorker !== "false") throw new ConfigError(`--api-worker must be true or false, not "${apiWorker}"`);
   const logLevel = flags["log-level"] ?? DEFAULTS.logLevel;
   if (!["debug", "info", "warn", "error"].includes(logLevel)) {
     throw new ConfigError(`--log-level must be debug, info, warn or error, not "${logLevel}"`);
@@ -213,6 +219,7 @@ export function buildConfig(flags: ServeFlags): NodeConfig {
     snapshotCount: parsePositiveInt(flags["snapshot-count"] ?? DEFAULTS.snapshotCount, "snapshot-count"),
     quotaBytes: parsePositiveInt(flags["quota-bytes"] ?? DEFAULTS.quotaBytes, "quota-bytes"),
     maxRequestBytes: DEFAULTS.maxRequestBytes,
+    apiWorker: apiWorker === "true",
     logLevel: logLevel as NodeConfig["logLevel"],
   };
 }

@@ -18,9 +18,9 @@ export interface TestApi {
 }
 
 /** Starts a server on 127.0.0.1:0; the caller must `await api.stop()` (use `stopAll` in afterEach). */
-export function startTestApi(options: Partial<ApiServerOptions> = {}, node = new MemoryNode()): TestApi {
+export async function startTestApi(options: Partial<ApiServerOptions> = {}, node = new MemoryNode()): Promise<TestApi> {
   const logs: string[] = [];
-  const api = startApiServer({ node, listenAddress: "127.0.0.1:0", log: (line) => logs.push(line), stopGraceMs: 200, ...options });
+  const api = await startApiServer({ node, listenAddress: "127.0.0.1:0", log: (line) => logs.push(line), stopGraceMs: 200, ...options });
   return { node, api, logs };
 }
 
@@ -56,8 +56,8 @@ export function clientsFor(wire: Wire, baseUrl: string, fetchFn?: typeof fetch):
 /** Collects servers started in a test so afterEach can stop every one, even after a failed assertion. */
 export class ServerPool {
   private readonly running: ApiServerHandle[] = [];
-  start(options: Partial<ApiServerOptions> = {}, node = new MemoryNode()): TestApi {
-    const started = startTestApi(options, node);
+  async start(options: Partial<ApiServerOptions> = {}, node = new MemoryNode()): Promise<TestApi> {
+    const started = await startTestApi(options, node);
     this.running.push(started.api);
     return started;
   }

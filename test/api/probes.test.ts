@@ -9,7 +9,7 @@ afterEach(() => pool.stopAll());
 
 describe("probes", () => {
   test("/healthz answers 200 ok while the node is live, 503 when it is not", async () => {
-    const { api, node } = pool.start();
+    const { api, node } = await pool.start();
     const up = await fetch(`${api.url}/healthz`);
     expect(up.status).toBe(200);
     expect(await up.text()).toBe("ok\n");
@@ -18,7 +18,7 @@ describe("probes", () => {
   });
 
   test("/readyz follows the node: 200 when ready, 503 with the reason when not", async () => {
-    const { api, node } = pool.start();
+    const { api, node } = await pool.start();
     expect((await fetch(`${api.url}/readyz`)).status).toBe(200);
     node.readiness = { ready: false, reason: "no leader for 3 s" };
     const notReady = await fetch(`${api.url}/readyz`);
@@ -27,7 +27,7 @@ describe("probes", () => {
   });
 
   test("/readyz answers 503 when the readiness check fails or hangs", async () => {
-    const { api, node } = pool.start({ readyCheckTimeoutMs: 100 });
+    const { api, node } = await pool.start({ readyCheckTimeoutMs: 100 });
     node.failNext.set("isReady", new Error("storage closed"));
     expect(await (await fetch(`${api.url}/readyz`)).text()).toBe("not ready: storage closed\n");
     node.hang.set("isReady", { ignoreSignal: true });
@@ -37,7 +37,7 @@ describe("probes", () => {
   });
 
   test("probes only take GET (and HEAD)", async () => {
-    const { api } = pool.start();
+    const { api } = await pool.start();
     const posted = await fetch(`${api.url}/healthz`, { method: "POST" });
     expect(posted.status).toBe(405);
     expect(posted.headers.get("allow")).toBe("GET, HEAD");
@@ -47,7 +47,7 @@ describe("probes", () => {
 
 describe("/metrics", () => {
   test("is valid Prometheus text with the node's metrics and the API's request counters", async () => {
-    const { api, node } = pool.start();
+    const { api, node } = await pool.start();
     const { dkv } = clientsFor("connect-json", api.url);
     await dkv.set({ key: "a", value: bytes("1") });
     await dkv.get({ key: "a" });
@@ -82,7 +82,7 @@ describe("/metrics", () => {
   });
 
   test("the node's text is served even without a final newline; a failing node still leaves the API's metrics", async () => {
-    const { api, node, logs } = pool.start();
+    const { api, node, logs } = await pool.start();
     node.metricsTextValue = "# TYPE dkv_node_up gauge\ndkv_node_up 1";
     const families = parsePrometheusText(await (await fetch(`${api.url}/metrics`)).text());
     expect(families.get("dkv_node_up")?.samples[0]?.value).toBe(1);
@@ -99,7 +99,7 @@ describe("/metrics", () => {
 
 describe("the plain metrics listener", () => {
   test("serves only /healthz, /readyz and /metrics, over plain HTTP", async () => {
-    const { api } = pool.start({ metricsListenAddress: "127.0.0.1:0" });
+    const { api } = await pool.start({ metricsListenAddress: "127.0.0.1:0" });
     const metricsUrl = api.metrics!.url;
     expect(metricsUrl).toStartWith("http://127.0.0.1:");
     expect(api.metrics!.port).not.toBe(api.port);

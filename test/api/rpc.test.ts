@@ -19,16 +19,25 @@ async function codeOf(call: Promise<unknown>): Promise<{ code: Code; message: st
   throw new Error("expected the call to fail, but it succeeded");
 }
 
-for (const leanUnary of [true, false]) {
+/** Every way a call can be served: lean or stock, from the API worker or on the raft thread. */
+const PATHS = [
+  { leanUnary: true, apiWorker: true },
+  { leanUnary: false, apiWorker: true },
+  { leanUnary: true, apiWorker: false },
+  { leanUnary: false, apiWorker: false },
+];
+const describePath = (path: (typeof PATHS)[number]): string => `${path.leanUnary ? "lean" : "stock"} unary path${path.apiWorker ? " in the API worker" : " on the raft thread"}`;
+
+for (const path of PATHS) {
   for (const wire of WIRES) {
-    describe(`${wire}, ${leanUnary ? "lean" : "stock"} unary path`, () => {
-      const start = () => {
-        const started = pool.start({ leanUnary });
+    describe(`${wire}, ${describePath(path)}`, () => {
+      const start = async () => {
+        const started = await pool.start(path);
         return { ...started, ...clientsFor(wire, started.api.url) };
       };
 
       test("Set then Get returns the value, revisions and the response header", async () => {
-        const { dkv } = start();
+        const { dkv } = await start();
         const set = await dkv.set({ key: "greeting", value: bytes("hello") });
         expect(set.kv?.key).toBe("greeting");
         expect(set.kv?.version).toBe(1n);
@@ -45,7 +54,7 @@ for (const leanUnary of [true, false]) {
       });
 
       test("Get of a missing key answers found=false with an empty value, not an error", async () => {
-        const { dkv } = start();
+        const { dkv } = await start();
         const got = await dkv.get({ key: "missing" });
         expect(got.found).toBe(false);
         expect(got.value.byteLength).toBe(0);
@@ -54,7 +63,7 @@ for (const leanUnary of [true, false]) {
       });
 
       test("the consistency enum reaches the node as linearizable or serializable", async () => {
-        const { dkv, node } = start();
+        const { dkv, node } = await start();
         await dkv.get({ key: "a" });
         await dkv.get({ key: "a", consistency: Consistency.SERIALIZABLE });
         await dkv.list({ prefix: "a", consistency: Consistency.SERIALIZABLE });
@@ -62,7 +71,7 @@ for (const leanUnary of [true, false]) {
       });
 
       test("Delete reports whether the key existed", async () => {
-        const { dkv } = start();
+        const { dkv } = await start();
         await dkv.set({ key: "k", value: bytes("v") });
         expect((await dkv.delete({ key: "k" })).deleted).toBe(true);
         expect((await dkv.delete({ key: "k" })).deleted).toBe(false);
@@ -70,7 +79,7 @@ for (const leanUnary of [true, false]) {
       });
 
       test("List by prefix and by range, with limit and keys_only", async () => {
-        const { dkv } = start();
+        const { dkv } = await start();
         for (const key of ["app/a", "app/b", "app/c", "other"]) await dkv.set({ key, value: bytes(`v-${key}`) });
 
         const byPrefix = await dkv.list({ prefix: "app/" });
@@ -89,7 +98,7 @@ for (const leanUnary of [true, false]) {
       });
 
       test("List refuses contradictory ranges", async () => {
-        const { dkv } = start();
+        const { dkv } = await start();
         expect(await codeOf(dkv.list({ prefix: "a", key: "a", rangeEnd: "b" }))).toEqual({
           code: Code.InvalidArgument,
           message: "give either prefix, or key and range_end; not both",
@@ -101,7 +110,7 @@ for (const leanUnary of [true, false]) {
       });
 
       test("CompareAndSwap on value, version and mod_revision; delete branch; previous state", async () => {
-        const { dkv } = start();
+        const { dkv } = await start();
         const created = await dkv.compareAndSwap({ key: "lock", value: bytes("me"), compare: { target: Compare_Target.VERSION, number: 0n } });
         expect(created.succeeded).toBe(true);
         expect(created.previousFound).toBe(false);
@@ -126,12 +135,12 @@ for (const leanUnary of [true, false]) {
       });
 
       test("CompareAndSwap without a compare is invalid_argument", async () => {
-        const { dkv } = start();
+        const { dkv } = await start();
         expect(await codeOf(dkv.compareAndSwap({ key: "k", value: bytes("v") }))).toEqual({ code: Code.InvalidArgument, message: "compare must be set" });
       });
 
       test("GetServers, JoinServer and LeaveServer use the seed's names", async () => {
-        const { membership, node } = start();
+        const { membership, node } = await start();
         await membership.joinServer({ id: "n2", address: "127.0.0.2:2380", rpcAddress: "127.0.0.2:2379", learner: true });
         const servers = (await membership.getServers({})).servers;
         expect(servers.map((server) => [server.id, server.raftAddress, server.rpcAddress, server.isLeader, server.isLearner])).toEqual([
@@ -146,7 +155,7 @@ for (const leanUnary of [true, false]) {
       });
 
       test("Status reports the node's view", async () => {
-        const { maintenance, dkv } = start();
+        const { maintenance, dkv } = await start();
         await dkv.set({ key: "a", value: bytes("1") });
         const status = await maintenance.status({});
         expect(status).toMatchObject({
@@ -164,7 +173,7 @@ for (const leanUnary of [true, false]) {
       });
 
       test("Snapshot streams the image in chunks, the last one with its SHA-256", async () => {
-        const { maintenance, dkv, node } = start();
+        const { maintenance, dkv, node } = await start();
         for (let i = 0; i < 5; i++) await dkv.set({ key: `key-${i}`, value: bytes(`value-${i}`) });
         const chunks = [];
         for await (const chunk of maintenance.snapshot({})) chunks.push(chunk);
@@ -179,7 +188,7 @@ for (const leanUnary of [true, false]) {
       });
 
       test("a Snapshot the node refuses ends the stream with the node's code and message", async () => {
-        const { maintenance, node } = start();
+        const { maintenance, node } = await start();
         node.failNext.set("snapshot", new NodeError("unavailable", "a snapshot is already being taken; retry later"));
         const consume = async () => {
           for await (const _ of maintenance.snapshot({})) {
@@ -190,7 +199,7 @@ for (const leanUnary of [true, false]) {
       });
 
       test("an empty key is invalid_argument \"key must not be empty\" for Get, Set, Delete and CompareAndSwap", async () => {
-        const { dkv } = start();
+        const { dkv } = await start();
         const expected = { code: Code.InvalidArgument, message: "key must not be empty" };
         expect(await codeOf(dkv.get({ key: "" }))).toEqual(expected);
         expect(await codeOf(dkv.set({ key: "", value: bytes("v") }))).toEqual(expected);
@@ -199,7 +208,7 @@ for (const leanUnary of [true, false]) {
       });
 
       test("a NodeError keeps its code and message", async () => {
-        const { dkv, node } = start();
+        const { dkv, node } = await start();
         const cases: [NodeError, Code][] = [
           [new NodeError("unavailable", "no leader: election in progress; retry"), Code.Unavailable],
           [new NodeError("failed_precondition", "node n1 is a learner"), Code.FailedPrecondition],
@@ -218,7 +227,7 @@ for (const leanUnary of [true, false]) {
       });
 
       test("any other error is internal with a generic message, and is logged", async () => {
-        const { dkv, node, logs } = start();
+        const { dkv, node, logs } = await start();
         node.failNext.set("get", new TypeError("cannot read properties of undefined (secret detail)"));
         const failure = await codeOf(dkv.get({ key: "k" }));
         expect(failure.code).toBe(Code.Internal);
@@ -227,7 +236,7 @@ for (const leanUnary of [true, false]) {
       });
 
       test("a deadline from the client cancels the node's wait: deadline_exceeded", async () => {
-        const { dkv, node } = start();
+        const { dkv, node } = await start();
         node.hang.set("get", { ignoreSignal: false });
         const started = performance.now();
         const failure = await codeOf(dkv.get({ key: "k" }, { timeoutMs: 150 }));
@@ -239,14 +248,14 @@ for (const leanUnary of [true, false]) {
       });
 
       test("a deadline is honoured even when the node ignores the signal", async () => {
-        const { dkv, node } = start();
+        const { dkv, node } = await start();
         node.hang.set("put", { ignoreSignal: true });
         const failure = await codeOf(dkv.set({ key: "k", value: bytes("v") }, { timeoutMs: 150 }));
         expect(failure.code).toBe(Code.DeadlineExceeded);
       });
 
       test("the server keeps serving after errors", async () => {
-        const { dkv, node } = start();
+        const { dkv, node } = await start();
         node.failNext.set("get", new Error("boom"));
         await codeOf(dkv.get({ key: "k" }));
         await dkv.set({ key: "k", value: bytes("v") });
@@ -256,10 +265,10 @@ for (const leanUnary of [true, false]) {
   }
 }
 
-for (const leanUnary of [true, false]) {
-  describe(`cancellation, ${leanUnary ? "lean" : "stock"} unary path`, () => {
+for (const path of PATHS) {
+  describe(`cancellation, ${describePath(path)}`, () => {
     test("a client that goes away aborts the node's signal", async () => {
-      const { api, node } = pool.start({ leanUnary });
+      const { api, node } = await pool.start(path);
       node.hang.set("get", { ignoreSignal: false });
       const client = new AbortController();
       const { dkv } = clientsFor("connect-binary", api.url);
@@ -272,7 +281,7 @@ for (const leanUnary of [true, false]) {
     });
 
     test("a snapshot consumer that stops early releases the node's stream", async () => {
-      const { api, node } = pool.start({ leanUnary });
+      const { api, node } = await pool.start(path);
       const { dkv, maintenance } = clientsFor("connect-binary", api.url);
       for (let i = 0; i < 50; i++) await dkv.set({ key: `k${i}`, value: bytes("x".repeat(100)) });
       node.snapshotChunkBytes = 64;

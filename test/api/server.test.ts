@@ -22,20 +22,20 @@ describe("listen addresses", () => {
     });
   }
 
-  test("port 0 reports the bound port and hostname", () => {
-    const { api } = pool.start();
+  test("port 0 reports the bound port and hostname", async () => {
+    const { api } = await pool.start();
     expect(api.port).toBeGreaterThan(0);
     expect(api.hostname).toBe("127.0.0.1");
     expect(api.url).toBe(`http://127.0.0.1:${api.port}`);
     expect(api.metrics).toBeUndefined();
   });
 
-  test("a port in use is a one-line error naming the address", () => {
-    const { api } = pool.start();
+  test.each([true, false])("a port in use is a one-line error naming the address (apiWorker %p)", async (apiWorker) => {
+    const { api } = await pool.start();
     let error: unknown;
     try {
       // If it wrongly starts, stop it so the test run does not keep a listener.
-      void startApiServer({ node: new MemoryNode(), listenAddress: `127.0.0.1:${api.port}` }).stop();
+      void (await startApiServer({ node: new MemoryNode(), listenAddress: `127.0.0.1:${api.port}`, apiWorker })).stop();
     } catch (caught) {
       error = caught;
     }
@@ -44,47 +44,51 @@ describe("listen addresses", () => {
     expect((error as Error).message).not.toContain("\n");
   });
 
-  test("a bad metrics address fails before anything listens", () => {
-    expect(() => startApiServer({ node: new MemoryNode(), listenAddress: "127.0.0.1:0", metricsListenAddress: "nope" })).toThrow(
+  test("a bad metrics address fails before anything listens", async () => {
+    await expect(startApiServer({ node: new MemoryNode(), listenAddress: "127.0.0.1:0", metricsListenAddress: "nope" })).rejects.toThrow(
       'metricsListenAddress "nope" is not host:port',
     );
   });
 
-  test("options out of range are refused", () => {
-    expect(() => startApiServer({ node: new MemoryNode(), listenAddress: "127.0.0.1:0", maxRequestBytes: 0 })).toThrow("maxRequestBytes must be a positive integer");
+  test("options out of range are refused", async () => {
+    await expect(startApiServer({ node: new MemoryNode(), listenAddress: "127.0.0.1:0", maxRequestBytes: 0 })).rejects.toThrow(
+      "maxRequestBytes must be a positive integer",
+    );
   });
 });
 
-describe("stop", () => {
-  test("closes the port, even with idle keep-alive connections open", async () => {
-    const node = new MemoryNode();
-    const api = startApiServer({ node, listenAddress: "127.0.0.1:0", metricsListenAddress: "127.0.0.1:0", log: () => {} });
-    try {
+for (const apiWorker of [true, false]) {
+  describe(`stop${apiWorker ? "" : ", serving on the raft thread"}`, () => {
+    test("closes the port, even with idle keep-alive connections open", async () => {
+      const node = new MemoryNode();
+      const api = await startApiServer({ node, listenAddress: "127.0.0.1:0", metricsListenAddress: "127.0.0.1:0", log: () => {}, apiWorker });
+      try {
+        const { dkv } = clientsFor("connect-binary", api.url);
+        await dkv.set({ key: "k", value: bytes("v") });
+        const started = performance.now();
+        await api.stop();
+        expect(performance.now() - started).toBeLessThan(3000);
+        await expect(fetch(`${api.url}/healthz`)).rejects.toThrow();
+        await expect(fetch(`${api.metrics!.url}/healthz`)).rejects.toThrow();
+      } finally {
+        await api.stop(); // a second stop is harmless (and this one runs even after a failed assertion)
+      }
+    });
+
+    test("cancels calls still waiting after the grace period", async () => {
+      const { api, node } = await pool.start({ stopGraceMs: 100, apiWorker });
+      node.hang.set("get", { ignoreSignal: false });
       const { dkv } = clientsFor("connect-binary", api.url);
-      await dkv.set({ key: "k", value: bytes("v") });
+      const call = dkv.get({ key: "k" }).then(
+        () => "answered",
+        (error: unknown) => error,
+      );
+      for (let i = 0; i < 100 && node.signals.length === 0; i++) await Bun.sleep(10);
       const started = performance.now();
       await api.stop();
       expect(performance.now() - started).toBeLessThan(3000);
-      await expect(fetch(`${api.url}/healthz`)).rejects.toThrow();
-      await expect(fetch(`${api.metrics!.url}/healthz`)).rejects.toThrow();
-    } finally {
-      await api.stop(); // a second stop is harmless (and this one runs even after a failed assertion)
-    }
+      expect(await call).not.toBe("answered");
+      expect(node.signals[0]?.aborted).toBe(true);
+    });
   });
-
-  test("cancels calls still waiting after the grace period", async () => {
-    const { api, node } = pool.start({ stopGraceMs: 100 });
-    node.hang.set("get", { ignoreSignal: false });
-    const { dkv } = clientsFor("connect-binary", api.url);
-    const call = dkv.get({ key: "k" }).then(
-      () => "answered",
-      (error: unknown) => error,
-    );
-    for (let i = 0; i < 100 && node.signals.length === 0; i++) await Bun.sleep(10);
-    const started = performance.now();
-    await api.stop();
-    expect(performance.now() - started).toBeLessThan(3000);
-    expect(await call).not.toBe("answered");
-    expect(node.signals[0]?.aborted).toBe(true);
-  });
-});
+}

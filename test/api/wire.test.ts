@@ -42,13 +42,15 @@ function seededNode(): MemoryNode {
   return node;
 }
 
-/** Starts a lean and a stock server with the same options and state. */
-function pair(options: Partial<ApiServerOptions> = {}, prepare: (node: MemoryNode) => void = () => {}) {
-  const lean = pool.start({ ...options, leanUnary: true }, seededNode());
-  const stock = pool.start({ ...options, leanUnary: false }, seededNode());
+/** Starts lean and stock servers with the same options and state: through the API worker, and lean on the raft thread. */
+async function trio(options: Partial<ApiServerOptions> = {}, prepare: (node: MemoryNode) => void = () => {}) {
+  const lean = await pool.start({ ...options, leanUnary: true }, seededNode());
+  const stock = await pool.start({ ...options, leanUnary: false }, seededNode());
+  const inThread = await pool.start({ ...options, leanUnary: true, apiWorker: false }, seededNode());
   prepare(lean.node);
   prepare(stock.node);
-  return { lean, stock };
+  prepare(inThread.node);
+  return { lean, stock, inThread };
 }
 
 interface WireCase {
@@ -301,21 +303,23 @@ function chunkedBody(chunks: number, chunkBytes: number): ReadableStream<Uint8Ar
   return streamOf(Array.from({ length: chunks }, () => "x".repeat(chunkBytes)));
 }
 
-describe("raw HTTP, lean and stock paths answer identically", () => {
+describe("raw HTTP, lean and stock paths, in the API worker or not, answer identically", () => {
   for (const wireCase of cases) {
     test(wireCase.name, async () => {
-      const { lean, stock } = pair(wireCase.options, wireCase.prepare);
+      const { lean, stock, inThread } = await trio(wireCase.options, wireCase.prepare);
       const leanAnswer = await raw(lean.api.url, wireCase.path, wireCase.init());
       const stockAnswer = await raw(stock.api.url, wireCase.path, wireCase.init());
+      const inThreadAnswer = await raw(inThread.api.url, wireCase.path, wireCase.init());
       wireCase.expect(leanAnswer);
       expect(leanAnswer).toEqual(stockAnswer);
+      expect(inThreadAnswer).toEqual(leanAnswer);
     });
   }
 });
 
 describe("raw HTTP", () => {
   test("curl itself can call Get with JSON", async () => {
-    const { api } = pool.start({}, seededNode());
+    const { api } = await pool.start({}, seededNode());
     const curl = Bun.spawn(["curl", "-sS", "-X", "POST", "-H", "Content-Type: application/json", "-d", '{"key":"a"}', `${api.url}/dkv.v1.DkvAPI/Get`], {
       stdout: "pipe",
       stderr: "pipe",
@@ -326,7 +330,7 @@ describe("raw HTTP", () => {
   });
 
   test("the default limit is 2 MiB: a 1.5 MiB value is accepted, a 3 MiB body is refused", async () => {
-    const { api } = pool.start();
+    const { api } = await pool.start();
     const { dkv } = clientsFor("connect-binary", api.url);
     const set = await dkv.set({ key: "big", value: new Uint8Array(1.5 * 1024 * 1024).fill(7) });
     expect(set.kv?.version).toBe(1n);
@@ -336,7 +340,7 @@ describe("raw HTTP", () => {
   });
 
   test("a huge chunked upload is cut off after the limit, not read to the end", async () => {
-    const { api } = pool.start();
+    const { api } = await pool.start();
     let pulledBytes = 0;
     const chunk = new Uint8Array(64 * 1024);
     const endless = new ReadableStream<Uint8Array>({
@@ -354,13 +358,13 @@ describe("raw HTTP", () => {
   });
 
   test("bodies far beyond the limit are refused by Bun before any handler runs", async () => {
-    const { api } = pool.start({ maxRequestBytes: LIMIT });
+    const { api } = await pool.start({ maxRequestBytes: LIMIT });
     const response = await fetch(`${api.url}/dkv.v1.DkvAPI/Set`, proto(new Uint8Array(LIMIT * 8)));
     expect(response.status).toBe(413);
   });
 
   test("garbage gRPC-Web frames fail the call (connect-es: internal) and the server keeps serving", async () => {
-    const { api } = pool.start({}, seededNode());
+    const { api } = await pool.start({}, seededNode());
     const frame = new Uint8Array([0, 0, 0, 0, 4, 0xff, 0xff, 0xff, 0xff]);
     const response = await fetch(`${api.url}/dkv.v1.DkvAPI/Get`, {
       method: "POST",
@@ -382,7 +386,7 @@ describe("raw HTTP", () => {
   });
 
   test("a hundred malformed requests in a row leave the server serving", async () => {
-    const { api } = pool.start({}, seededNode());
+    const { api } = await pool.start({}, seededNode());
     for (let i = 0; i < 100; i++) {
       const noise = crypto.getRandomValues(new Uint8Array(1 + (i % 50)));
       const contentType = i % 2 === 0 ? "application/proto" : "application/json";

@@ -37,6 +37,7 @@ describe("serve configuration", () => {
     [{ "election-timeout": "soon" }, /duration like 100ms/],
     [{ "snapshot-count": "-5" }, /positive integer/],
     [{ "quota-bytes": "2GiB" }, /--quota-bytes must be a positive integer/],
+    [{ "api-worker": "yes" }, /--api-worker must be true or false, not "yes"/],
     [{ name: "bad name!" }, /member name/],
     [{ "log-level": "loud" }, /--log-level/],
   ] as const)("refuses %o with a message naming the flag", (flags, message) => {
