@@ -140,8 +140,9 @@ DKV_DATA_DIR=/var/lib/dkv
 #DKV_SNAPSHOT_COUNT=100000
 # Keys live in memory: writes past this many bytes of keys and values are refused.
 #DKV_QUOTA_BYTES=2147483648
-# The client API's HTTP work runs on a thread of its own; false keeps it on raft's.
-#DKV_API_WORKER=true
+# true: the client API's HTTP work runs on a thread of its own instead of raft's
+# (faster writes at high concurrency, slower reads; see BENCHMARKS.md).
+#DKV_API_WORKER=false
 #DKV_LOG_LEVEL=info
 EOF
 }

@@ -29,8 +29,8 @@ export interface ApiServerOptions {
   /** Serve unary Connect POSTs on the lean path (default true); false = stock connect-es handler only. */
   leanUnary?: boolean;
   /**
-   * Serve the client port from a second JavaScript thread (default true), so
-   * HTTP handling runs beside raft; false = on the calling thread.
+   * Serve the client port from a second JavaScript thread, so HTTP handling
+   * runs beside raft (default false: on the calling thread).
    */
   apiWorker?: boolean;
   /** Refuse Connect requests without "Connect-Protocol-Version: 1" (default false, so plain curl works). */
@@ -53,7 +53,7 @@ export function resolveOptions(options: ApiServerOptions): ResolvedApiServerOpti
   const resolved = {
     maxRequestBytes: DEFAULT_MAX_REQUEST_BYTES,
     leanUnary: true,
-    apiWorker: true,
+    apiWorker: false,
     requireConnectProtocolHeader: false,
     idleTimeoutSeconds: DEFAULT_IDLE_TIMEOUT_SECONDS,
     readyCheckTimeoutMs: DEFAULT_READY_CHECK_TIMEOUT_MS,

@@ -26,7 +26,7 @@ export const serveCommand = defineCommand({
     "election-timeout": { type: "string", description: "Election timeout", default: "1000ms" },
     "snapshot-count": { type: "string", description: "Applied entries between snapshots", default: "100000" },
     "quota-bytes": { type: "string", description: "Refuse writes once keys and values would exceed this many bytes (they live in memory)", default: "2147483648" },
-    "api-worker": { type: "string", description: "Serve the client API from a thread of its own (true) or raft's (false)", default: "true" },
+    "api-worker": { type: "string", description: "Serve the client API from a thread of its own (true) or raft's (false)", default: "false" },
     "log-level": { type: "string", description: "debug, info, warn or error", default: "info" },
   },
   async run({ args }) {

@@ -56,7 +56,8 @@ beforeAll(async () => {
   dkv("certs", "issue", "client", "--client", "--dir", ca);
   dkv("certs", "issue", "rogue", "--dns", "localhost", "--peer", "--dir", otherCa);
 
-  cluster = new Cluster({ size: 3, peerHostname: "localhost", clientScheme: "https" });
+  // The API worker serves the mutual-TLS client port here; the other e2e clusters serve it on raft's thread.
+  cluster = new Cluster({ size: 3, peerHostname: "localhost", clientScheme: "https", flags: ["--api-worker", "true"] });
   const initial = cluster.initialCluster();
   for (const m of cluster.members) cluster.start(m, ["--initial-cluster", initial, ...tlsFlags(m)]);
   await waitFor("a leader over mutual TLS", 20_000, async () => {
