@@ -38,12 +38,14 @@ export interface ApiServerOptions {
   idleTimeoutSeconds?: number;
   readyCheckTimeoutMs?: number;
   stopGraceMs?: number;
+  /** The client port stopped serving by itself (the API worker ended); the owner should stop. It is logged either way. */
+  onFailure?: (reason: string) => void;
   /** Where unexpected errors are reported, one line each. Default: stderr. */
   log?: LogFn;
 }
 
-export type ResolvedApiServerOptions = Required<Omit<ApiServerOptions, "metricsListenAddress" | "certFile" | "keyFile" | "trustedCaFile">> &
-  Pick<ApiServerOptions, "metricsListenAddress" | "certFile" | "keyFile" | "trustedCaFile">;
+type OptionalOptions = "metricsListenAddress" | "certFile" | "keyFile" | "trustedCaFile" | "onFailure";
+export type ResolvedApiServerOptions = Required<Omit<ApiServerOptions, OptionalOptions>> & Pick<ApiServerOptions, OptionalOptions>;
 
 export class ApiServerError extends Error {
   override name = "ApiServerError";

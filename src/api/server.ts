@@ -73,6 +73,10 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
           fetch: async (request) => (routes[new URL(request.url).pathname as keyof typeof routes] ?? fallback)(request),
           log: resolved.log,
           onUnhandled: () => metrics.httpResponses.with("error", "500").inc(),
+          onExit: (reason) => {
+            resolved.log(`api: ${reason}`);
+            resolved.onFailure?.(reason);
+          },
         },
       ).catch((error: unknown) => {
         throw new ApiServerError(

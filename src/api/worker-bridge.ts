@@ -14,11 +14,15 @@ export interface WorkerHandlers {
   log(line: string): void;
   /** An error Bun.serve caught in the worker (it answered 500). */
   onUnhandled(): void;
+  /** The worker ended without stop() (a fault): the client port is closed. */
+  onExit(reason: string): void;
 }
 
 export interface ApiWorker {
   readonly hostname: string;
   readonly port: number;
+  /** The thread itself (tests end it to see onExit). */
+  readonly thread: Worker;
   /** Stops accepting, lets calls finish for graceMs, then runs cancelCalls and closes every connection. */
   stop(graceMs: number, cancelCalls: () => void): Promise<void>;
 }
@@ -156,11 +160,23 @@ export async function startApiWorker(config: WorkerConfig, handlers: WorkerHandl
         return stopped?.();
     }
   };
+  let lastError = "";
+  let stopRequested = false;
   worker.onerror = (event) => {
-    const error = new ApiServerError(`the API worker failed: ${event.message}`);
-    handlers.log(error.message);
+    lastError = event.message.split("\n").find((line) => line.trim().startsWith("error:"))?.trim() ?? event.message.split("\n")[0]!;
+    const error = new ApiServerError(`the API worker failed: ${lastError}`);
+    handlers.log(`api: the API worker failed: ${event.message}`);
     started?.reject(error);
   };
+  let exited = false;
+  worker.addEventListener("close", () => {
+    exited = true;
+    // A stop() waiting on the worker's answers gets none now.
+    drained?.();
+    stopped?.();
+    if (started !== undefined) return started.reject(new ApiServerError(`the API worker exited before listening${lastError ? `: ${lastError}` : ""}`));
+    if (!stopRequested) handlers.onExit(`the API worker exited${lastError ? ` (${lastError})` : ""}; the client port is closed`);
+  });
 
   let address: { hostname: string; port: number };
   try {
@@ -178,20 +194,24 @@ export async function startApiWorker(config: WorkerConfig, handlers: WorkerHandl
   return {
     hostname: address.hostname,
     port: address.port,
+    thread: worker,
     stop(graceMs, cancelCalls) {
+      stopRequested = true;
+      // Each wait also ends when the worker exits (see the close listener).
+      const untilWorker = (set: (resolve: () => void) => void, message: ToWorker): Promise<void> =>
+        exited
+          ? Promise.resolve()
+          : new Promise<void>((resolve) => {
+              set(resolve);
+              post(message);
+            });
       stopping ??= (async () => {
-        await new Promise<void>((resolve) => {
-          drained = resolve;
-          post({ type: "stop", graceMs });
-        });
+        await untilWorker((resolve) => (drained = resolve), { type: "stop", graceMs });
         cancelCalls();
         // Let the cancelled calls' answers go out before the connections close.
         await new Promise<void>((resolve) => setImmediate(resolve));
-        flushAnswers();
-        await new Promise<void>((resolve) => {
-          stopped = resolve;
-          post({ type: "close" });
-        });
+        if (!exited) flushAnswers();
+        await untilWorker((resolve) => (stopped = resolve), { type: "close" });
         for (const reader of streams.values()) void reader.cancel().catch(() => {});
         streams.clear();
         worker.terminate();

@@ -51,6 +51,7 @@ export const serveCommand = defineCommand({
     if (allocatorFailure !== undefined) {
       member.log.warn(`could not restart with ${PURGE_DELAY_VARIABLE} set; running with the allocator's defaults (slower)`, { error: allocatorFailure });
     }
+    let failed: string | undefined;
     await new Promise<void>((resolve) => {
       let stopping = false;
       const stop = (signal: string) => {
@@ -66,6 +67,12 @@ export const serveCommand = defineCommand({
       };
       process.on("SIGTERM", () => stop("SIGTERM"));
       process.on("SIGINT", () => stop("SIGINT"));
+      // A member whose client port is gone must not linger as a voter nobody can reach: stop, exit 1, let the supervisor restart it.
+      void member.failure.then((reason) => {
+        failed = reason;
+        stop("client API failure");
+      });
     });
+    if (failed !== undefined) throw new CliError(failed);
   },
 });

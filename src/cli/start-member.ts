@@ -38,6 +38,8 @@ export interface RunningMember {
   readonly log: Logger;
   readonly node: DkvNode;
   readonly clientPort: number;
+  /** Resolves with the reason if the client port stops serving by itself; the member should then stop. */
+  readonly failure: Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -49,6 +51,8 @@ export async function startMember(config: NodeConfig): Promise<RunningMember> {
   const store = openMemberStorage(config, log);
   let api: ApiServerHandle | undefined;
   let node: DkvNode | undefined;
+  let reportFailure: (reason: string) => void = () => {};
+  const failure = new Promise<string>((resolve) => (reportFailure = resolve));
   try {
     if (!config.peerTls) log.warn("peer traffic is plain TCP: set --peer-cert-file, --peer-key-file and --peer-trusted-ca-file for mutual TLS");
 
@@ -65,6 +69,7 @@ export async function startMember(config: NodeConfig): Promise<RunningMember> {
       ...(config.listenMetricsAddress ? { metricsListenAddress: config.listenMetricsAddress } : {}),
       log: (line) => log.error(line),
       apiWorker: config.apiWorker,
+      onFailure: (reason) => reportFailure(reason),
     });
     log.info("serving clients", { address: config.listenClientAddress, tls: config.clientTls ? (config.clientTls.trustedCaFile ? "mutual" : "server") : "off" });
     notifyReady();
@@ -80,6 +85,7 @@ export async function startMember(config: NodeConfig): Promise<RunningMember> {
     log,
     node: running,
     clientPort: handle.port,
+    failure,
     async stop() {
       notifyStopping();
       await handle.stop();
