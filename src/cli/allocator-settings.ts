@@ -21,6 +21,15 @@ import { dlopen, FFIType, ptr } from "bun:ffi";
 export const PURGE_DELAY_VARIABLE = "MIMALLOC_PURGE_DELAY";
 /** Never purge: freed memory stays with the process for reuse. */
 export const SERVE_PURGE_DELAY = "-1";
+/**
+ * The re-executed image starts with SIGPWR ignored (see execve below), and
+ * JavaScriptCore, whose thread suspension uses SIGPWR by default, then
+ * printed "Overriding existing handler for signal 30" at every start. It
+ * takes another signal when told to: a real-time one that neither Bun nor
+ * glibc handles (a running member catches 2, 4-8, 11, 15, 30, 31 and 33).
+ */
+export const GC_SIGNAL_VARIABLE = "JSC_SIGNAL_FOR_GC";
+export const SERVE_GC_SIGNAL = "40";
 
 /**
  * Re-executes this process with the serve allocator settings unless they (or
@@ -37,6 +46,7 @@ export function execWithServeAllocatorSettings(env: Record<string, string | unde
       .filter((entry): entry is [string, string] => entry[1] !== undefined)
       .map(([name, value]) => Buffer.from(`${name}=${value}\0`, "utf8"));
     environment.push(Buffer.from(`${PURGE_DELAY_VARIABLE}=${SERVE_PURGE_DELAY}\0`, "utf8"));
+    if (env[GC_SIGNAL_VARIABLE] === undefined) environment.push(Buffer.from(`${GC_SIGNAL_VARIABLE}=${SERVE_GC_SIGNAL}\0`, "utf8"));
     // The binary's real path, not /proc/self/exe: the kernel names the process (ps, top, journald) after it.
     const self = readlinkSync("/proc/self/exe");
     execve(Buffer.from(`${self.endsWith(" (deleted)") ? "/proc/self/exe" : self}\0`, "utf8"), argv, environment);
