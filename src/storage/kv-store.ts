@@ -355,8 +355,8 @@ function compares(compare: CompareCommand, current: KeyValue | undefined): boole
 }
 
 function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.byteLength !== b.byteLength) return false;
-  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
+  // Not through a.buffer: reading it gives a stored value an ArrayBuffer object of its own (see entry-cache.ts).
+  return a.byteLength === b.byteLength && Buffer.compare(a, b) === 0;
 }
 
 /** The smallest byte string greater than every string starting with prefix; undefined when there is none. */
