@@ -5,28 +5,43 @@
 // in flight, adding and removing those listeners scans the whole list each
 // time (11% of the leader's CPU at 64 clients in bench/compare's profile).
 // Here the shutdown signal has one listener, which aborts the calls in a set.
+// Each call's signal is a plain Cancellation and its deadline sits on the
+// shared request timer wheel: no native object per call (request-timers.ts).
+// For the same reason the client's own signal gets a listener only once a
+// call has run for CLIENT_WATCH_DELAY_MS: a listener on a native AbortSignal
+// is a weak reference the collector must process, and most calls end sooner.
 import { Code, ConnectError } from "@connectrpc/connect";
 import { getAbortSignalReason } from "@connectrpc/connect/protocol";
+import { Cancellation, type CancelSignal } from "../server/cancel-signal.js";
+import { requestTimers, type RequestTimer } from "../server/request-timers.js";
 
 export interface ActiveCall {
-  readonly signal: AbortSignal;
+  readonly signal: CancelSignal;
 }
 
+/** How long a call runs before its client's signal is watched (a client gone sooner is noticed then). */
+export const CLIENT_WATCH_DELAY_MS = 50;
+
 interface CallState extends ActiveCall {
-  controller: AbortController;
-  timer: ReturnType<typeof setTimeout> | undefined;
+  cancellation: Cancellation;
+  timer: RequestTimer | undefined;
   clientSignal: AbortSignal | undefined;
+  /** Pending start of the watch on clientSignal. */
+  watchTimer: RequestTimer | undefined;
   onClientAbort: (() => void) | undefined;
 }
 
 export class ActiveCalls {
   private readonly calls = new Set<CallState>();
 
-  constructor(private readonly shutdownSignal: AbortSignal) {
+  constructor(
+    private readonly shutdownSignal: AbortSignal,
+    private readonly clientWatchDelayMs = CLIENT_WATCH_DELAY_MS,
+  ) {
     shutdownSignal.addEventListener(
       "abort",
       () => {
-        for (const call of this.calls) abortWith(call.controller, getAbortSignalReason(shutdownSignal));
+        for (const call of this.calls) call.cancellation.abort(getAbortSignalReason(shutdownSignal));
       },
       { once: true },
     );
@@ -38,42 +53,46 @@ export class ActiveCalls {
 
   /** A call that ends after timeoutMs (none if undefined) or when clientSignal fires; pass it to end() when done. */
   begin(timeoutMs: number | undefined, clientSignal: AbortSignal | undefined): ActiveCall {
-    const controller = new AbortController();
-    const call: CallState = { controller, signal: controller.signal, timer: undefined, clientSignal, onClientAbort: undefined };
+    const cancellation = new Cancellation();
+    const call: CallState = { cancellation, signal: cancellation, timer: undefined, clientSignal, watchTimer: undefined, onClientAbort: undefined };
     if (this.shutdownSignal.aborted) {
-      abortWith(controller, getAbortSignalReason(this.shutdownSignal));
+      cancellation.abort(getAbortSignalReason(this.shutdownSignal));
       return call;
     }
     if (timeoutMs !== undefined) {
-      const onTimeout = (): void => abortWith(controller, new ConnectError("the operation timed out", Code.DeadlineExceeded));
+      const onTimeout = (): void => cancellation.abort(new ConnectError("the operation timed out", Code.DeadlineExceeded));
       if (timeoutMs <= 0) onTimeout();
-      else call.timer = setTimeout(onTimeout, timeoutMs);
+      else call.timer = requestTimers.schedule(timeoutMs, onTimeout);
     }
     if (clientSignal !== undefined) {
-      if (clientSignal.aborted) {
-        abortWith(controller, getAbortSignalReason(clientSignal));
-      } else {
-        call.onClientAbort = () => abortWith(controller, getAbortSignalReason(clientSignal));
-        clientSignal.addEventListener("abort", call.onClientAbort, { once: true });
-      }
+      if (this.clientWatchDelayMs <= 0) this.watchClient(call, clientSignal);
+      else if (clientSignal.aborted) cancellation.abort(getAbortSignalReason(clientSignal));
+      else call.watchTimer = requestTimers.schedule(this.clientWatchDelayMs, () => this.watchClient(call, clientSignal));
     }
     this.calls.add(call);
     return call;
   }
 
+  private watchClient(call: CallState, clientSignal: AbortSignal): void {
+    call.watchTimer = undefined;
+    if (clientSignal.aborted) {
+      call.cancellation.abort(getAbortSignalReason(clientSignal));
+      return;
+    }
+    call.onClientAbort = () => call.cancellation.abort(getAbortSignalReason(clientSignal));
+    clientSignal.addEventListener("abort", call.onClientAbort, { once: true });
+  }
+
   /** Ends the wait of a call in progress with `reason`, as a fired client signal would. */
   cancel(handle: ActiveCall, reason: unknown): void {
-    abortWith((handle as CallState).controller, reason);
+    (handle as CallState).cancellation.abort(reason);
   }
 
   end(handle: ActiveCall): void {
     const call = handle as CallState;
-    if (call.timer !== undefined) clearTimeout(call.timer);
+    if (call.timer !== undefined) requestTimers.cancel(call.timer);
+    if (call.watchTimer !== undefined) requestTimers.cancel(call.watchTimer);
     if (call.onClientAbort !== undefined) call.clientSignal?.removeEventListener("abort", call.onClientAbort);
     this.calls.delete(call);
   }
-}
-
-function abortWith(controller: AbortController, reason: unknown): void {
-  if (!controller.signal.aborted) controller.abort(reason);
 }

@@ -2,6 +2,7 @@
 // cancelled call says why (deadline or client gone), and anything else is a
 // bug that is logged here and reaches the client only as a generic
 // "internal error" (never a stack trace or an internal detail).
+import type { CancelSignal } from "../server/cancel-signal.js";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { NodeError, type ErrorCode } from "../server/contract.js";
 
@@ -37,7 +38,7 @@ export function abortReasonToConnectError(reason: unknown): ConnectError {
 }
 
 /** The error a client sees for `error`, thrown while serving `procedure` (e.g. "dkv.v1.DkvAPI/Get"). */
-export function toConnectError(error: unknown, signal: AbortSignal, procedure: string, log: LogFn): ConnectError {
+export function toConnectError(error: unknown, signal: CancelSignal, procedure: string, log: LogFn): ConnectError {
   if (error instanceof ConnectError) return error;
   if (error instanceof NodeError) {
     // An unknown code string from a forwarded answer must not turn into a crash.

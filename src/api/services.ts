@@ -1,6 +1,7 @@
 // The three client-facing services as thin translations: validate the
 // request, call the node, shape the answer. No policy lives here; errors,
 // cancellation and metrics are added around these functions by guard.ts.
+import type { CancelSignal } from "../server/cancel-signal.js";
 import { create } from "@bufbuild/protobuf";
 import type { KvNode } from "../server/contract.js";
 import {
@@ -45,7 +46,7 @@ import {
 
 /** What a service method needs from its call: only the cancellation signal (a Connect HandlerContext has it). */
 export interface CallContext {
-  signal: AbortSignal;
+  signal: CancelSignal;
 }
 
 export interface DkvService {

@@ -1,11 +1,12 @@
 // Cancellation for calls into the node. The node is handed the signal and
 // should stop waiting itself; racing the signal here as well means a deadline
 // or a departed client is honoured even by a node call that ignores it.
+import type { CancelSignal } from "../server/cancel-signal.js";
 import type { ConnectError } from "@connectrpc/connect";
 import { abortReasonToConnectError } from "./errors.js";
 
 /** Rejects with the abort reason (as a ConnectError) as soon as `signal` fires, else settles like `work`. */
-export function untilAborted<T>(signal: AbortSignal, work: Promise<T>): Promise<T> {
+export function untilAborted<T>(signal: CancelSignal, work: Promise<T>): Promise<T> {
   if (signal.aborted) {
     work.catch(() => {}); // the result no longer matters; do not leak an unhandled rejection
     return Promise.reject(abortReasonToConnectError(signal.reason));
@@ -27,6 +28,6 @@ export function untilAborted<T>(signal: AbortSignal, work: Promise<T>): Promise<
 }
 
 /** Throws the abort reason if `signal` already fired: work that has not started should not start. */
-export function throwIfAborted(signal: AbortSignal): void {
+export function throwIfAborted(signal: CancelSignal): void {
   if (signal.aborted) throw abortReasonToConnectError(signal.reason) satisfies ConnectError;
 }

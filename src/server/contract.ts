@@ -1,6 +1,9 @@
 // What a running node offers to the client API (src/api) and to operators:
 // plain domain types, no protobuf and no HTTP. The API layer translates
 // ConnectRPC requests into these calls and NodeError into Connect codes.
+import type { CancelSignal } from "./cancel-signal.ts";
+
+export type { CancelSignal } from "./cancel-signal.ts";
 
 /** Connect error code names (the same strings travel in forwarded answers). */
 export type ErrorCode =
@@ -113,21 +116,21 @@ export interface NodeStatus {
 
 /** The operations the client API needs from a node. Every method may throw NodeError. */
 export interface KvNode {
-  get(key: string, consistency: ReadConsistency, signal?: AbortSignal): Promise<GetResult>;
-  list(query: ListQuery, signal?: AbortSignal): Promise<ListResult>;
-  put(key: string, value: Uint8Array, signal?: AbortSignal): Promise<PutResult>;
-  delete(key: string, signal?: AbortSignal): Promise<DeleteResult>;
-  compareAndSwap(request: CompareAndSwap, signal?: AbortSignal): Promise<CompareAndSwapResult>;
+  get(key: string, consistency: ReadConsistency, signal?: CancelSignal): Promise<GetResult>;
+  list(query: ListQuery, signal?: CancelSignal): Promise<ListResult>;
+  put(key: string, value: Uint8Array, signal?: CancelSignal): Promise<PutResult>;
+  delete(key: string, signal?: CancelSignal): Promise<DeleteResult>;
+  compareAndSwap(request: CompareAndSwap, signal?: CancelSignal): Promise<CompareAndSwapResult>;
   members(): Promise<Member[]>;
-  addMember(id: string, peerAddress: string, clientAddress: string, learner: boolean, signal?: AbortSignal): Promise<void>;
-  removeMember(id: string, signal?: AbortSignal): Promise<void>;
+  addMember(id: string, peerAddress: string, clientAddress: string, learner: boolean, signal?: CancelSignal): Promise<void>;
+  removeMember(id: string, signal?: CancelSignal): Promise<void>;
   status(): Promise<NodeStatus>;
   /** Process is up. */
   isLive(): boolean;
   /** Has a leader and has applied up to the leader's commit as of a recent read index. */
-  isReady(signal?: AbortSignal): Promise<{ ready: boolean; reason: string }>;
+  isReady(signal?: CancelSignal): Promise<{ ready: boolean; reason: string }>;
   /** Streams a consistent backup image; the last chunk carries the SHA-256 (hex) of all bytes. */
-  snapshot(signal?: AbortSignal): AsyncIterable<{ data: Uint8Array; sha256: string; index: number; sizeBytes: number }>;
+  snapshot(signal?: CancelSignal): AsyncIterable<{ data: Uint8Array; sha256: string; index: number; sizeBytes: number }>;
   /** Prometheus text exposition of the node's metrics. */
   metricsText(): string;
 }

@@ -2,6 +2,7 @@
 // peer network and waits for the leader's answer. A request is sent at most
 // once: if the leader may have received it and no answer comes, the caller
 // learns the outcome is unknown, never a silent retry.
+import type { CancelSignal } from "./cancel-signal.ts";
 import { create } from "@bufbuild/protobuf";
 import { ForwardRequestSchema, type ForwardResponse } from "../gen/dkv/raft/v1/raft_pb.ts";
 import { NodeError, type ErrorCode } from "./contract.ts";
@@ -20,7 +21,7 @@ export class Forwarder {
   ) {}
 
   /** Sends one request to `leader`; resolves with the leader's answer or rejects with a NodeError. */
-  send(leader: string, kind: ForwardKind, command: Uint8Array, timeoutMs: number, signal?: AbortSignal): Promise<ForwardResponse> {
+  send(leader: string, kind: ForwardKind, command: Uint8Array, timeoutMs: number, signal?: CancelSignal): Promise<ForwardResponse> {
     const requestId = this.nextRequestId++;
     const started = performance.now();
     return withDeadline<ForwardResponse>(

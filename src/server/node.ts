@@ -2,6 +2,8 @@
 // the peer network, offering the KvNode operations to the client API. Writes
 // on a follower are forwarded to the leader; linearizable reads wait for a
 // read index confirmed by a quorum; serializable reads are local.
+import { Cancellation, type CancelSignal } from "./cancel-signal.ts";
+import { requestTimers } from "./request-timers.ts";
 import { create } from "@bufbuild/protobuf";
 import { ForwardResponseSchema, type ForwardRequest } from "../gen/dkv/raft/v1/raft_pb.ts";
 import {
@@ -142,14 +144,14 @@ export class DkvNode implements KvNode {
 
   // ---- KvNode: reads ----
 
-  async get(key: string, consistency: ReadConsistency, signal?: AbortSignal): Promise<GetResult> {
+  async get(key: string, consistency: ReadConsistency, signal?: CancelSignal): Promise<GetResult> {
     validateKey(key);
     await this.readPoint(consistency, signal);
     const kv = this.d.store.kv.get(key);
     return { ...(kv ? { kv } : {}), header: this.header() };
   }
 
-  async list(query: ListQuery, signal?: AbortSignal): Promise<ListResult> {
+  async list(query: ListQuery, signal?: CancelSignal): Promise<ListResult> {
     const start = query.rangeEnd ? query.key : query.prefix;
     const end = query.rangeEnd ? query.rangeEnd : prefixEnd(query.prefix);
     if (query.rangeEnd && query.rangeEnd <= query.key) throw new NodeError("invalid_argument", "range_end must be greater than key");
@@ -160,14 +162,14 @@ export class DkvNode implements KvNode {
     return { kvs, more, header: this.header() };
   }
 
-  private async readPoint(consistency: ReadConsistency, signal?: AbortSignal): Promise<void> {
+  private async readPoint(consistency: ReadConsistency, signal?: CancelSignal): Promise<void> {
     if (consistency === "serializable") return;
     await this.driver.readBarrier(signal);
   }
 
   // ---- KvNode: writes ----
 
-  async put(key: string, value: Uint8Array, signal?: AbortSignal): Promise<PutResult> {
+  async put(key: string, value: Uint8Array, signal?: CancelSignal): Promise<PutResult> {
     validateKey(key);
     validateValue(value);
     this.checkQuota(key, value);
@@ -176,13 +178,13 @@ export class DkvNode implements KvNode {
     return { kv: outcome.current, header: this.header(outcome.revision) };
   }
 
-  async delete(key: string, signal?: AbortSignal): Promise<DeleteResult> {
+  async delete(key: string, signal?: CancelSignal): Promise<DeleteResult> {
     validateKey(key);
     const outcome = await this.write("propose", encodeDelete(key), signal);
     return { deleted: outcome.previous !== undefined, header: this.header(outcome.revision) };
   }
 
-  async compareAndSwap(request: CompareAndSwap, signal?: AbortSignal): Promise<CompareAndSwapResult> {
+  async compareAndSwap(request: CompareAndSwap, signal?: CancelSignal): Promise<CompareAndSwapResult> {
     validateKey(request.compare.key);
     validateKey(request.key);
     if (!request.delete) {
@@ -216,7 +218,7 @@ export class DkvNode implements KvNode {
   }
 
   /** Proposes locally when leading, else forwards to the leader once. */
-  private async write(kind: ForwardKind, data: Uint8Array, signal?: AbortSignal): Promise<ApplyOutcome> {
+  private async write(kind: ForwardKind, data: Uint8Array, signal?: CancelSignal): Promise<ApplyOutcome> {
     const deadline = Date.now() + this.requestTimeoutMs;
     for (;;) {
       const leader = await this.awaitLeader(deadline, signal);
@@ -245,7 +247,7 @@ export class DkvNode implements KvNode {
     }
   }
 
-  private async awaitLeader(deadline: number, signal?: AbortSignal): Promise<string> {
+  private async awaitLeader(deadline: number, signal?: CancelSignal): Promise<string> {
     while (!this.driver.leaderId) {
       if (this.stopping) throw new NodeError("unavailable", "the member is shutting down; retry on another member");
       if (signal?.aborted) throw new NodeError("deadline_exceeded", "request cancelled by the client");
@@ -275,16 +277,16 @@ export class DkvNode implements KvNode {
         answer({ errorCode: "unavailable", errorMessage: `member ${this.d.config.name} is no longer the leader; the request was not applied, retry` });
         return;
       }
-      const timeout = new AbortController();
-      const timer = setTimeout(() => timeout.abort(), Math.min(request.timeoutMs || this.requestTimeoutMs, this.requestTimeoutMs));
+      const timeout = new Cancellation();
+      const timer = requestTimers.schedule(Math.min(request.timeoutMs || this.requestTimeoutMs, this.requestTimeoutMs), () => timeout.abort(undefined));
       try {
         const outcome =
           request.kind === "conf_change"
-            ? await this.driver.proposeConfChange(decodeConfChange(request.command), timeout.signal)
-            : await this.driver.propose(request.command, timeout.signal);
+            ? await this.driver.proposeConfChange(decodeConfChange(request.command), timeout)
+            : await this.driver.propose(request.command, timeout);
         answer({ result: encodeOutcome(outcome) });
       } finally {
-        clearTimeout(timer);
+        requestTimers.cancel(timer);
       }
     } catch (error) {
       const e = toNodeError(error);
@@ -300,7 +302,7 @@ export class DkvNode implements KvNode {
     return this.memberList.map((m) => ({ id: m.id, peerAddress: m.peerAddress, clientAddress: m.clientAddress, isLeader: m.id === leader, isLearner: m.isLearner }));
   }
 
-  async addMember(id: string, peerAddress: string, clientAddress: string, learner: boolean, signal?: AbortSignal): Promise<void> {
+  async addMember(id: string, peerAddress: string, clientAddress: string, learner: boolean, signal?: CancelSignal): Promise<void> {
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(id)) throw new NodeError("invalid_argument", `member name "${id}" must be 1-63 letters, digits, ".", "_" or "-"`);
     if (!/^[^\s:]+:\d{1,5}$/.test(peerAddress) && !/^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(peerAddress)) {
       throw new NodeError("invalid_argument", `peer address "${peerAddress}" must be host:port`);
@@ -313,12 +315,12 @@ export class DkvNode implements KvNode {
     if (!existing) await this.changeMembership({ type: ConfChangeType.AddLearner, nodeId: id, context }, signal);
   }
 
-  async removeMember(id: string, signal?: AbortSignal): Promise<void> {
+  async removeMember(id: string, signal?: CancelSignal): Promise<void> {
     if (!this.memberList.some((m) => m.id === id)) throw new NodeError("not_found", `member "${id}" is not in the cluster`);
     await this.changeMembership({ type: ConfChangeType.RemoveNode, nodeId: id, context: new Uint8Array(0) }, signal);
   }
 
-  private async changeMembership(change: ConfChange, signal?: AbortSignal): Promise<void> {
+  private async changeMembership(change: ConfChange, signal?: CancelSignal): Promise<void> {
     await this.write("conf_change", encodeConfChange(change), signal);
   }
 
@@ -428,7 +430,7 @@ export class DkvNode implements KvNode {
     return !this.stopping;
   }
 
-  async isReady(signal?: AbortSignal): Promise<{ ready: boolean; reason: string }> {
+  async isReady(signal?: CancelSignal): Promise<{ ready: boolean; reason: string }> {
     if (this.stopping) return { ready: false, reason: "shutting down" };
     if (!this.driver.leaderId) return { ready: false, reason: "no leader known" };
     try {
@@ -439,7 +441,7 @@ export class DkvNode implements KvNode {
     }
   }
 
-  async *snapshot(signal?: AbortSignal): AsyncIterable<{ data: Uint8Array; sha256: string; index: number; sizeBytes: number }> {
+  async *snapshot(signal?: CancelSignal): AsyncIterable<{ data: Uint8Array; sha256: string; index: number; sizeBytes: number }> {
     await this.driver.readBarrier(signal);
     const meta = await this.d.store.createSnapshot();
     const hash = new Bun.CryptoHasher("sha256");

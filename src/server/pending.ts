@@ -2,6 +2,8 @@
 // reads waiting for a read index to be confirmed and applied. Each waiter
 // settles exactly once: with its result, or with an error that says whether
 // the outcome is known.
+import type { CancelSignal } from "./cancel-signal.ts";
+import { requestTimers } from "./request-timers.ts";
 import { NodeError } from "./contract.ts";
 
 export interface Waiter<T> {
@@ -59,7 +61,7 @@ export class PendingProposals<T> {
 /** Runs `start` with a deadline; on timeout or abort, `onGiveUp` cleans up and the error says the outcome is unknown if asked. */
 export function withDeadline<T>(
   timeoutMs: number,
-  signal: AbortSignal | undefined,
+  signal: CancelSignal | undefined,
   start: (waiter: Waiter<T>) => void,
   onGiveUp: () => void,
   timeoutMessage: string,
@@ -68,7 +70,7 @@ export function withDeadline<T>(
     let settled = false;
     const finish = () => {
       settled = true;
-      clearTimeout(timer);
+      requestTimers.cancel(timer);
       signal?.removeEventListener("abort", onAbort);
     };
     const onAbort = () => {
@@ -77,12 +79,12 @@ export function withDeadline<T>(
       onGiveUp();
       reject(new NodeError("deadline_exceeded", `request cancelled by the client; ${timeoutMessage}`));
     };
-    const timer = setTimeout(() => {
+    const timer = requestTimers.schedule(timeoutMs, () => {
       if (settled) return;
       finish();
       onGiveUp();
       reject(new NodeError("deadline_exceeded", timeoutMessage));
-    }, timeoutMs);
+    });
     if (signal?.aborted) return onAbort();
     signal?.addEventListener("abort", onAbort);
     start({

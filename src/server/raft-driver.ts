@@ -3,6 +3,7 @@
 // every proposal gathered since the last Ready: group commit), send, apply,
 // answer waiting requests, advance. Everything runs on the event loop, so
 // proposals arriving while sqlite syncs simply land in the next Ready.
+import type { CancelSignal } from "./cancel-signal.ts";
 import {
   ConfChangeType,
   EntryType,
@@ -106,16 +107,16 @@ export class RaftDriver {
   }
 
   /** Proposes a command on this node (the leader) and resolves with its outcome once applied. */
-  propose(data: Uint8Array, signal?: AbortSignal): Promise<ApplyOutcome> {
+  propose(data: Uint8Array, signal?: CancelSignal): Promise<ApplyOutcome> {
     return this.track(() => this.o.raft.propose(data), "the write", signal);
   }
 
-  proposeConfChange(change: ConfChange, signal?: AbortSignal): Promise<ApplyOutcome> {
+  proposeConfChange(change: ConfChange, signal?: CancelSignal): Promise<ApplyOutcome> {
     return this.track(() => this.o.raft.proposeConfChange(change), "the membership change", signal);
   }
 
   /** Waits for the entry a proposal got until it applies; a refusal or a deadline settles it instead. */
-  private track(proposeNow: () => { index: number; term: number }, what: string, signal?: AbortSignal): Promise<ApplyOutcome> {
+  private track(proposeNow: () => { index: number; term: number }, what: string, signal?: CancelSignal): Promise<ApplyOutcome> {
     let index = -1;
     return withDeadline<ApplyOutcome>(
       this.o.requestTimeoutMs,
@@ -140,7 +141,7 @@ export class RaftDriver {
   }
 
   /** Resolves once this node has applied everything committed before the call (linearizable read point). */
-  readBarrier(signal?: AbortSignal): Promise<void> {
+  readBarrier(signal?: CancelSignal): Promise<void> {
     let holder: ReadBatch["waiters"][number] | undefined;
     return withDeadline<void>(
       this.o.requestTimeoutMs,

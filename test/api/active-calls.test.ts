@@ -58,7 +58,8 @@ describe("ActiveCalls", () => {
   });
 
   test("the client going away aborts its call only; ending detaches the listener", () => {
-    const calls = new ActiveCalls(new AbortController().signal);
+    // Watched from the start (no delay), so the abort is seen at once.
+    const calls = new ActiveCalls(new AbortController().signal, 0);
     const client = new AbortController();
     const other = calls.begin(undefined, new AbortController().signal);
     const call = calls.begin(undefined, client.signal);
@@ -74,6 +75,29 @@ describe("ActiveCalls", () => {
     calls.end(detached);
     later.abort(new Error("after the call ended"));
     expect(detached.signal.aborted).toBe(false);
+  });
+
+  test("by default a client's signal is watched only once its call has run a while, then a client gone before or after is seen", async () => {
+    const calls = new ActiveCalls(new AbortController().signal, 30);
+    const goneEarly = new AbortController();
+    const early = calls.begin(undefined, goneEarly.signal);
+    const goneLate = new AbortController();
+    const late = calls.begin(undefined, goneLate.signal);
+    const finished = calls.begin(undefined, new AbortController().signal);
+    calls.end(finished); // ends before the watch starts: nothing is left behind
+
+    goneEarly.abort(new Error("closed early"));
+    expect(early.signal.aborted).toBe(false); // not watched yet
+    await until(() => early.signal.aborted);
+    expect((early.signal.reason as Error).message).toBe("closed early");
+    expect(late.signal.aborted).toBe(false);
+
+    goneLate.abort(new Error("closed late"));
+    expect((late.signal.reason as Error).message).toBe("closed late"); // watched now: at once
+    expect(finished.signal.aborted).toBe(false);
+    calls.end(early);
+    calls.end(late);
+    expect(calls.size).toBe(0);
   });
 
   test("a client signal already aborted aborts the call at once", () => {
