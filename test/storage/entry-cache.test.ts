@@ -38,4 +38,20 @@ describe("entry cache accounting", () => {
     owned.append(Array.from({ length: 200 }, (_, i) => entryWith(i + 1, new Uint8Array(290))), 0);
     expect(owned.firstIndex()).toBe(1);
   });
+
+  test("evicted entries are not kept alive by the slots waiting to be spliced out", () => {
+    const cache = new EntryCache(64 * 1024 * 1024, 1_000);
+    let refs: WeakRef<Entry>[] = [];
+    // 1,600 entries into room for 1,000: the first 600 are evicted, fewer than tidy() would splice out yet.
+    (() => {
+      const entries = Array.from({ length: 1_600 }, (_, i) => entryWith(i + 1, new Uint8Array(64)));
+      refs = entries.slice(0, 600).map((entry) => new WeakRef(entry));
+      cache.append(entries, 0);
+    })();
+    expect(cache.firstIndex()).toBe(601);
+    Bun.gc(true);
+    const alive = refs.filter((ref) => ref.deref() !== undefined).length;
+    // A conservative stack scan may keep a stray one; held by the cache, all 600 would be.
+    expect(alive).toBeLessThan(20);
+  });
 });
