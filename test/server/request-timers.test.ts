@@ -1,14 +1,11 @@
 import { describe, expect, test } from "bun:test";
 import { Cancellation } from "../../src/server/cancel-signal";
 import { RESOLUTION_MS, TimerWheel } from "../../src/server/request-timers";
+import { waitFor } from "../e2e/cluster";
 
-/** Resolves once `condition` holds; fails the test after deadlineMs. */
-async function waitUntil(condition: () => boolean, deadlineMs = 5_000): Promise<void> {
-  const giveUpAt = performance.now() + deadlineMs;
-  while (!condition()) {
-    if (performance.now() > giveUpAt) throw new Error("condition not met in time");
-    await Bun.sleep(2);
-  }
+/** Resolves once `condition` holds; fails the test after 5 s. */
+async function waitUntil(condition: () => boolean): Promise<void> {
+  await waitFor("the timers to fire", 5_000, () => condition() || undefined, 2);
 }
 
 describe("request deadlines on one timer wheel", () => {
