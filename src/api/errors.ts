@@ -2,9 +2,9 @@
 // cancelled call says why (deadline or client gone), and anything else is a
 // bug that is logged here and reaches the client only as a generic
 // "internal error" (never a stack trace or an internal detail).
-import type { CancelSignal } from "../server/cancel-signal.js";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { NodeError, type ErrorCode } from "../server/contract.js";
+import type { CancelSignal } from "../server/cancel-signal.js";
 
 const CODE_BY_NAME: Record<ErrorCode, Code> = {
   invalid_argument: Code.InvalidArgument,

@@ -1,7 +1,6 @@
 // The three client-facing services as thin translations: validate the
 // request, call the node, shape the answer. No policy lives here; errors,
 // cancellation and metrics are added around these functions by guard.ts.
-import type { CancelSignal } from "../server/cancel-signal.js";
 import { create } from "@bufbuild/protobuf";
 import type { KvNode } from "../server/contract.js";
 import {
@@ -43,6 +42,7 @@ import {
   statusToProto,
   uint64FromProto,
 } from "./translate.js";
+import type { CancelSignal } from "../server/cancel-signal.js";
 
 /** What a service method needs from its call: only the cancellation signal (a Connect HandlerContext has it). */
 export interface CallContext {

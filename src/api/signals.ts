@@ -1,9 +1,9 @@
 // Cancellation for calls into the node. The node is handed the signal and
 // should stop waiting itself; racing the signal here as well means a deadline
 // or a departed client is honoured even by a node call that ignores it.
-import type { CancelSignal } from "../server/cancel-signal.js";
 import type { ConnectError } from "@connectrpc/connect";
 import { abortReasonToConnectError } from "./errors.js";
+import type { CancelSignal } from "../server/cancel-signal.js";
 
 /** Rejects with the abort reason (as a ConnectError) as soon as `signal` fires, else settles like `work`. */
 export function untilAborted<T>(signal: CancelSignal, work: Promise<T>): Promise<T> {

@@ -2,12 +2,12 @@
 // peer network and waits for the leader's answer. A request is sent at most
 // once: if the leader may have received it and no answer comes, the caller
 // learns the outcome is unknown, never a silent retry.
-import type { CancelSignal } from "./cancel-signal.ts";
 import { create } from "@bufbuild/protobuf";
 import { ForwardRequestSchema, type ForwardResponse } from "../gen/dkv/raft/v1/raft_pb.ts";
 import { NodeError, type ErrorCode } from "./contract.ts";
 import type { PeerNetwork } from "./peer-network.ts";
 import { withDeadline, type Waiter } from "./pending.ts";
+import type { CancelSignal } from "./cancel-signal.ts";
 
 export type ForwardKind = "propose" | "conf_change" | "ping";
 

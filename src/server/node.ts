@@ -2,8 +2,6 @@
 // the peer network, offering the KvNode operations to the client API. Writes
 // on a follower are forwarded to the leader; linearizable reads wait for a
 // read index confirmed by a quorum; serializable reads are local.
-import { Cancellation, type CancelSignal } from "./cancel-signal.ts";
-import { requestTimers } from "./request-timers.ts";
 import { create } from "@bufbuild/protobuf";
 import { ForwardResponseSchema, type ForwardRequest } from "../gen/dkv/raft/v1/raft_pb.ts";
 import {
@@ -44,6 +42,8 @@ import { forgetEncoded } from "../storage/index.ts";
 import { statSync } from "node:fs";
 import { validateKey, validateValue } from "./validate.ts";
 import { createSeededPrng } from "./prng.ts";
+import { Cancellation, type CancelSignal } from "./cancel-signal.ts";
+import { requestTimers } from "./request-timers.ts";
 
 /** How often the leader looks for listed members to add and learners to promote. */
 const MEMBERSHIP_LOOP_MS = 500;

@@ -2,9 +2,9 @@
 // reads waiting for a read index to be confirmed and applied. Each waiter
 // settles exactly once: with its result, or with an error that says whether
 // the outcome is known.
+import { NodeError } from "./contract.ts";
 import type { CancelSignal } from "./cancel-signal.ts";
 import { requestTimers } from "./request-timers.ts";
-import { NodeError } from "./contract.ts";
 
 export interface Waiter<T> {
   resolve(value: T): void;

@@ -3,7 +3,6 @@
 // every proposal gathered since the last Ready: group commit), send, apply,
 // answer waiting requests, advance. Everything runs on the event loop, so
 // proposals arriving while sqlite syncs simply land in the next Ready.
-import type { CancelSignal } from "./cancel-signal.ts";
 import {
   ConfChangeType,
   EntryType,
@@ -25,6 +24,7 @@ import { PendingProposals, withDeadline } from "./pending.ts";
 import type { Storage } from "../storage/index.ts";
 import { memberRecordCommand } from "./members.ts";
 import { toApplyOutcome, type ApplyOutcome } from "./apply-outcome.ts";
+import type { CancelSignal } from "./cancel-signal.ts";
 
 /** Ready rounds handled in one go before yielding to the event loop (so timers and I/O still run). */
 const MAX_READY_ROUNDS_PER_TURN = 64;

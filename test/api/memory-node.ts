@@ -3,6 +3,7 @@
 // report not-ready, and a record of the signals and consistencies it saw.
 import {
   NodeError,
+  type CancelSignal,
   type CompareAndSwap,
   type CompareAndSwapResult,
   type DeleteResult,
@@ -33,21 +34,21 @@ export class MemoryNode implements KvNode {
   /** Calls of a method wait for their signal (or forever when ignoreSignal). */
   readonly hang = new Map<MethodName, { ignoreSignal: boolean }>();
   /** Signals and consistencies the node was handed, newest last. */
-  readonly signals: (AbortSignal | undefined)[] = [];
+  readonly signals: (CancelSignal | undefined)[] = [];
   readonly consistencies: ReadConsistency[] = [];
   snapshotChunkBytes = 5;
   /** Set when a snapshot stream was abandoned by its consumer. */
   snapshotReturned = false;
   metricsTextValue = "# HELP dkv_node_term Current raft term.\n# TYPE dkv_node_term gauge\ndkv_node_term 7\n";
 
-  async get(key: string, consistency: ReadConsistency, signal?: AbortSignal): Promise<GetResult> {
+  async get(key: string, consistency: ReadConsistency, signal?: CancelSignal): Promise<GetResult> {
     await this.enter("get", signal);
     this.consistencies.push(consistency);
     const kv = this.data.get(key);
     return { kv: kv && { ...kv }, header: this.header() };
   }
 
-  async list(query: ListQuery, signal?: AbortSignal): Promise<ListResult> {
+  async list(query: ListQuery, signal?: CancelSignal): Promise<ListResult> {
     await this.enter("list", signal);
     this.consistencies.push(query.consistency);
     const inRange = (key: string): boolean => (query.rangeEnd === "" ? key.startsWith(query.prefix) : key >= query.key && key < query.rangeEnd);
@@ -60,7 +61,7 @@ export class MemoryNode implements KvNode {
     return { kvs, more: limited.length < keys.length, header: this.header() };
   }
 
-  async put(key: string, value: Uint8Array, signal?: AbortSignal): Promise<PutResult> {
+  async put(key: string, value: Uint8Array, signal?: CancelSignal): Promise<PutResult> {
     await this.enter("put", signal);
     this.revision++;
     const previous = this.data.get(key);
@@ -75,14 +76,14 @@ export class MemoryNode implements KvNode {
     return { kv: { ...kv }, header: this.header() };
   }
 
-  async delete(key: string, signal?: AbortSignal): Promise<DeleteResult> {
+  async delete(key: string, signal?: CancelSignal): Promise<DeleteResult> {
     await this.enter("delete", signal);
     const deleted = this.data.delete(key);
     if (deleted) this.revision++;
     return { deleted, header: this.header() };
   }
 
-  async compareAndSwap(request: CompareAndSwap, signal?: AbortSignal): Promise<CompareAndSwapResult> {
+  async compareAndSwap(request: CompareAndSwap, signal?: CancelSignal): Promise<CompareAndSwapResult> {
     await this.enter("compareAndSwap", signal);
     const compared = this.data.get(request.compare.key);
     const previous = this.data.get(request.key);
@@ -107,12 +108,12 @@ export class MemoryNode implements KvNode {
     return this.memberList.map((member) => ({ ...member }));
   }
 
-  async addMember(id: string, peerAddress: string, clientAddress: string, learner: boolean, signal?: AbortSignal): Promise<void> {
+  async addMember(id: string, peerAddress: string, clientAddress: string, learner: boolean, signal?: CancelSignal): Promise<void> {
     await this.enter("addMember", signal);
     this.memberList.push({ id, peerAddress, clientAddress, isLeader: false, isLearner: learner });
   }
 
-  async removeMember(id: string, signal?: AbortSignal): Promise<void> {
+  async removeMember(id: string, signal?: CancelSignal): Promise<void> {
     await this.enter("removeMember", signal);
     const before = this.memberList.length;
     this.memberList = this.memberList.filter((member) => member.id !== id);
@@ -141,12 +142,12 @@ export class MemoryNode implements KvNode {
     return this.live;
   }
 
-  async isReady(signal?: AbortSignal): Promise<{ ready: boolean; reason: string }> {
+  async isReady(signal?: CancelSignal): Promise<{ ready: boolean; reason: string }> {
     await this.enter("isReady", signal);
     return { ...this.readiness };
   }
 
-  async *snapshot(signal?: AbortSignal): AsyncIterable<{ data: Uint8Array; sha256: string; index: number; sizeBytes: number }> {
+  async *snapshot(signal?: CancelSignal): AsyncIterable<{ data: Uint8Array; sha256: string; index: number; sizeBytes: number }> {
     await this.enter("snapshot", signal);
     const image = this.image();
     const hasher = new Bun.CryptoHasher("sha256");
@@ -194,7 +195,7 @@ export class MemoryNode implements KvNode {
     }
   }
 
-  private async enter(method: MethodName, signal: AbortSignal | undefined): Promise<void> {
+  private async enter(method: MethodName, signal: CancelSignal | undefined): Promise<void> {
     this.signals.push(signal);
     const failure = this.failNext.get(method);
     if (failure !== undefined) {
