@@ -23,7 +23,7 @@ import {
   classifyHeader,
   readHeader,
 } from "./schema";
-import { closeDatabase, configureWriter, setBusyTimeout } from "./sqlite";
+import { closeDatabase, configureWriter, lockExclusively, setBusyTimeout } from "./sqlite";
 
 export interface DataDirPaths {
   dir: string;
@@ -175,11 +175,19 @@ function openDatabase(paths: DataDirPaths): Database {
   const db = new Database(paths.database, { readwrite: true, create: false, strict: true });
   try {
     setBusyTimeout(db);
+    lockExclusively(db);
     let version: number;
     try {
       const row = db.query("SELECT value FROM meta WHERE key = ?").get(META_SCHEMA_VERSION) as { value: string } | null;
       version = Number(row?.value);
     } catch (error) {
+      if ((error as { code?: unknown }).code === "SQLITE_BUSY") {
+        throw new StorageError(
+          "locked",
+          paths.database,
+          `${paths.database} is open in another program (SQLite reports it locked); close that program and start dkv again`,
+        );
+      }
       throw new StorageError("corrupt", paths.database, `${paths.database} is damaged or incomplete: ${String(error)}`);
     }
     if (!Number.isInteger(version) || version < 1) {

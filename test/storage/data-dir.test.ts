@@ -23,7 +23,7 @@ describe("data dir", () => {
   test("a new data dir is created with its layout; reopening finds the same identity", () => {
     const dir = join(tempDir(), "nested", "node1");
     const storage = openStorage(dir, { clusterId: "cluster-a", memberId: "n1" });
-    expect(readdirSync(dir).sort()).toEqual(["LOCK", "LOCK-journal", "LOCK.owner", "dkv.db", "dkv.db-shm", "dkv.db-wal", "snap"]);
+    expect(readdirSync(dir).sort()).toEqual(["LOCK", "LOCK-journal", "LOCK.owner", "dkv.db", "dkv.db-wal", "snap"]);
     expect(readFileSync(join(dir, "LOCK.owner"), "utf8")).toBe(`pid ${process.pid}\n`);
     storage.close();
     // Really closed (no zombie connection): the WAL was checkpointed and removed.
@@ -157,6 +157,32 @@ describe("data dir", () => {
     const storage = track(openStorage(dir));
     expect(storage.kv.appliedIndex()).toBe(0);
   });
+
+  test("a running node keeps its database to itself; another program's open transaction is refused as locked", () => {
+    const dir = tempDir();
+    const running = openStorage(dir, { clusterId: "c", memberId: "m" });
+    // The node's connection holds SQLite's lock: another connection cannot even read.
+    const outsider = new Database(join(dir, "dkv.db"), { readonly: true });
+    try {
+      outsider.exec("PRAGMA busy_timeout = 0");
+      expect(() => outsider.query("SELECT COUNT(*) AS n FROM log").get()).toThrow(/locked/);
+    } finally {
+      outsider.close(true);
+    }
+    running.close();
+    // The other way round: a reader in a transaction keeps a node from starting (after the busy wait).
+    const reader = new Database(join(dir, "dkv.db"), { readonly: true });
+    try {
+      reader.exec("BEGIN");
+      reader.query("SELECT COUNT(*) AS n FROM log").get();
+      const error = refusal(() => openStorage(dir));
+      expect(error.code).toBe("locked");
+      expect(error.message).toBe(`${join(dir, "dkv.db")} is open in another program (SQLite reports it locked); close that program and start dkv again`);
+    } finally {
+      reader.close(true);
+    }
+    track(openStorage(dir));
+  }, 15_000);
 
   test("a crash while creating the database leaves debris that the next open replaces", () => {
     const dir = tempDir();

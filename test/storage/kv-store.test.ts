@@ -220,7 +220,7 @@ describe("kv store", () => {
       insert.run(bytes("b"), bytes("2"), 2, 2);
       raw.exec(`UPDATE applied_state SET applied_index = 2, applied_term = 1, revision = 2 WHERE id = 1`);
     } finally {
-      raw.close();
+      raw.close(true); // finalizes `insert`: a connection left open would hold the lock the node needs
     }
     const reopened = track(openStorage(dir));
     expect(reopened.kv.appliedIndex()).toBe(2);
