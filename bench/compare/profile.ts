@@ -128,7 +128,7 @@ export function formatProfile(summary: ProfileSummary, title: string): string {
   const lines: string[] = [];
   lines.push(`#### ${title}`, "");
   lines.push(
-    `The JS thread was sampled running (JS, or a native call made from JS such as a SQLite commit waiting for fsync) for ~${(summary.busyMs / 1000).toFixed(1)} s of the ${(summary.spanMs / 1000).toFixed(1)} s profiled (${((summary.busyMs / (summary.spanMs || 1)) * 100).toFixed(0)}%); waiting in the event loop is not sampled. Percentages are of the sampled time.`,
+    `The JS thread was sampled inside JS (running, blocked in a native call made from JS, or waiting meanwhile for a core; a follower's profile here covers ~6 s of each 10 s, while without the profiler its main thread runs ~2 s per 11 s by /proc schedstat, so read these as wall time, not CPU) for ~${(summary.busyMs / 1000).toFixed(1)} s of the ${(summary.spanMs / 1000).toFixed(1)} s profiled (${((summary.busyMs / (summary.spanMs || 1)) * 100).toFixed(0)}%); waiting in the event loop is not sampled. Percentages are of the sampled time.`,
     "",
   );
   lines.push("Top self time:", "", "| self % | self ms | total % | function | where |", "|---:|---:|---:|---|---|");

@@ -3,7 +3,7 @@
 // with a one-line error naming the path, and never overwrite what we refuse.
 //
 // Layout of <data-dir>:
-//   dkv.db (+ -wal, -shm)  raft log, hard state, KV rows, applied index, meta
+//   dkv.db (+ -wal)        raft log, hard state, applied index, meta (locked by the running node)
 //   LOCK, LOCK.owner       exclusive lock (held for the process's life) + holder's pid
 //   snap/                  snapshot images; snap/staging/ receives incoming ones
 
