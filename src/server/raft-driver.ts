@@ -21,7 +21,7 @@ import { NodeError } from "./contract.ts";
 import type { Logger } from "./logger.ts";
 import type { NodeMetrics } from "./node-metrics.ts";
 import { PendingProposals, withDeadline } from "./pending.ts";
-import type { Storage } from "../storage/index.ts";
+import { LOG_SEGMENT_ENTRIES, type Storage } from "../storage/index.ts";
 import { memberRecordCommand } from "./members.ts";
 import { toApplyOutcome, type ApplyOutcome } from "./apply-outcome.ts";
 import type { CancelSignal } from "./cancel-signal.ts";
@@ -30,8 +30,8 @@ import type { CancelSignal } from "./cancel-signal.ts";
 const MAX_READY_ROUNDS_PER_TURN = 64;
 /** Entries kept behind a snapshot so a briefly lagging follower catches up from the log, not a snapshot. */
 const SNAPSHOT_CATCHUP_ENTRIES = 5000;
-/** Log entries deleted per compaction step (about 1 ms of the event loop here). */
-const COMPACTION_STEP_ENTRIES = 1000;
+/** Log entries compacted per step: at most one segment table dropped per step (a few ms of the event loop). */
+const COMPACTION_STEP_ENTRIES = LOG_SEGMENT_ENTRIES;
 /** A read index request not answered within this many ticks is asked again (its message may be lost). */
 const READ_INDEX_RETRY_TICKS = 5;
 
@@ -370,9 +370,9 @@ export class RaftDriver {
   }
 
   /**
-   * Compacts the log up to `to` a slice at a time, yielding between slices:
-   * one DELETE of 10,000 entries held the event loop ~10 ms. Each slice is a
-   * valid compaction on its own; a snapshot installed meanwhile makes the
+   * Compacts the log up to `to` a segment at a time, yielding between steps
+   * (dropping a segment table of 10,000 entries takes a few ms). Each step is
+   * a valid compaction on its own; a snapshot installed meanwhile makes the
    * rest a no-op.
    */
   private async compactInSteps(to: number): Promise<void> {

@@ -23,6 +23,7 @@ import {
   classifyHeader,
   readHeader,
 } from "./schema";
+import { splitLogTableIntoSegments } from "./log-segments";
 import { closeDatabase, configureWriter, lockExclusively, setBusyTimeout } from "./sqlite";
 
 export interface DataDirPaths {
@@ -215,11 +216,15 @@ function openDatabase(paths: DataDirPaths): Database {
  * memory and leaves there only what a schema-1 binary wrote, which a node
  * starts from while it is newer than its newest snapshot (see storage.ts).
  * The version is bumped so a schema-1 binary refuses the dir instead of
- * reading a table that no longer follows the log.
+ * reading a table that no longer follows the log. Schema 2 -> 3 moves the
+ * log's rows into segment tables (log-segments.ts), in the same transaction.
  */
 function migrate(db: Database, from: number): void {
-  assert(from === 1, `no migration from schema ${from}`);
-  db.transaction(() => db.prepare("UPDATE meta SET value = ? WHERE key = ?").run(String(SCHEMA_VERSION), META_SCHEMA_VERSION))();
+  assert(from === 1 || from === 2, `no migration from schema ${from}`);
+  db.transaction(() => {
+    splitLogTableIntoSegments(db);
+    db.prepare("UPDATE meta SET value = ? WHERE key = ?").run(String(SCHEMA_VERSION), META_SCHEMA_VERSION);
+  })();
 }
 
 function reconcileIdentity(db: Database, path: string, options: OpenDataDirOptions): Identity {

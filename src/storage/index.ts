@@ -23,4 +23,5 @@ export {
   validateCommand,
 } from "./limits";
 export { SCHEMA_VERSION } from "./schema";
+export { LOG_SEGMENT_ENTRIES } from "./log-segments";
 export { restoreDataDir, type RestoreOptions, type RestoreResult } from "./restore";

@@ -16,6 +16,7 @@ import type { Database, Statement } from "bun:sqlite";
 import type { ConfState, Entry, EntryType, HardState, LogStorage, SnapshotMeta } from "../raft/types";
 import { EntryCache } from "./entry-cache";
 import { assert } from "./errors";
+import { LogSegments, type LogRow } from "./log-segments";
 import { encodeConfState } from "./schema";
 import type { WriteTransactions } from "./sqlite";
 import { TermRuns } from "./term-runs";
@@ -49,19 +50,8 @@ export interface SnapshotSource {
   readChunk(meta: SnapshotMeta, offset: number, maxBytes: number): { data: Uint8Array; done: boolean };
 }
 
-interface LogRow {
-  idx: number;
-  term: number;
-  type: number;
-  data: Uint8Array;
-}
-
 export class LogStore implements LogStorage {
-  private readonly insertEntry: Statement;
-  private readonly deleteFrom: Statement;
-  private readonly deleteUpTo: Statement;
-  private readonly deleteAll: Statement;
-  private readonly selectRange: Statement;
+  private readonly segments: LogSegments;
   private readonly updateHardState: Statement;
   private readonly updateLogState: Statement;
   private readonly updateConfState: Statement;
@@ -80,11 +70,7 @@ export class LogStore implements LogStorage {
     /** Membership as of the state machine's starting index (what the core starts with). */
     private readonly startingConf: () => ConfState,
   ) {
-    this.insertEntry = db.prepare("INSERT INTO log (idx, term, type, data) VALUES (?, ?, ?, ?)");
-    this.deleteFrom = db.prepare("DELETE FROM log WHERE idx >= ?");
-    this.deleteUpTo = db.prepare("DELETE FROM log WHERE idx <= ?");
-    this.deleteAll = db.prepare("DELETE FROM log");
-    this.selectRange = db.prepare("SELECT idx, term, type, data FROM log WHERE idx >= ? AND idx < ? ORDER BY idx");
+    this.segments = new LogSegments(db);
     this.updateHardState = db.prepare("UPDATE hard_state SET term = ?, vote = ?, commit_index = ? WHERE id = 1");
     this.updateLogState = db.prepare("UPDATE log_state SET compacted_index = ?, compacted_term = ? WHERE id = 1");
     this.updateConfState = db.prepare("UPDATE applied_state SET conf_state = ? WHERE id = 1");
@@ -106,11 +92,8 @@ export class LogStore implements LogStorage {
     this.hard = { term: hard.term, vote: hard.vote, commit: hard.commit_index };
     this.compactedIndex = logState.compacted_index;
     this.compactedTerm = logState.compacted_term;
-    const bounds = this.db.query("SELECT COUNT(*) AS n, MIN(idx) AS lo, MAX(idx) AS hi FROM log").get() as {
-      n: number;
-      lo: number | null;
-      hi: number | null;
-    };
+    this.segments.load();
+    const bounds = this.segments.boundsAbove(this.compactedIndex);
     if (bounds.n === 0) {
       this.last = this.compactedIndex;
     } else {
@@ -134,14 +117,13 @@ export class LogStore implements LogStorage {
    * log2(entries) seeks instead of reading the whole log at every open.
    */
   private readTermRuns(first: number, last: number): { term: number; start: number }[] {
-    const termAt = this.db.prepare("SELECT term FROM log WHERE idx = ?");
     const lookup = (index: number): number => {
-      const row = termAt.get(index) as { term: number } | null;
-      assert(row !== null, `log entry ${index} is missing`);
-      return row.term;
+      const term = this.segments.termAt(index);
+      assert(term !== undefined, `log entry ${index} is missing`);
+      return term;
     };
     const runs: { term: number; start: number }[] = [];
-    try {
+    {
       for (let start = first; start <= last; ) {
         const term = lookup(start);
         // Largest index in [start, last] still in `term`.
@@ -157,8 +139,6 @@ export class LogStore implements LogStorage {
         runs.push({ term, start });
         start = lo + 1;
       }
-    } finally {
-      termAt.finalize();
     }
     return runs;
   }
@@ -177,12 +157,13 @@ export class LogStore implements LogStorage {
     if (cached !== undefined) return cached;
     const result: Entry[] = [];
     let used = 0;
-    for (const row of this.selectRange.iterate(lo, hi) as IterableIterator<LogRow>) {
+    this.segments.read(lo, hi, (row: LogRow) => {
       assert(row.idx === lo + result.length, `log hole: expected index ${lo + result.length}, found ${row.idx}`);
       used += row.data.byteLength + 24;
-      if (used > maxBytes && result.length > 0) break;
+      if (used > maxBytes && result.length > 0) return false;
       result.push({ index: row.idx, term: row.term, type: row.type === ENTRY_TYPE_CONF_CHANGE ? ENTRY_TYPE_CONF_CHANGE : ENTRY_TYPE_NORMAL, data: row.data });
-    }
+      return true;
+    });
     assert(result.length > 0, `entries [${lo}, ${hi}) are missing from the log`);
     return result;
   }
@@ -233,12 +214,12 @@ export class LogStore implements LogStorage {
     if (hardState !== undefined) this.checkHardStateUpdate(hardState, lastAfter, entries);
     if (plan === undefined && hardState === undefined && input.confState === undefined) return false;
 
-    this.transactions.run(input.sync ?? "full", () => {
+    this.inTransaction(input.sync ?? "full", () => {
       if (plan !== undefined) {
-        if (plan.truncateFrom <= this.last) this.deleteFrom.run(plan.truncateFrom);
+        if (plan.truncateFrom <= this.last) this.segments.deleteFrom(plan.truncateFrom);
         for (let i = plan.skip; i < entries.length; i++) {
           const entry = entries[i]!;
-          this.insertEntry.run(entry.index, entry.term, entry.type, entry.data);
+          this.segments.insert(entry.index, entry.term, entry.type, entry.data);
         }
       }
       if (hardState !== undefined) this.updateHardState.run(hardState.term, hardState.vote, hardState.commit);
@@ -257,6 +238,16 @@ export class LogStore implements LogStorage {
     }
     if (hardState !== undefined) this.hard = { term: hardState.term, vote: hardState.vote, commit: hardState.commit };
     return true;
+  }
+
+  /** A write transaction; after a rollback the segment tables are read again (one may have been created or dropped in it). */
+  private inTransaction(sync: "full" | "normal", fn: () => void): void {
+    try {
+      this.transactions.run(sync, fn);
+    } catch (error) {
+      if (!this.db.inTransaction) this.segments.load();
+      throw error;
+    }
   }
 
   /**
@@ -317,9 +308,11 @@ export class LogStore implements LogStorage {
   }
 
   /**
-   * Deletes the entries up to and including index; only what the newest
-   * snapshot covers may go. Commits without its own fsync: losing it in a
-   * crash only leaves entries a snapshot already covers, and the WAL makes it
+   * Forgets the entries up to and including index; only what the newest
+   * snapshot covers may go. Segment tables holding nothing after index are
+   * dropped (see log-segments.ts); rows of the segment that straddles index
+   * stay until it goes. Commits without its own fsync: losing it in a crash
+   * only leaves entries a snapshot already covers, and the WAL makes it
    * durable no earlier than the snapshot record before it.
    */
   compact(index: number): void {
@@ -328,8 +321,8 @@ export class LogStore implements LogStorage {
     assert(index <= snapshotIndex, `compact to ${index} goes beyond the newest snapshot at ${snapshotIndex}`);
     const term = this.term(index);
     assert(term !== undefined, `compact to ${index} goes beyond the last index ${this.last}`);
-    this.transactions.run("normal", () => {
-      this.deleteUpTo.run(index);
+    this.inTransaction("normal", () => {
+      this.segments.dropThrough(index);
       this.updateLogState.run(index, term);
     });
     this.compactedIndex = index;
@@ -345,8 +338,8 @@ export class LogStore implements LogStorage {
    */
   discardForSnapshotInTransaction(meta: SnapshotMeta): void {
     assert(this.db.inTransaction, "discardForSnapshotInTransaction outside a transaction");
-    if (this.term(meta.index) === meta.term && meta.index <= this.last) this.deleteUpTo.run(meta.index);
-    else this.deleteAll.run();
+    if (this.term(meta.index) === meta.term && meta.index <= this.last) this.segments.dropThrough(meta.index);
+    else this.segments.dropAll();
     this.updateLogState.run(meta.index, meta.term);
     // The snapshot's entries are committed. Term and vote are the core's to
     // change; they arrive with the same Ready's hard state right after.

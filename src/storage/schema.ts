@@ -6,8 +6,11 @@ import { closeSync, openSync, readSync } from "node:fs";
 import type { ConfState } from "../raft/types";
 import { assert } from "./errors";
 
-/** Version of the tables below. A binary refuses a database with a higher one. */
-export const SCHEMA_VERSION = 2;
+/**
+ * Version of the tables below. A binary refuses a database with a higher one.
+ * 3: the raft log lives in segment tables log_<n> (log-segments.ts) instead of one `log` table.
+ */
+export const SCHEMA_VERSION = 3;
 /** Version of the snapshot image layout (kv + snapshot_meta tables). */
 export const SNAPSHOT_FORMAT_VERSION = 1;
 
@@ -77,8 +80,7 @@ export const DATA_SCHEMA_SQL: readonly string[] = [
   `CREATE TABLE log_state (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     compacted_index INTEGER NOT NULL, compacted_term INTEGER NOT NULL)`,
-  // idx is the rowid: appends go to the end of the b-tree, lookups are one seek.
-  `CREATE TABLE log (idx INTEGER PRIMARY KEY, term INTEGER NOT NULL, type INTEGER NOT NULL, data BLOB NOT NULL)`,
+  // The log's entries live in segment tables log_<n>, created as the log reaches them (log-segments.ts).
   // The state a node starts from when no snapshot is newer: membership of a new
   // cluster (index 0), or what a schema-1 binary last wrote to kv (see storage.ts).
   `CREATE TABLE applied_state (

@@ -165,7 +165,7 @@ describe("data dir", () => {
     const outsider = new Database(join(dir, "dkv.db"), { readonly: true });
     try {
       outsider.exec("PRAGMA busy_timeout = 0");
-      expect(() => outsider.query("SELECT COUNT(*) AS n FROM log").get()).toThrow(/locked/);
+      expect(() => outsider.query("SELECT COUNT(*) AS n FROM meta").get()).toThrow(/locked/);
     } finally {
       outsider.close(true);
     }
@@ -174,7 +174,7 @@ describe("data dir", () => {
     const reader = new Database(join(dir, "dkv.db"), { readonly: true });
     try {
       reader.exec("BEGIN");
-      reader.query("SELECT COUNT(*) AS n FROM log").get();
+      reader.query("SELECT COUNT(*) AS n FROM meta").get();
       const error = refusal(() => openStorage(dir));
       expect(error.code).toBe("locked");
       expect(error.message).toBe(`${join(dir, "dkv.db")} is open in another program (SQLite reports it locked); close that program and start dkv again`);
