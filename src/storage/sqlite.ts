@@ -14,8 +14,20 @@ export type SyncMode = "full" | "normal";
 
 /** Busy waits only happen if someone else opens our files; never for long. */
 const BUSY_TIMEOUT_MS = 5_000;
-/** Pages in the WAL before an automatic checkpoint (4 KiB pages: 16 MiB). */
+/** Pages in the WAL before an automatic checkpoint (4 KiB pages: 16 MiB), give or take the spread below. */
 const WAL_AUTOCHECKPOINT_PAGES = 4_096;
+/**
+ * Each connection picks its threshold at random within +-1,024 pages of the
+ * above. Followers write the same log at the same pace, so with one threshold
+ * they checkpointed in the same instant, and a checkpoint holds a member's
+ * event loop 10-30 ms: both followers stalled at once held up every commit.
+ */
+const WAL_AUTOCHECKPOINT_SPREAD_PAGES = 1_024;
+
+/** A checkpoint threshold in [base - spread, base + spread]. */
+export function autocheckpointPages(random: () => number = Math.random): number {
+  return WAL_AUTOCHECKPOINT_PAGES - WAL_AUTOCHECKPOINT_SPREAD_PAGES + Math.floor(random() * (2 * WAL_AUTOCHECKPOINT_SPREAD_PAGES + 1));
+}
 /** Page cache per connection, in KiB (SQLite's negative cache_size unit). */
 const CACHE_KIB = 16 * 1024;
 
@@ -51,7 +63,7 @@ export function configureWriter(db: Database): void {
   db.exec("PRAGMA journal_mode = WAL");
   db.exec("PRAGMA synchronous = FULL");
   db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
-  db.exec(`PRAGMA wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
+  db.exec(`PRAGMA wal_autocheckpoint = ${autocheckpointPages()}`);
   db.exec(`PRAGMA cache_size = -${CACHE_KIB}`);
   // Memory-mapped I/O would count the whole database in the process's RSS and
   // turn an I/O error into a SIGBUS; plain reads keep memory bounded.
