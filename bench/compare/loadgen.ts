@@ -27,6 +27,8 @@ export interface LoadConfig {
   seed: number;
   /** gRPC transport: "raw" (hand-written HTTP/2 frames, the default) or "node-http2" (node:http2; ~7x the CPU per call). */
   grpcClient: "raw" | "node-http2";
+  /** When set, every measured request's start (ms into the window) and latency are written here as JSON (see tail.ts). */
+  traceFile?: string;
 }
 
 export interface LoadResult {
@@ -156,8 +158,12 @@ class Latencies {
     }
     this.values[this.count++] = ms;
   }
+  /** The values in the order they were added. */
+  raw(): Float64Array {
+    return this.values.subarray(0, this.count);
+  }
   summary(): { p50: number; p99: number; mean: number; max: number } {
-    const sorted = this.values.subarray(0, this.count).sort();
+    const sorted = this.values.subarray(0, this.count).slice().sort();
     const at = (q: number) => (this.count === 0 ? 0 : sorted[Math.min(this.count - 1, Math.floor(q * this.count))]!);
     let sum = 0;
     for (const v of sorted) sum += v;
@@ -217,6 +223,7 @@ function emptyResult(config: LoadConfig, fields: Partial<LoadResult>): LoadResul
 
 async function measure(config: LoadConfig, channels: Channel[], connections: number): Promise<LoadResult> {
   const latencies = new Latencies();
+  const traceStarts = config.traceFile ? new Latencies() : undefined;
   let errors = 0;
   let notFound = 0;
   const samples: string[] = [];
@@ -265,6 +272,7 @@ async function measure(config: LoadConfig, channels: Channel[], connections: num
         if (inWindow) notFound++;
       } else if (inWindow) {
         latencies.add(ended - started);
+        traceStarts?.add(started - windowStart);
       }
       loop(channel);
     });
@@ -281,6 +289,9 @@ async function measure(config: LoadConfig, channels: Channel[], connections: num
   await Promise.race([finished, grace]);
 
   const elapsedMs = last.atMs - first.atMs;
+  if (config.traceFile && traceStarts) {
+    await Bun.write(config.traceFile, JSON.stringify({ startMs: Array.from(traceStarts.raw()), latencyMs: Array.from(latencies.raw()), clients: config.clients }));
+  }
   const ops = latencies.count;
   const summary = latencies.summary();
   const loadgenMicros = last.cpuMicros - first.cpuMicros;

@@ -21,15 +21,15 @@ import type { Endpoint, ServerCluster } from "./cluster.ts";
 import { DKV_BINARY_DEFAULT, DkvCluster, dkvVersion, REPO_ROOT } from "./dkv.ts";
 import { EtcdCluster, ensureEtcd, etcdVersion } from "./etcd.ts";
 import type { LoadConfig, LoadResult } from "./loadgen.ts";
-import { machineTicks, installExitHandlers, killAll, processCpuTicks, CLOCK_TICKS_PER_SECOND, removeAtExit, track, waitFor } from "./procs.ts";
+import { machineTicks, installExitHandlers, killAll, processCpuTicks, CLOCK_TICKS_PER_SECOND, removeAtExit, waitFor } from "./procs.ts";
 import { GrpcConnection } from "./grpc-h2.ts";
 import { RawGrpcConnection } from "./grpc-raw.ts";
 import { formatProfile, summarizeProfile } from "./profile.ts";
 import { ProtoWriter } from "./protowire.ts";
+import { runLoadgen as runLoadgenProcess } from "./run-loadgen.ts";
 import { renderProfileSection, renderResults, replaceSection, type Aggregate, type PointRun, type RunInfo } from "./report.ts";
 import { KEY_COUNT_DEFAULT, PATHS, type OpName, type PathName } from "./workload.ts";
 
-const LOADGEN = join(import.meta.dir, "loadgen.ts");
 const BENCHMARKS_MD = join(REPO_ROOT, "BENCHMARKS.md");
 const RESULTS_JSON = join(import.meta.dir, "results.json");
 /** etcd on 127.0.0.11-13, dkv on 127.0.0.21-23: apart from each other and from other tests' 127.0.0.1-9. */
@@ -162,14 +162,8 @@ class Store {
   }
 }
 
-async function runLoadgen(config: LoadConfig): Promise<LoadResult> {
-  const child = track(Bun.spawn([process.execPath, LOADGEN, JSON.stringify(config)], { stdin: "ignore", stdout: "pipe", stderr: "pipe" }));
-  const timer = setTimeout(() => child.kill("SIGKILL"), config.warmupMs + config.measureMs + LOADGEN_SLACK_MS);
-  const [out, err, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
-  clearTimeout(timer);
-  const line = out.trim().split("\n").pop() ?? "";
-  if (code !== 0 || !line.startsWith("{")) throw new Error(`load generator failed (exit ${code}): ${(err || out).trim().split("\n").slice(-8).join("\n")}`);
-  return JSON.parse(line) as LoadResult;
+function runLoadgen(config: LoadConfig): Promise<LoadResult> {
+  return runLoadgenProcess(config, LOADGEN_SLACK_MS);
 }
 
 function baseConfig(options: Options, path: PathName, cluster: ServerCluster, leader: Endpoint): Omit<LoadConfig, "op" | "clients"> {
