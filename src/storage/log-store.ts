@@ -123,22 +123,20 @@ export class LogStore implements LogStorage {
       return term;
     };
     const runs: { term: number; start: number }[] = [];
-    {
-      for (let start = first; start <= last; ) {
-        const term = lookup(start);
-        // Largest index in [start, last] still in `term`.
-        let lo = start;
-        let hi = last;
-        while (lo < hi) {
-          const mid = lo + Math.ceil((hi - lo) / 2);
-          const midTerm = lookup(mid);
-          assert(midTerm >= term, `log terms go backwards: entry ${mid} has term ${midTerm} after term ${term} at ${start}`);
-          if (midTerm === term) lo = mid;
-          else hi = mid - 1;
-        }
-        runs.push({ term, start });
-        start = lo + 1;
+    for (let start = first; start <= last; ) {
+      const term = lookup(start);
+      // Largest index in [start, last] still in `term`.
+      let lo = start;
+      let hi = last;
+      while (lo < hi) {
+        const mid = lo + Math.ceil((hi - lo) / 2);
+        const midTerm = lookup(mid);
+        assert(midTerm >= term, `log terms go backwards: entry ${mid} has term ${midTerm} after term ${term} at ${start}`);
+        if (midTerm === term) lo = mid;
+        else hi = mid - 1;
       }
+      runs.push({ term, start });
+      start = lo + 1;
     }
     return runs;
   }
