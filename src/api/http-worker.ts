@@ -23,6 +23,9 @@ const packer = new Packer();
 let flushScheduled = false;
 let nextId = 1;
 let server: Server<undefined> | undefined;
+let config: WorkerConfig | undefined;
+/** Servers replaced by a certificate rotation, finishing the requests they had. */
+const retired: Server<undefined>[] = [];
 
 function takeId(): number {
   const id = nextId;
@@ -139,27 +142,10 @@ function onChunk(id: number, chunk: Uint8Array | null, error: string | null): vo
   }
 }
 
-function start(config: WorkerConfig): void {
-  const routes: Record<string, (request: Request) => Promise<Response>> = {};
-  config.unaryPaths.forEach((path, route) => {
-    routes[path] = (request) => (leanCanServe(request) ? unaryCall(route, request, config.readMaxBytes) : forward(request));
-  });
+function start(given: WorkerConfig): void {
+  config = given;
   try {
-    server = Bun.serve({
-      hostname: config.hostname,
-      port: config.port,
-      tls: config.tls,
-      routes,
-      fetch: forward,
-      maxRequestBodySize: config.maxRequestBodySize,
-      idleTimeout: config.idleTimeout,
-      development: false,
-      reusePort: false,
-      error(error) {
-        post({ type: "log", line: `api: unhandled error while serving a request: ${error.stack ?? error.message}`, unhandled: true });
-        return new Response("internal error\n", { status: 500, headers: { "Content-Type": "text/plain; charset=utf-8" } });
-      },
-    });
+    server = listen(given, given.port);
   } catch (error) {
     post({ type: "failed", message: error instanceof Error ? error.message : String(error) });
     return;
@@ -167,9 +153,58 @@ function start(config: WorkerConfig): void {
   post({ type: "listening", hostname: server.hostname!, port: server.port! });
 }
 
+function listen(settings: WorkerConfig, port: number): Server<undefined> {
+  const routes: Record<string, (request: Request) => Promise<Response>> = {};
+  settings.unaryPaths.forEach((path, route) => {
+    routes[path] = (request) => (leanCanServe(request) ? unaryCall(route, request, settings.readMaxBytes) : forward(request));
+  });
+  return Bun.serve({
+    hostname: settings.hostname,
+    port,
+    tls: settings.tls,
+    routes,
+    fetch: forward,
+    maxRequestBodySize: settings.maxRequestBodySize,
+    idleTimeout: settings.idleTimeout,
+    development: false,
+    reusePort: false,
+    error(error) {
+      post({ type: "log", line: `api: unhandled error while serving a request: ${error.stack ?? error.message}`, unhandled: true });
+      return new Response("internal error\n", { status: 500, headers: { "Content-Type": "text/plain; charset=utf-8" } });
+    },
+  });
+}
+
+/**
+ * Bun cannot change a listening server's certificate: the port is bound again
+ * with the new one. The old server stops listening and finishes the requests
+ * it has (its idle keep-alive connections close; clients open new ones).
+ */
+function replaceTls(tls: WorkerConfig["tls"]): void {
+  if (server === undefined || config === undefined) return post({ type: "tlsReplaced", error: "the client port is not listening", closed: false });
+  const old = server;
+  const port = old.port!;
+  void old.stop(false);
+  retired.push(old);
+  try {
+    server = listen({ ...config, tls }, port);
+    config = { ...config, tls };
+    post({ type: "tlsReplaced", error: null, closed: false });
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    try {
+      server = listen(config, port);
+      post({ type: "tlsReplaced", error: reason, closed: false });
+    } catch {
+      server = undefined;
+      post({ type: "tlsReplaced", error: reason, closed: true });
+    }
+  }
+}
+
 async function stop(graceMs: number): Promise<void> {
-  if (server === undefined) return post({ type: "stopped" });
-  const graceful = server.stop(false);
+  if (server === undefined && retired.length === 0) return post({ type: "stopped" });
+  const graceful = Promise.all([server, ...retired].map((s) => s?.stop(false)));
   let timer: ReturnType<typeof setTimeout> | undefined;
   await Promise.race([graceful, new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))]);
   clearTimeout(timer);
@@ -199,9 +234,12 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
     case "stop":
       void stop(message.graceMs);
       return;
-    case "close":
-      void server?.stop(true).finally(() => post({ type: "stopped" }));
-      if (server === undefined) post({ type: "stopped" });
+    case "tls":
+      return replaceTls(message.tls);
+    case "close": {
+      const open = [server, ...retired].filter((s) => s !== undefined);
+      void Promise.all(open.map((s) => s.stop(true))).finally(() => post({ type: "stopped" }));
       return;
+    }
   }
 };

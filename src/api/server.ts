@@ -28,13 +28,23 @@ export interface ApiServerHandle {
   readonly metrics?: { readonly port: number; readonly hostname: string; readonly url: string };
   /** Stops accepting, lets calls in progress finish for stopGraceMs, then cancels them and closes. */
   stop(): Promise<void>;
+  /**
+   * Certificate rotation: new handshakes on the client port present `material`
+   * (and verify client certificates against its CA when the port asks for
+   * them). Bun cannot change a listening server's certificate, so the port is
+   * bound again: requests in progress finish on the old server, its idle
+   * keep-alive connections close. Rejects with ApiServerError when the port
+   * runs plain HTTP or the new certificate cannot be served (the old one then
+   * still serves); if not even the old one can be bound again, onFailure runs.
+   */
+  replaceTls(material: { cert: string; key: string; ca?: string }): Promise<void>;
 }
 
 export async function startApiServer(options: ApiServerOptions): Promise<ApiServerHandle> {
   const resolved = resolveOptions(options);
   const listen = parseListenAddress("listenAddress", resolved.listenAddress);
   const metricsListen = resolved.metricsListenAddress === undefined ? undefined : parseListenAddress("metricsListenAddress", resolved.metricsListenAddress);
-  const tls = loadServerTls(resolved);
+  let tls = loadServerTls(resolved);
   const shutdown = new AbortController();
   const metrics = createApiMetrics();
 
@@ -54,7 +64,17 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const maxRequestBodySize = resolved.maxRequestBytes * BUN_BODY_BACKSTOP_FACTOR;
 
   const servers: Server<undefined>[] = [];
+  /** Client-port servers replaced by a certificate rotation, finishing the requests they had. */
+  const retired: Server<undefined>[] = [];
   let worker: ApiWorker | undefined;
+  const apiServeOptions: ServeOptions = {
+    routes,
+    fetch: fallback,
+    maxRequestBodySize,
+    idleTimeout: resolved.idleTimeoutSeconds,
+    metrics,
+    log: resolved.log,
+  };
   try {
     if (resolved.apiWorker) {
       const unaryPaths = Object.keys(rpcRoutes.unary);
@@ -84,16 +104,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
         );
       });
     } else {
-      servers.push(
-        serve("listenAddress", listen, tls, {
-          routes,
-          fetch: fallback,
-          maxRequestBodySize,
-          idleTimeout: resolved.idleTimeoutSeconds,
-          metrics,
-          log: resolved.log,
-        }),
-      );
+      servers.push(serve("listenAddress", listen, tls, apiServeOptions));
     }
     if (metricsListen !== undefined) {
       servers.push(
@@ -125,9 +136,36 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       metricsServer === undefined
         ? undefined
         : { port: metricsServer.port!, hostname: metricsServer.hostname!, url: `http://${hostForUrl(metricsServer.hostname!)}:${metricsServer.port}` },
+    async replaceTls(material) {
+      if (tls === undefined) throw new ApiServerError("the client port serves plain HTTP; start the member with --cert-file and --key-file to use TLS");
+      if (stopping !== undefined) throw new ApiServerError("the client port is stopping");
+      const next: ServerTls = { ...tls, cert: material.cert, key: material.key, ...(material.ca === undefined ? {} : { ca: material.ca }) };
+      if (worker !== undefined) {
+        await worker.replaceTls(next);
+        tls = next;
+        return;
+      }
+      const old = servers[0]!;
+      const at = { hostname: listen.hostname, port: old.port! };
+      void old.stop(false);
+      retired.push(old);
+      try {
+        servers[0] = serve("listenAddress", at, next, apiServeOptions);
+        tls = next;
+      } catch (error) {
+        try {
+          servers[0] = serve("listenAddress", at, tls, apiServeOptions);
+        } catch (again) {
+          const reason = `the client port could not be bound again (${again instanceof Error ? again.message : String(again)}); it is closed`;
+          resolved.log(`api: ${reason}`);
+          resolved.onFailure?.(reason);
+        }
+        throw new ApiServerError(`the client port keeps its certificate: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    },
     stop() {
       stopping ??= Promise.all([
-        stopServers(servers, shutdown, resolved.stopGraceMs),
+        stopServers([...servers, ...retired], shutdown, resolved.stopGraceMs),
         worker?.stop(resolved.stopGraceMs, () => shutdown.abort(new ConnectError("the server is stopping", Code.Unavailable))),
       ]).then(() => {});
       return stopping;

@@ -25,6 +25,8 @@ export interface ApiWorker {
   readonly thread: Worker;
   /** Stops accepting, lets calls finish for graceMs, then runs cancelCalls and closes every connection. */
   stop(graceMs: number, cancelCalls: () => void): Promise<void>;
+  /** Serves new handshakes with this certificate; rejects (the old one still serving) if the worker could not. */
+  replaceTls(tls: WorkerConfig["tls"]): Promise<void>;
 }
 
 /** Streamed response bodies (Snapshot, gRPC-Web) go to the worker a chunk per pull; the rest whole. */
@@ -52,6 +54,7 @@ export async function startApiWorker(config: WorkerConfig, handlers: WorkerHandl
   let started: { resolve(address: { hostname: string; port: number }): void; reject(error: Error): void } | undefined;
   let drained: (() => void) | undefined;
   let stopped: (() => void) | undefined;
+  let tlsReplaced: ((error: string | null) => void) | undefined;
 
   const flushAnswers = (): void => {
     answersScheduled = false;
@@ -158,6 +161,9 @@ export async function startApiWorker(config: WorkerConfig, handlers: WorkerHandl
         return drained?.();
       case "stopped":
         return stopped?.();
+      case "tlsReplaced":
+        if (message.closed) handlers.onExit(`the client port could not be bound again with the new certificate (${message.error}); it is closed`);
+        return tlsReplaced?.(message.error);
     }
   };
   let lastError = "";
@@ -174,6 +180,7 @@ export async function startApiWorker(config: WorkerConfig, handlers: WorkerHandl
     // A stop() waiting on the worker's answers gets none now.
     drained?.();
     stopped?.();
+    tlsReplaced?.("the API worker exited");
     if (started !== undefined) return started.reject(new ApiServerError(`the API worker exited before listening${lastError ? `: ${lastError}` : ""}`));
     if (!stopRequested) handlers.onExit(`the API worker exited${lastError ? ` (${lastError})` : ""}; the client port is closed`);
   });
@@ -191,10 +198,28 @@ export async function startApiWorker(config: WorkerConfig, handlers: WorkerHandl
   started = undefined;
 
   let stopping: Promise<void> | undefined;
+  let replacing: Promise<void> = Promise.resolve();
   return {
     hostname: address.hostname,
     port: address.port,
     thread: worker,
+    replaceTls(tls) {
+      // One rotation at a time: each waits for the worker's answer to the one before.
+      const next = replacing.then(
+        () =>
+          new Promise<void>((resolve, reject) => {
+            if (exited || stopRequested) return reject(new ApiServerError("the API worker is not running"));
+            tlsReplaced = (error) => {
+              tlsReplaced = undefined;
+              if (error === null) resolve();
+              else reject(new ApiServerError(`the client port keeps its certificate: ${error}`));
+            };
+            post({ type: "tls", tls });
+          }),
+      );
+      replacing = next.catch(() => {});
+      return next;
+    },
     stop(graceMs, cancelCalls) {
       stopRequested = true;
       // Each wait also ends when the worker exits (see the close listener).

@@ -66,7 +66,9 @@ export type ToRaftThread =
   | { type: "cancel"; id: number }
   | { type: "log"; line: string; unhandled: boolean }
   | { type: "drained" }
-  | { type: "stopped" };
+  | { type: "stopped" }
+  /** After a "tls" message: error null = the new certificate serves; closed = the port could not be bound again at all. */
+  | { type: "tlsReplaced"; error: string | null; closed: boolean };
 
 export type ToWorker =
   | { type: "start"; config: WorkerConfig }
@@ -74,6 +76,8 @@ export type ToWorker =
   | ForwardedResponse
   | { type: "chunk"; id: number; chunk: Uint8Array | null; error: string | null }
   | { type: "stop"; graceMs: number }
+  /** Serve new handshakes with this certificate (rotation); connections already open keep theirs. */
+  | { type: "tls"; tls: WorkerConfig["tls"] }
   | { type: "close" };
 
 const NULL_STRING = 0xffff;

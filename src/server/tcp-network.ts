@@ -17,11 +17,17 @@ export interface TcpNetworkOptions {
   tls?: PeerTlsMaterial;
 }
 
-export function createTcpPeerNetwork(options: TcpNetworkOptions): PeerNetwork {
-  return new TcpPeerNetwork(options);
+/** The peer network, plus certificate rotation for a member that runs mutual TLS. */
+export interface TcpPeerNetwork extends PeerNetwork {
+  /** Handshakes from now on use `material`; open connections keep theirs (PeerTransport.replaceTls). */
+  replaceTls(material: PeerTlsMaterial): void;
 }
 
-class TcpPeerNetwork implements PeerNetwork {
+export function createTcpPeerNetwork(options: TcpNetworkOptions): TcpPeerNetwork {
+  return new TcpPeers(options);
+}
+
+class TcpPeers implements TcpPeerNetwork {
   private transport: PeerTransport | undefined;
   private address = "";
   private readonly known = new Map<string, string>();
@@ -33,6 +39,11 @@ class TcpPeerNetwork implements PeerNetwork {
 
   get boundAddress(): string {
     return this.address;
+  }
+
+  replaceTls(material: PeerTlsMaterial): void {
+    if (this.transport === undefined) throw new Error("the peer network has not started");
+    this.transport.replaceTls(material);
   }
 
   async start(handlers: PeerNetworkHandlers): Promise<void> {

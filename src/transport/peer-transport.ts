@@ -72,6 +72,8 @@ export class PeerTransport {
   private readonly peers = new Map<NodeId, PeerConnection>();
   private readonly inbound = new Set<InboundConnection>();
   private listener: TCPSocketListener<InboundConnection> | undefined;
+  /** Where the listener is bound (the host as given, the port as bound): a new certificate binds it there again. */
+  private listenAt: BoundAddress | undefined;
   private closed = false;
 
   constructor(options: PeerTransportOptions) {
@@ -139,14 +141,41 @@ export class PeerTransport {
     if (this.closed) throw new Error("transport is closed");
     if (this.listener !== undefined) throw new Error("transport is already listening");
     if (options.tls !== undefined) this.context.tls = options.tls;
+    this.listener = this.bind(options.host, options.port);
+    this.listenAt = { host: options.host, port: this.listener.port };
+    return { ...this.listenAt };
+  }
+
+  /**
+   * Certificate rotation: handshakes from now on use `material`, both the
+   * ones this member dials and the ones it accepts (the listener is bound
+   * again on the same port; Bun cannot change a listener's certificate in
+   * place). Connections already open keep the certificates they were made
+   * with. Throws when the transport runs without TLS (plain TCP does not turn
+   * into TLS in place) or when the port cannot be bound again; in that case
+   * nothing listens any more and the member should stop.
+   */
+  replaceTls(material: PeerTlsMaterial): void {
+    if (this.closed) return;
+    if (this.context.tls === undefined) throw new Error("the peer transport runs without TLS; certificates cannot be added while it runs");
+    this.context.tls = material;
+    const old = this.listener;
+    const at = this.listenAt;
+    if (old === undefined || at === undefined) return;
+    // Only the listening socket closes: accepted connections live on with their handlers.
+    old.stop(false);
+    this.listener = undefined;
+    this.listener = this.bind(at.host, at.port);
+  }
+
+  private bind(host: string, port: number): TCPSocketListener<InboundConnection> {
     const tls = this.context.tls;
-    this.listener = Bun.listen<InboundConnection>({
-      hostname: options.host,
-      port: options.port,
+    return Bun.listen<InboundConnection>({
+      hostname: host,
+      port,
       ...(tls === undefined ? {} : { tls: listenerTlsOptions(tls) }),
       socket: inboundHandlers(this.context, this.inbound),
     });
-    return { host: options.host, port: this.listener.port };
   }
 
   /**

@@ -1,5 +1,5 @@
 // Test certificates made with the openssl command line in a temp dir: a CA,
-// a server certificate for 127.0.0.1 and localhost, a client certificate
+// a server certificate for 127.0.0.1 and localhost (and a renewed one), a client certificate
 // from that CA, and a client certificate from an unrelated CA.
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -10,6 +10,9 @@ export interface TestCerts {
   caFile: string;
   serverCertFile: string;
   serverKeyFile: string;
+  /** A second server certificate from the same CA with the same names: what a rotation installs. */
+  renewedServerCertFile: string;
+  renewedServerKeyFile: string;
   clientCertFile: string;
   clientKeyFile: string;
   otherClientCertFile: string;
@@ -39,6 +42,7 @@ export function makeTestCerts(): TestCerts {
   makeCa(dir, "ca");
   makeCa(dir, "other-ca");
   makeLeaf(dir, "ca", "server", "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n");
+  makeLeaf(dir, "ca", "server-renewed", "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n");
   makeLeaf(dir, "ca", "client", "extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n");
   makeLeaf(dir, "other-ca", "other-client", "extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n");
   return {
@@ -46,6 +50,8 @@ export function makeTestCerts(): TestCerts {
     caFile: join(dir, "ca.crt"),
     serverCertFile: join(dir, "server.crt"),
     serverKeyFile: join(dir, "server.key"),
+    renewedServerCertFile: join(dir, "server-renewed.crt"),
+    renewedServerKeyFile: join(dir, "server-renewed.key"),
     clientCertFile: join(dir, "client.crt"),
     clientKeyFile: join(dir, "client.key"),
     otherClientCertFile: join(dir, "other-client.crt"),
