@@ -52,7 +52,7 @@ export function loadTlsFiles(paths: TlsFilePaths): TlsMaterial {
 
   const daysLeft = Math.floor((notAfter.getTime() - now) / DAY_MS);
   if (daysLeft < EXPIRY_WARNING_DAYS) {
-    warnings.push(`certificate file ${paths.cert} expires on ${notAfter.toISOString()}, in ${daysLeft} days; issue a new one and restart the members one at a time`);
+    warnings.push(`certificate file ${paths.cert} expires on ${notAfter.toISOString()}, in ${daysLeft} days; issue a new one and replace the files (a running member reads them again every 10 s and on SIGHUP)`);
   }
 
   let key: KeyObject;

@@ -13,6 +13,7 @@ import { DkvNode } from "../server/node.ts";
 import { createTcpPeerNetwork } from "../server/tcp-network.ts";
 import { loadTlsFiles } from "../certs/index.ts";
 import type { PeerTlsMaterial } from "../transport/index.ts";
+import { CertificateReloader, type CertificateTarget, type PemMaterial } from "./certificate-reload.ts";
 
 /** Reads the --peer-* files; a missing or bad file is a one-line error naming it. */
 function peerTlsMaterial(config: NodeConfig, log: Logger): PeerTlsMaterial | undefined {
@@ -27,11 +28,18 @@ function peerTlsMaterial(config: NodeConfig, log: Logger): PeerTlsMaterial | und
  * expired certificate or a key of another one is a one-line error; expiry
  * soon and a readable key are warnings) before the API server reads them.
  */
-function checkClientTls(config: NodeConfig, log: Logger): void {
-  const files = config.clientTls;
-  if (!files?.certFile || !files.keyFile) return; // the API server explains a half-given pair
-  const loaded = loadTlsFiles({ cert: files.certFile, key: files.keyFile, ...(files.trustedCaFile ? { ca: files.trustedCaFile } : {}) });
+function checkClientTls(config: NodeConfig, log: Logger): PemMaterial | undefined {
+  const files = clientTlsPaths(config);
+  if (files === undefined) return undefined; // the API server explains a half-given pair
+  const loaded = loadTlsFiles(files);
   for (const warning of loaded.warnings) log.warn(warning);
+  return { cert: loaded.cert, key: loaded.key, ...(loaded.ca === undefined ? {} : { ca: loaded.ca }) };
+}
+
+function clientTlsPaths(config: NodeConfig): { cert: string; key: string; ca?: string } | undefined {
+  const files = config.clientTls;
+  if (!files?.certFile || !files.keyFile) return undefined;
+  return { cert: files.certFile, key: files.keyFile, ...(files.trustedCaFile ? { ca: files.trustedCaFile } : {}) };
 }
 
 export interface RunningMember {
@@ -40,6 +48,8 @@ export interface RunningMember {
   readonly clientPort: number;
   /** Resolves with the reason if the client port stops serving by itself; the member should then stop. */
   readonly failure: Promise<string>;
+  /** Reads the certificate files again now (SIGHUP); they are also checked every 10 s. False when the member runs without TLS. */
+  reloadCertificates(): Promise<boolean>;
   stop(): Promise<void>;
 }
 
@@ -47,16 +57,17 @@ export async function startMember(config: NodeConfig): Promise<RunningMember> {
   const log = createLogger(config.name, config.logLevel);
   // Certificate files first: a bad one must not leave a new data dir behind.
   const tls = peerTlsMaterial(config, log);
-  checkClientTls(config, log);
+  const clientTls = checkClientTls(config, log);
   const store = openMemberStorage(config, log);
   let api: ApiServerHandle | undefined;
   let node: DkvNode | undefined;
+  let network: ReturnType<typeof createTcpPeerNetwork> | undefined;
   let reportFailure: (reason: string) => void = () => {};
   const failure = new Promise<string>((resolve) => (reportFailure = resolve));
   try {
     if (!config.peerTls) log.warn("peer traffic is plain TCP: set --peer-cert-file, --peer-key-file and --peer-trusted-ca-file for mutual TLS");
 
-    const network = createTcpPeerNetwork({ config, store, log, ...(tls ? { tls } : {}) });
+    network = createTcpPeerNetwork({ config, store, log, ...(tls ? { tls } : {}) });
     node = new DkvNode({ config, store, network, log, version: `${VERSION} (${COMMIT})`, seed: randomInt(2 ** 31) });
     await node.start();
     api = await startApiServer({
@@ -81,12 +92,28 @@ export async function startMember(config: NodeConfig): Promise<RunningMember> {
   }
   const running = node;
   const handle = api;
+  const peers = network!;
+  const targets: CertificateTarget[] = [];
+  if (config.peerTls && tls) {
+    const files = { cert: config.peerTls.certFile, key: config.peerTls.keyFile, ca: config.peerTls.trustedCaFile };
+    targets.push({ name: "peer", files, current: tls, apply: (m) => peers.replaceTls({ cert: m.cert, key: m.key, ca: m.ca ?? "" }) });
+  }
+  const clientFiles = clientTlsPaths(config);
+  if (clientFiles && clientTls) targets.push({ name: "client", files: clientFiles, current: clientTls, apply: (m) => handle.replaceTls(m) });
+  const reloader = new CertificateReloader(targets, log, (reason) => reportFailure(reason));
+  reloader.start();
   return {
     log,
     node: running,
     clientPort: handle.port,
     failure,
+    async reloadCertificates() {
+      if (!reloader.watching) return false;
+      await reloader.check();
+      return true;
+    },
     async stop() {
+      reloader.stop();
       notifyStopping();
       await handle.stop();
       await running.stop();

@@ -9,6 +9,6 @@ export { type ByteSink, FrameWriter, type FrameWriterLimits } from "./frame-writ
 export { FrameDecoder, FrameTooLargeError, writeFrameHeader } from "./framing";
 export * from "./limits";
 export { consoleLogger, type TransportLogger } from "./log";
-export { type BoundAddress, type ListenOptions, PeerTransport, type PeerTransportOptions } from "./peer-transport";
+export { type BoundAddress, type ListenOptions, ListenerLostError, PeerTransport, type PeerTransportOptions } from "./peer-transport";
 export type { TransportStats } from "./stats";
 export type { PeerTlsMaterial } from "./tls";

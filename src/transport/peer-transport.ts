@@ -62,6 +62,11 @@ export interface ListenOptions {
   tls?: PeerTlsMaterial;
 }
 
+/** replaceTls() left the transport without a listener: the member cannot be reached by its peers any more. */
+export class ListenerLostError extends Error {
+  override readonly name = "ListenerLostError";
+}
+
 export interface BoundAddress {
   host: string;
   port: number;
@@ -157,7 +162,8 @@ export class PeerTransport {
    */
   replaceTls(material: PeerTlsMaterial): void {
     if (this.closed) return;
-    if (this.context.tls === undefined) throw new Error("the peer transport runs without TLS; certificates cannot be added while it runs");
+    const previous = this.context.tls;
+    if (previous === undefined) throw new Error("the peer transport runs without TLS; certificates cannot be added while it runs");
     this.context.tls = material;
     const old = this.listener;
     const at = this.listenAt;
@@ -165,7 +171,17 @@ export class PeerTransport {
     // Only the listening socket closes: accepted connections live on with their handlers.
     old.stop(false);
     this.listener = undefined;
-    this.listener = this.bind(at.host, at.port);
+    try {
+      this.listener = this.bind(at.host, at.port);
+    } catch (error) {
+      this.context.tls = previous;
+      try {
+        this.listener = this.bind(at.host, at.port);
+      } catch (again) {
+        throw new ListenerLostError(`the peer port ${at.host}:${at.port} could not be bound again (${errorText(again)}); no peer can reach this member`);
+      }
+      throw new Error(`the peer port keeps its certificate: ${errorText(error)}`);
+    }
   }
 
   private bind(host: string, port: number): TCPSocketListener<InboundConnection> {

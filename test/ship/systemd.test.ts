@@ -99,6 +99,10 @@ describe("systemd/dkv.service", () => {
     expect(one("TimeoutStopSec")).toBe("30");
   });
 
+  test("`systemctl reload` sends SIGHUP (certificate files are read again)", () => {
+    expect(one("ExecReload")).toBe("/bin/kill -HUP $MAINPID");
+  });
+
   test("is hardened", () => {
     const expected: Record<string, string> = {
       NoNewPrivileges: "yes",

@@ -88,3 +88,15 @@ describe("certificate rotation", () => {
     expect(() => plain.transport.replaceTls(renewedN2)).toThrow(/without TLS/);
   });
 });
+
+test("a key that does not match its certificate is refused and the listener keeps the old certificate", async () => {
+  const inbox = new Inbox();
+  const b = fleet.make("n2", inbox, { tls: certs.peer("n2") });
+  const port = b.transport.listen({ host: "127.0.0.1", port: 0 }).port;
+  expect(() => b.transport.replaceTls({ ...renewedN2, key: certs.peer("n3").key })).toThrow(/keeps its certificate/);
+  expect(await servedFingerprint(port)).toBe(fingerprint(certs.peer("n2")));
+  const a = fleet.make("n1", new Inbox(), { tls: certs.peer("n1") });
+  a.transport.setPeerAddress("n2", `127.0.0.1:${port}`);
+  a.transport.send("n2", raft(raftMessage("n1", "n2", 1)));
+  await inbox.waitFor(1);
+});
