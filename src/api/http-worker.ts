@@ -184,8 +184,9 @@ function replaceTls(tls: WorkerConfig["tls"]): void {
   if (server === undefined || config === undefined) return post({ type: "tlsReplaced", error: "the client port is not listening", closed: false });
   const old = server;
   const port = old.port!;
-  void old.stop(false);
   retired.push(old);
+  // Forgotten once its last connection is done.
+  void old.stop(false).then(() => forget(retired, old));
   try {
     server = listen({ ...config, tls }, port);
     config = { ...config, tls };
@@ -243,3 +244,8 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
     }
   }
 };
+
+function forget<T>(list: T[], item: T): void {
+  const at = list.indexOf(item);
+  if (at >= 0) list.splice(at, 1);
+}

@@ -147,8 +147,9 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       }
       const old = servers[0]!;
       const at = { hostname: listen.hostname, port: old.port! };
-      void old.stop(false);
       retired.push(old);
+      // Forgotten once its last connection is done.
+      void old.stop(false).then(() => forget(retired, old));
       try {
         servers[0] = serve("listenAddress", at, next, apiServeOptions);
         tls = next;
@@ -226,4 +227,9 @@ async function stopServers(servers: Server<undefined>[], shutdown: AbortControll
 
 function hostForUrl(hostname: string): string {
   return hostname.includes(":") ? `[${hostname}]` : hostname;
+}
+
+function forget<T>(list: T[], item: T): void {
+  const at = list.indexOf(item);
+  if (at >= 0) list.splice(at, 1);
 }
