@@ -93,7 +93,7 @@ export type ApplyResult =
   /** A leader's empty entry or a membership change: only the applied index moved. */
   | (ResultBase & { kind: "noop" })
   | (CommandResultBase & { kind: "put"; kv: KeyValue })
-  | (CommandResultBase & { kind: "delete"; deleted: boolean })
+  | (CommandResultBase & { kind: "delete"; key: string; deleted: boolean })
   | (CommandResultBase & { kind: "compareAndSwap"; succeeded: boolean; previous?: KeyValue; kv?: KeyValue })
   /** A command every node refuses alike (undecodable, no operation, empty key): nothing written. */
   | (CommandResultBase & { kind: "invalid"; error: string });
@@ -229,7 +229,7 @@ export class KvStore {
         return { ...base, kind: "put", kv: this.put(op.value.key, op.value.value, entry.index) };
       case "delete":
         if (op.value.key.length === 0) return { ...base, kind: "invalid", error: "key must not be empty" };
-        return { ...base, kind: "delete", deleted: this.keys.delete(op.value.key) };
+        return { ...base, kind: "delete", key: op.value.key, deleted: this.keys.delete(op.value.key) };
       case "compareAndSwap":
         return this.compareAndSwap(base, op.value, entry.index);
       case undefined:

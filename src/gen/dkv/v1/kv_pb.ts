@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file dkv/v1/kv.proto.
  */
 export const file_dkv_v1_kv: GenFile = /*@__PURE__*/
-  fileDesc("Cg9ka3YvdjEva3YucHJvdG8SBmRrdi52MSJICg5SZXNwb25zZUhlYWRlchIQCghyZXZpc2lvbhgBIAEoBBIRCgltZW1iZXJfaWQYAiABKAkSEQoJcmFmdF90ZXJtGAMgASgEImYKCEtleVZhbHVlEgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDBIXCg9jcmVhdGVfcmV2aXNpb24YAyABKAQSFAoMbW9kX3JldmlzaW9uGAQgASgEEg8KB3ZlcnNpb24YBSABKAQiQwoKR2V0UmVxdWVzdBILCgNrZXkYASABKAkSKAoLY29uc2lzdGVuY3kYAiABKA4yEy5ka3YudjEuQ29uc2lzdGVuY3kicQoLR2V0UmVzcG9uc2USDQoFdmFsdWUYASABKAwSDQoFZm91bmQYAiABKAgSHAoCa3YYAyABKAsyEC5ka3YudjEuS2V5VmFsdWUSJgoGaGVhZGVyGAQgASgLMhYuZGt2LnYxLlJlc3BvbnNlSGVhZGVyIigKClNldFJlcXVlc3QSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgMIlMKC1NldFJlc3BvbnNlEiYKBmhlYWRlchgBIAEoCzIWLmRrdi52MS5SZXNwb25zZUhlYWRlchIcCgJrdhgCIAEoCzIQLmRrdi52MS5LZXlWYWx1ZSIcCg1EZWxldGVSZXF1ZXN0EgsKA2tleRgBIAEoCSJJCg5EZWxldGVSZXNwb25zZRImCgZoZWFkZXIYASABKAsyFi5ka3YudjEuUmVzcG9uc2VIZWFkZXISDwoHZGVsZXRlZBgCIAEoCCKJAQoLTGlzdFJlcXVlc3QSDgoGcHJlZml4GAEgASgJEgsKA2tleRgCIAEoCRIRCglyYW5nZV9lbmQYAyABKAkSDQoFbGltaXQYBCABKA0SEQoJa2V5c19vbmx5GAUgASgIEigKC2NvbnNpc3RlbmN5GAYgASgOMhMuZGt2LnYxLkNvbnNpc3RlbmN5ImMKDExpc3RSZXNwb25zZRIdCgNrdnMYASADKAsyEC5ka3YudjEuS2V5VmFsdWUSDAoEbW9yZRgCIAEoCBImCgZoZWFkZXIYAyABKAsyFi5ka3YudjEuUmVzcG9uc2VIZWFkZXIiwgEKB0NvbXBhcmUSCwoDa2V5GAEgASgJEiYKBnRhcmdldBgCIAEoDjIWLmRrdi52MS5Db21wYXJlLlRhcmdldBINCgV2YWx1ZRgDIAEoDBIOCgZudW1iZXIYBCABKAQiYwoGVGFyZ2V0EhAKDFRBUkdFVF9WQUxVRRAAEhIKDlRBUkdFVF9WRVJTSU9OEAESFwoTVEFSR0VUX01PRF9SRVZJU0lPThACEhoKFlRBUkdFVF9DUkVBVEVfUkVWSVNJT04QAyJlChVDb21wYXJlQW5kU3dhcFJlcXVlc3QSIAoHY29tcGFyZRgBIAEoCzIPLmRrdi52MS5Db21wYXJlEgsKA2tleRgCIAEoCRINCgV2YWx1ZRgDIAEoDBIOCgZkZWxldGUYBCABKAgijwEKFkNvbXBhcmVBbmRTd2FwUmVzcG9uc2USEQoJc3VjY2VlZGVkGAEgASgIEiIKCHByZXZpb3VzGAIgASgLMhAuZGt2LnYxLktleVZhbHVlEhYKDnByZXZpb3VzX2ZvdW5kGAMgASgIEiYKBmhlYWRlchgEIAEoCzIWLmRrdi52MS5SZXNwb25zZUhlYWRlcipJCgtDb25zaXN0ZW5jeRIcChhDT05TSVNURU5DWV9MSU5FQVJJWkFCTEUQABIcChhDT05TSVNURU5DWV9TRVJJQUxJWkFCTEUQATKlAgoGRGt2QVBJEi4KA0dldBISLmRrdi52MS5HZXRSZXF1ZXN0GhMuZGt2LnYxLkdldFJlc3BvbnNlEi4KA1NldBISLmRrdi52MS5TZXRSZXF1ZXN0GhMuZGt2LnYxLlNldFJlc3BvbnNlEjcKBkRlbGV0ZRIVLmRrdi52MS5EZWxldGVSZXF1ZXN0GhYuZGt2LnYxLkRlbGV0ZVJlc3BvbnNlEjEKBExpc3QSEy5ka3YudjEuTGlzdFJlcXVlc3QaFC5ka3YudjEuTGlzdFJlc3BvbnNlEk8KDkNvbXBhcmVBbmRTd2FwEh0uZGt2LnYxLkNvbXBhcmVBbmRTd2FwUmVxdWVzdBoeLmRrdi52MS5Db21wYXJlQW5kU3dhcFJlc3BvbnNlYgZwcm90bzM");
+  fileDesc("Cg9ka3YvdjEva3YucHJvdG8SBmRrdi52MSJICg5SZXNwb25zZUhlYWRlchIQCghyZXZpc2lvbhgBIAEoBBIRCgltZW1iZXJfaWQYAiABKAkSEQoJcmFmdF90ZXJtGAMgASgEImYKCEtleVZhbHVlEgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDBIXCg9jcmVhdGVfcmV2aXNpb24YAyABKAQSFAoMbW9kX3JldmlzaW9uGAQgASgEEg8KB3ZlcnNpb24YBSABKAQiQwoKR2V0UmVxdWVzdBILCgNrZXkYASABKAkSKAoLY29uc2lzdGVuY3kYAiABKA4yEy5ka3YudjEuQ29uc2lzdGVuY3kicQoLR2V0UmVzcG9uc2USDQoFdmFsdWUYASABKAwSDQoFZm91bmQYAiABKAgSHAoCa3YYAyABKAsyEC5ka3YudjEuS2V5VmFsdWUSJgoGaGVhZGVyGAQgASgLMhYuZGt2LnYxLlJlc3BvbnNlSGVhZGVyIigKClNldFJlcXVlc3QSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgMIlMKC1NldFJlc3BvbnNlEiYKBmhlYWRlchgBIAEoCzIWLmRrdi52MS5SZXNwb25zZUhlYWRlchIcCgJrdhgCIAEoCzIQLmRrdi52MS5LZXlWYWx1ZSIcCg1EZWxldGVSZXF1ZXN0EgsKA2tleRgBIAEoCSJJCg5EZWxldGVSZXNwb25zZRImCgZoZWFkZXIYASABKAsyFi5ka3YudjEuUmVzcG9uc2VIZWFkZXISDwoHZGVsZXRlZBgCIAEoCCKJAQoLTGlzdFJlcXVlc3QSDgoGcHJlZml4GAEgASgJEgsKA2tleRgCIAEoCRIRCglyYW5nZV9lbmQYAyABKAkSDQoFbGltaXQYBCABKA0SEQoJa2V5c19vbmx5GAUgASgIEigKC2NvbnNpc3RlbmN5GAYgASgOMhMuZGt2LnYxLkNvbnNpc3RlbmN5ImMKDExpc3RSZXNwb25zZRIdCgNrdnMYASADKAsyEC5ka3YudjEuS2V5VmFsdWUSDAoEbW9yZRgCIAEoCBImCgZoZWFkZXIYAyABKAsyFi5ka3YudjEuUmVzcG9uc2VIZWFkZXIiwgEKB0NvbXBhcmUSCwoDa2V5GAEgASgJEiYKBnRhcmdldBgCIAEoDjIWLmRrdi52MS5Db21wYXJlLlRhcmdldBINCgV2YWx1ZRgDIAEoDBIOCgZudW1iZXIYBCABKAQiYwoGVGFyZ2V0EhAKDFRBUkdFVF9WQUxVRRAAEhIKDlRBUkdFVF9WRVJTSU9OEAESFwoTVEFSR0VUX01PRF9SRVZJU0lPThACEhoKFlRBUkdFVF9DUkVBVEVfUkVWSVNJT04QAyJlChVDb21wYXJlQW5kU3dhcFJlcXVlc3QSIAoHY29tcGFyZRgBIAEoCzIPLmRrdi52MS5Db21wYXJlEgsKA2tleRgCIAEoCRINCgV2YWx1ZRgDIAEoDBIOCgZkZWxldGUYBCABKAgijwEKFkNvbXBhcmVBbmRTd2FwUmVzcG9uc2USEQoJc3VjY2VlZGVkGAEgASgIEiIKCHByZXZpb3VzGAIgASgLMhAuZGt2LnYxLktleVZhbHVlEhYKDnByZXZpb3VzX2ZvdW5kGAMgASgIEiYKBmhlYWRlchgEIAEoCzIWLmRrdi52MS5SZXNwb25zZUhlYWRlciJDCgxXYXRjaFJlcXVlc3QSCwoDa2V5GAEgASgJEg4KBnByZWZpeBgCIAEoCBIWCg5zdGFydF9yZXZpc2lvbhgDIAEoBCJuCgVFdmVudBIgCgR0eXBlGAEgASgOMhIuZGt2LnYxLkV2ZW50LlR5cGUSHAoCa3YYAiABKAsyEC5ka3YudjEuS2V5VmFsdWUiJQoEVHlwZRIMCghUWVBFX1BVVBAAEg8KC1RZUEVfREVMRVRFEAEiVgoNV2F0Y2hSZXNwb25zZRImCgZoZWFkZXIYASABKAsyFi5ka3YudjEuUmVzcG9uc2VIZWFkZXISHQoGZXZlbnRzGAIgAygLMg0uZGt2LnYxLkV2ZW50KkkKC0NvbnNpc3RlbmN5EhwKGENPTlNJU1RFTkNZX0xJTkVBUklaQUJMRRAAEhwKGENPTlNJU1RFTkNZX1NFUklBTElaQUJMRRABMt0CCgZEa3ZBUEkSLgoDR2V0EhIuZGt2LnYxLkdldFJlcXVlc3QaEy5ka3YudjEuR2V0UmVzcG9uc2USLgoDU2V0EhIuZGt2LnYxLlNldFJlcXVlc3QaEy5ka3YudjEuU2V0UmVzcG9uc2USNwoGRGVsZXRlEhUuZGt2LnYxLkRlbGV0ZVJlcXVlc3QaFi5ka3YudjEuRGVsZXRlUmVzcG9uc2USMQoETGlzdBITLmRrdi52MS5MaXN0UmVxdWVzdBoULmRrdi52MS5MaXN0UmVzcG9uc2USTwoOQ29tcGFyZUFuZFN3YXASHS5ka3YudjEuQ29tcGFyZUFuZFN3YXBSZXF1ZXN0Gh4uZGt2LnYxLkNvbXBhcmVBbmRTd2FwUmVzcG9uc2USNgoFV2F0Y2gSFC5ka3YudjEuV2F0Y2hSZXF1ZXN0GhUuZGt2LnYxLldhdGNoUmVzcG9uc2UwAWIGcHJvdG8z");
 
 /**
  * @generated from message dkv.v1.ResponseHeader
@@ -427,6 +427,112 @@ export const CompareAndSwapResponseSchema: GenMessage<CompareAndSwapResponse> = 
   messageDesc(file_dkv_v1_kv, 12);
 
 /**
+ * @generated from message dkv.v1.WatchRequest
+ */
+export type WatchRequest = Message<"dkv.v1.WatchRequest"> & {
+  /**
+   * The key to watch; with prefix, every key that starts with it ("" = all keys).
+   *
+   * @generated from field: string key = 1;
+   */
+  key: string;
+
+  /**
+   * @generated from field: bool prefix = 2;
+   */
+  prefix: boolean;
+
+  /**
+   * Report changes from this revision on (it must still be in the member's
+   * recent history); 0 = changes after the member's current revision.
+   *
+   * @generated from field: uint64 start_revision = 3;
+   */
+  startRevision: bigint;
+};
+
+/**
+ * Describes the message dkv.v1.WatchRequest.
+ * Use `create(WatchRequestSchema)` to create a new message.
+ */
+export const WatchRequestSchema: GenMessage<WatchRequest> = /*@__PURE__*/
+  messageDesc(file_dkv_v1_kv, 13);
+
+/**
+ * @generated from message dkv.v1.Event
+ */
+export type Event = Message<"dkv.v1.Event"> & {
+  /**
+   * @generated from field: dkv.v1.Event.Type type = 1;
+   */
+  type: Event_Type;
+
+  /**
+   * After a put, the key as stored. After a delete, the key and, in
+   * mod_revision, the revision of the delete.
+   *
+   * @generated from field: dkv.v1.KeyValue kv = 2;
+   */
+  kv?: KeyValue | undefined;
+};
+
+/**
+ * Describes the message dkv.v1.Event.
+ * Use `create(EventSchema)` to create a new message.
+ */
+export const EventSchema: GenMessage<Event> = /*@__PURE__*/
+  messageDesc(file_dkv_v1_kv, 14);
+
+/**
+ * @generated from enum dkv.v1.Event.Type
+ */
+export enum Event_Type {
+  /**
+   * @generated from enum value: TYPE_PUT = 0;
+   */
+  PUT = 0,
+
+  /**
+   * @generated from enum value: TYPE_DELETE = 1;
+   */
+  DELETE = 1,
+}
+
+/**
+ * Describes the enum dkv.v1.Event.Type.
+ */
+export const Event_TypeSchema: GenEnum<Event_Type> = /*@__PURE__*/
+  enumDesc(file_dkv_v1_kv, 14, 0);
+
+/**
+ * @generated from message dkv.v1.WatchResponse
+ */
+export type WatchResponse = Message<"dkv.v1.WatchResponse"> & {
+  /**
+   * The first response of a watch has no events: the watch is in place, and
+   * every change after header.revision will be reported. Responses without
+   * events also come every few seconds while nothing changes.
+   *
+   * @generated from field: dkv.v1.ResponseHeader header = 1;
+   */
+  header?: ResponseHeader | undefined;
+
+  /**
+   * In revision order; one response holds the changes of one or more revisions.
+   *
+   * @generated from field: repeated dkv.v1.Event events = 2;
+   */
+  events: Event[];
+};
+
+/**
+ * Describes the message dkv.v1.WatchResponse.
+ * Use `create(WatchResponseSchema)` to create a new message.
+ */
+export const WatchResponseSchema: GenMessage<WatchResponse> = /*@__PURE__*/
+  messageDesc(file_dkv_v1_kv, 15);
+
+/**
  * @generated from enum dkv.v1.Consistency
  */
 export enum Consistency {
@@ -494,6 +600,16 @@ export const DkvAPI: GenService<{
     methodKind: "unary";
     input: typeof CompareAndSwapRequestSchema;
     output: typeof CompareAndSwapResponseSchema;
+  },
+  /**
+   * Streams the changes of one key or a prefix, as the answering member applies them.
+   *
+   * @generated from rpc dkv.v1.DkvAPI.Watch
+   */
+  watch: {
+    methodKind: "server_streaming";
+    input: typeof WatchRequestSchema;
+    output: typeof WatchResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_dkv_v1_kv, 0);

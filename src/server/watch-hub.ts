@@ -1,0 +1,258 @@
+// Watches: the changes this member applies, handed to every watcher whose key
+// or prefix they touch, in revision order. Recent changes are kept (a bounded
+// history) so a watch may start at a revision already applied - typically
+// the revision of a get or list answer plus one, so nothing between the read
+// and the watch is missed. A watcher that falls too far behind, or whose
+// member replaces its state with a snapshot from the leader (the changes in
+// between were never applied here one by one), is ended with an error that
+// says where to start again.
+import type { ApplyResult, KeyValue } from "../storage/index.ts";
+import type { CancelSignal } from "./cancel-signal.ts";
+import { NodeError } from "./contract.ts";
+
+export interface WatchEvent {
+  type: "put" | "delete";
+  /** After a put, the key as stored; after a delete, the key, and modRevision = the revision of the delete. */
+  kv: KeyValue;
+}
+
+export interface WatchFilter {
+  key: string;
+  /** Every key starting with `key` ("" = all keys). */
+  prefix: boolean;
+}
+
+export interface WatchLimits {
+  /** Changes kept for watches that start in the past. */
+  historyEvents: number;
+  /** ...and at most this many bytes of keys and values among them. */
+  historyBytes: number;
+  /** Changes a watcher may have waiting before it is ended as too slow. */
+  queuedEvents: number;
+}
+
+export const DEFAULT_WATCH_LIMITS: WatchLimits = { historyEvents: 10_000, historyBytes: 64 * 1024 * 1024, queuedEvents: 100_000 };
+
+const NO_VALUE = new Uint8Array(0);
+
+/**
+ * The changes a batch of applied entries made, in order, as the keys after
+ * them; a delete is a key with version 0 (a stored key has version 1 or more)
+ * and modRevision = the revision of the delete. Failed compare-and-swaps and
+ * deletes of absent keys change nothing. Puts add no object: the history
+ * holds the very KeyValue the state holds.
+ */
+export function changesOf(results: readonly ApplyResult[], into: KeyValue[] = []): KeyValue[] {
+  for (const result of results) {
+    switch (result.kind) {
+      case "put":
+        into.push(result.kv);
+        break;
+      case "delete":
+        if (result.deleted) into.push(deletion(result.key, result.index));
+        break;
+      case "compareAndSwap":
+        if (!result.succeeded) break;
+        if (result.kv !== undefined) into.push(result.kv);
+        else if (result.previous !== undefined) into.push(deletion(result.previous.key, result.index));
+        break;
+    }
+  }
+  return into;
+}
+
+export function toEvent(change: KeyValue): WatchEvent {
+  return { type: change.version === 0 ? "delete" : "put", kv: change };
+}
+
+function deletion(key: string, revision: number): KeyValue {
+  return { key, value: NO_VALUE, createRevision: 0, modRevision: revision, version: 0 };
+}
+
+function matches(filter: WatchFilter, key: string): boolean {
+  return filter.prefix ? key.startsWith(filter.key) : key === filter.key;
+}
+
+function bytesOf(change: KeyValue): number {
+  return change.key.length + change.value.byteLength;
+}
+
+export class WatchHub {
+  /** A ring of the newest changes: `size` of them, the oldest at `head`. */
+  private ring: (KeyValue | undefined)[];
+  private head = 0;
+  private size = 0;
+  private historyBytes = 0;
+  /** Every change from this revision on is in the history. */
+  private completeFrom: number;
+  private readonly watchers = new Set<Watcher>();
+  private readonly scratch: KeyValue[] = [];
+
+  constructor(
+    nextRevision: number,
+    private readonly limits: WatchLimits = DEFAULT_WATCH_LIMITS,
+  ) {
+    this.completeFrom = nextRevision;
+    this.ring = new Array(limits.historyEvents);
+  }
+
+  get watching(): number {
+    return this.watchers.size;
+  }
+
+  /** The oldest revision a watch may start at. */
+  get oldestRevision(): number {
+    return this.completeFrom;
+  }
+
+  /** The results of one apply round, in order. */
+  publish(results: readonly ApplyResult[]): void {
+    const changes = changesOf(results, this.scratch);
+    if (changes.length === 0) return;
+    for (const change of changes) this.remember(change);
+    for (const watcher of this.watchers) watcher.offer(changes);
+    changes.length = 0;
+  }
+
+  /**
+   * A watcher of `filter` from startRevision (0: after appliedRevision). Throws
+   * failed_precondition when that revision has left the history.
+   */
+  watch(filter: WatchFilter, startRevision: number, appliedRevision: number): Watcher {
+    const from = startRevision === 0 ? appliedRevision + 1 : startRevision;
+    if (from < this.completeFrom) {
+      throw new NodeError(
+        "failed_precondition",
+        `revision ${from} is older than this member's watch history, which starts at revision ${this.completeFrom}: read the keys again (get or list) and watch from that answer's revision plus one`,
+      );
+    }
+    const watcher = new Watcher(filter, from, this.limits.queuedEvents, (w) => this.watchers.delete(w));
+    watcher.offer(this.historyFrom(from));
+    this.watchers.add(watcher);
+    return watcher;
+  }
+
+  /** The state was replaced by a snapshot: the changes before it were not applied here one by one. */
+  reset(nextRevision: number, reason: string): void {
+    this.ring = new Array(this.limits.historyEvents);
+    this.head = 0;
+    this.size = 0;
+    this.historyBytes = 0;
+    this.completeFrom = nextRevision;
+    this.endAll(reason);
+  }
+
+  /** Ends every watcher (the member stops). */
+  endAll(reason: string): void {
+    for (const watcher of this.watchers) watcher.fail(new NodeError("unavailable", reason));
+    this.watchers.clear();
+  }
+
+  private historyFrom(revision: number): KeyValue[] {
+    const out: KeyValue[] = [];
+    for (let i = 0; i < this.size; i++) {
+      const change = this.ring[(this.head + i) % this.ring.length]!;
+      if (change.modRevision >= revision) out.push(change);
+    }
+    return out;
+  }
+
+  private remember(change: KeyValue): void {
+    const capacity = this.ring.length;
+    if (capacity === 0) {
+      this.completeFrom = change.modRevision + 1;
+      return;
+    }
+    if (this.size === capacity) this.dropOldest();
+    this.ring[(this.head + this.size) % capacity] = change;
+    this.size++;
+    this.historyBytes += bytesOf(change);
+    while (this.historyBytes > this.limits.historyBytes && this.size > 0) this.dropOldest();
+  }
+
+  private dropOldest(): void {
+    const oldest = this.ring[this.head]!;
+    this.ring[this.head] = undefined;
+    this.head = (this.head + 1) % this.ring.length;
+    this.size--;
+    this.historyBytes -= bytesOf(oldest);
+    this.completeFrom = oldest.modRevision + 1;
+  }
+}
+
+export class Watcher {
+  private queue: KeyValue[] = [];
+  private failure: NodeError | undefined;
+  private wake: (() => void) | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly filter: WatchFilter,
+    /** Changes before this revision are not reported. */
+    private readonly from: number,
+    private readonly maxQueued: number,
+    private readonly onClose: (watcher: Watcher) => void,
+  ) {}
+
+  /** Takes the changes this watcher wants; ends it if too many are waiting. */
+  offer(changes: readonly KeyValue[]): void {
+    if (this.closed || this.failure !== undefined) return;
+    const before = this.queue.length;
+    for (const change of changes) {
+      if (change.modRevision >= this.from && matches(this.filter, change.key)) this.queue.push(change);
+    }
+    if (this.queue.length > this.maxQueued) {
+      const resumeAt = this.queue[0]!.modRevision;
+      this.queue = [];
+      this.fail(new NodeError("unavailable", `the watch fell more than ${this.maxQueued} changes behind; watch again from revision ${resumeAt}`));
+      this.onClose(this);
+      return;
+    }
+    if (this.queue.length > before) this.wakeUp();
+  }
+
+  fail(error: NodeError): void {
+    if (this.failure !== undefined) return;
+    this.failure = error;
+    this.wakeUp();
+  }
+
+  /**
+   * The changes waiting, as soon as there are any; [] after waitMs without
+   * any, or once `signal` fires. Throws the error that ended the watcher.
+   */
+  async next(waitMs: number, signal?: CancelSignal): Promise<WatchEvent[]> {
+    if (this.queue.length === 0 && this.failure === undefined && !this.closed && !signal?.aborted) {
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer);
+          signal?.removeEventListener("abort", done);
+          this.wake = undefined;
+          resolve();
+        };
+        const timer = setTimeout(done, waitMs);
+        signal?.addEventListener("abort", done);
+        this.wake = done;
+      });
+    }
+    if (this.queue.length > 0) {
+      const changes = this.queue;
+      this.queue = [];
+      return changes.map(toEvent);
+    }
+    if (this.failure !== undefined) throw this.failure;
+    return [];
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.queue = [];
+    this.wakeUp();
+    this.onClose(this);
+  }
+
+  private wakeUp(): void {
+    this.wake?.();
+  }
+}

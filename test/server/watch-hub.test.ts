@@ -1,0 +1,122 @@
+// WatchHub: which applied changes reach which watcher, watches that start in
+// the past (and too far in the past), the bounded history, slow watchers, and
+// a state replaced by a snapshot.
+import { describe, expect, test } from "bun:test";
+import { NodeError } from "../../src/server/contract.ts";
+import { WatchHub, changesOf, type WatchEvent } from "../../src/server/watch-hub.ts";
+import type { ApplyResult, KeyValue } from "../../src/storage/index.ts";
+
+const value = (text: string) => new TextEncoder().encode(text);
+const base = { clientId: "", requestId: 0n };
+
+function put(index: number, key: string, text = `v${index}`, version = 1): ApplyResult {
+  const kv: KeyValue = { key, value: value(text), createRevision: index, modRevision: index, version };
+  return { ...base, index, kind: "put", kv };
+}
+function del(index: number, key: string, deleted = true): ApplyResult {
+  return { ...base, index, kind: "delete", key, deleted };
+}
+const summary = (events: WatchEvent[]) => events.map((e) => `${e.type} ${e.kv.key}@${e.kv.modRevision}`);
+
+describe("changes of applied results", () => {
+  test("puts, deletes of present keys and successful compare-and-swaps change something; the rest does not", () => {
+    const previous: KeyValue = { key: "c", value: value("x"), createRevision: 1, modRevision: 1, version: 1 };
+    const changes = changesOf([
+      put(2, "a"),
+      del(3, "b", false),
+      del(4, "b"),
+      { ...base, index: 5, kind: "compareAndSwap", succeeded: false, previous },
+      { ...base, index: 6, kind: "compareAndSwap", succeeded: true, previous },
+      { index: 7, kind: "noop" },
+      { ...base, index: 8, kind: "invalid", error: "no" },
+    ]);
+    expect(changes.map((c) => `${c.key}@${c.modRevision} v${c.version}`)).toEqual(["a@2 v1", "b@4 v0", "c@6 v0"]);
+  });
+});
+
+describe("WatchHub", () => {
+  test("a watcher gets the changes of its key, or of its prefix, in revision order", async () => {
+    const hub = new WatchHub(1);
+    const one = hub.watch({ key: "app/a", prefix: false }, 0, 0);
+    const all = hub.watch({ key: "app/", prefix: true }, 0, 0);
+    hub.publish([put(1, "app/a"), put(2, "other"), put(3, "app/b")]);
+    hub.publish([del(4, "app/a")]);
+    expect(summary(await one.next(1000))).toEqual(["put app/a@1", "delete app/a@4"]);
+    expect(summary(await all.next(1000))).toEqual(["put app/a@1", "put app/b@3", "delete app/a@4"]);
+    expect(hub.watching).toBe(2);
+    one.close();
+    all.close();
+    expect(hub.watching).toBe(0);
+  });
+
+  test("a watch from a past revision replays the history from there, then the new changes", async () => {
+    const hub = new WatchHub(1);
+    hub.publish([put(1, "k"), put(2, "k", "again", 2), put(3, "x")]);
+    const watcher = hub.watch({ key: "k", prefix: false }, 2, 3);
+    expect(summary(await watcher.next(1000))).toEqual(["put k@2"]);
+    hub.publish([put(4, "k", "third", 3)]);
+    expect(summary(await watcher.next(1000))).toEqual(["put k@4"]);
+  });
+
+  test("start revision 0 means after the applied revision; a future start waits for it", async () => {
+    const hub = new WatchHub(1);
+    hub.publish([put(1, "k")]);
+    const now = hub.watch({ key: "k", prefix: false }, 0, 1);
+    const later = hub.watch({ key: "k", prefix: false }, 3, 1);
+    hub.publish([put(2, "k", "b", 2), put(3, "k", "c", 3)]);
+    expect(summary(await now.next(1000))).toEqual(["put k@2", "put k@3"]);
+    expect(summary(await later.next(1000))).toEqual(["put k@3"]);
+  });
+
+  test("the history is bounded by count and bytes; older start revisions are refused with failed_precondition", () => {
+    const hub = new WatchHub(1, { historyEvents: 3, historyBytes: 1_000_000, queuedEvents: 100 });
+    for (let i = 1; i <= 5; i++) hub.publish([put(i, "k")]);
+    expect(hub.oldestRevision).toBe(3);
+    expect(() => hub.watch({ key: "k", prefix: false }, 2, 5)).toThrow(NodeError);
+    expect(() => hub.watch({ key: "k", prefix: false }, 2, 5)).toThrow(/starts at revision 3/);
+    hub.watch({ key: "k", prefix: false }, 3, 5).close();
+
+    const small = new WatchHub(1, { historyEvents: 100, historyBytes: 10, queuedEvents: 100 });
+    small.publish([put(1, "k", "12345"), put(2, "k", "12345")]); // 6 bytes each: only the newest fits
+    expect(small.oldestRevision).toBe(2);
+  });
+
+  test("before any change, a member's history starts at the revision after the one it started with", () => {
+    const hub = new WatchHub(101);
+    expect(() => hub.watch({ key: "k", prefix: false }, 100, 100)).toThrow(/older than this member's watch history/);
+    hub.watch({ key: "k", prefix: false }, 0, 100).close();
+  });
+
+  test("a watcher that falls too far behind is ended with where to start again", async () => {
+    const hub = new WatchHub(1, { historyEvents: 100, historyBytes: 1_000_000, queuedEvents: 2 });
+    const slow = hub.watch({ key: "", prefix: true }, 0, 0);
+    hub.publish([put(1, "a"), put(2, "b"), put(3, "c")]);
+    const error = await slow.next(1000).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NodeError);
+    expect((error as NodeError).code).toBe("unavailable");
+    expect((error as NodeError).message).toContain("watch again from revision 1");
+    expect(hub.watching).toBe(0);
+  });
+
+  test("a state replaced by a snapshot ends every watcher; the history starts after the snapshot", async () => {
+    const hub = new WatchHub(1);
+    hub.publish([put(1, "k")]);
+    const watcher = hub.watch({ key: "k", prefix: false }, 0, 1);
+    hub.reset(501, "this member installed a snapshot");
+    await expect(watcher.next(1000)).rejects.toThrow("installed a snapshot");
+    expect(hub.oldestRevision).toBe(501);
+    expect(() => hub.watch({ key: "k", prefix: false }, 1, 500)).toThrow(NodeError);
+  });
+
+  test("next() gives [] after its wait, and returns at once when the signal fires", async () => {
+    const hub = new WatchHub(1);
+    const watcher = hub.watch({ key: "k", prefix: false }, 0, 0);
+    const started = performance.now();
+    expect(await watcher.next(20)).toEqual([]);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(15);
+    const controller = new AbortController();
+    const waiting = watcher.next(60_000, controller.signal);
+    controller.abort();
+    expect(await waiting).toEqual([]);
+  });
+});
