@@ -9,6 +9,8 @@ import {
   GetResponseSchema,
   ListResponseSchema,
   SetResponseSchema,
+  WatchResponseSchema,
+  Event_Type,
   type CompareAndSwapRequest,
   type CompareAndSwapResponse,
   type DeleteRequest,
@@ -19,6 +21,8 @@ import {
   type ListResponse,
   type SetRequest,
   type SetResponse,
+  type WatchRequest,
+  type WatchResponse,
 } from "../gen/dkv/v1/kv_pb.js";
 import {
   GetServersResponseSchema,
@@ -55,6 +59,7 @@ export interface DkvService {
   delete(request: DeleteRequest, context: CallContext): Promise<DeleteResponse>;
   list(request: ListRequest, context: CallContext): Promise<ListResponse>;
   compareAndSwap(request: CompareAndSwapRequest, context: CallContext): Promise<CompareAndSwapResponse>;
+  watch(request: WatchRequest, context: CallContext): AsyncIterable<WatchResponse>;
 }
 
 export interface MembershipService {
@@ -121,6 +126,17 @@ export function createDkvService(node: KvNode): DkvService {
         signal,
       );
       return create(ListResponseSchema, { kvs: result.kvs.map(keyValueToProto), more: result.more, header: headerToProto(result.header) });
+    },
+
+    async *watch(request, { signal }) {
+      if (!request.prefix) requireNonEmpty("key", request.key);
+      const batches = node.watch({ key: request.key, prefix: request.prefix, startRevision: uint64FromProto("start_revision", request.startRevision) }, signal);
+      for await (const batch of batches) {
+        yield create(WatchResponseSchema, {
+          header: headerToProto(batch.header),
+          events: batch.events.map((event) => ({ type: event.type === "put" ? Event_Type.PUT : Event_Type.DELETE, kv: keyValueToProto(event.kv) })),
+        });
+      }
     },
 
     async compareAndSwap(request, { signal }) {

@@ -114,6 +114,26 @@ export interface NodeStatus {
   version: string;
 }
 
+export interface WatchQuery {
+  key: string;
+  /** Every key starting with `key` ("" = all keys). */
+  prefix: boolean;
+  /** First revision to report; 0 = the changes after the current one. */
+  startRevision: number;
+}
+
+export interface WatchEvent {
+  type: "put" | "delete";
+  /** After a put, the key as stored; after a delete, the key and, in modRevision, the revision of the delete. */
+  kv: KeyValue;
+}
+
+/** One message of a watch: the first has no events (the watch is in place); so do the keep-alives. */
+export interface WatchBatch {
+  events: WatchEvent[];
+  header: ResponseHeader;
+}
+
 /** The operations the client API needs from a node. Every method may throw NodeError. */
 export interface KvNode {
   get(key: string, consistency: ReadConsistency, signal?: CancelSignal): Promise<GetResult>;
@@ -133,4 +153,6 @@ export interface KvNode {
   snapshot(signal?: CancelSignal): AsyncIterable<{ data: Uint8Array; sha256: string; index: number; sizeBytes: number }>;
   /** Prometheus text exposition of the node's metrics. */
   metricsText(): string;
+  /** The changes of a key or prefix as this member applies them, until `signal` fires; ends with NodeError when the watch cannot go on. */
+  watch(query: WatchQuery, signal?: CancelSignal): AsyncIterable<WatchBatch>;
 }

@@ -29,6 +29,8 @@ import {
   type PutResult,
   type ReadConsistency,
   type ResponseHeader,
+  type WatchBatch,
+  type WatchQuery,
 } from "./contract.ts";
 import { Forwarder, type ForwardKind } from "./forwarder.ts";
 import type { Logger } from "./logger.ts";
@@ -39,6 +41,7 @@ import { RaftDriver, toNodeError } from "./raft-driver.ts";
 import type { ApplyOutcome } from "./apply-outcome.ts";
 import type { Storage } from "../storage/index.ts";
 import { forgetEncoded } from "../storage/index.ts";
+import { WatchHub, streamWatch } from "./watch-hub.ts";
 import { statSync } from "node:fs";
 import { validateKey, validateValue } from "./validate.ts";
 import { createSeededPrng } from "./prng.ts";
@@ -49,6 +52,8 @@ import { requestTimers } from "./request-timers.ts";
 const MEMBERSHIP_LOOP_MS = 500;
 /** Backup stream chunk size. */
 const SNAPSHOT_STREAM_CHUNK_BYTES = 1024 * 1024;
+/** A watch that has nothing to report says so this often: proxies and Bun.serve's idle timeout would end a silent stream. */
+export const WATCH_KEEPALIVE_MS = 5000;
 
 export interface NodeDeps {
   config: NodeConfig;
@@ -71,6 +76,7 @@ export class DkvNode implements KvNode {
   private leaderWaiters: Array<() => void> = [];
   private readonly requestTimeoutMs: number;
   private stopping = false;
+  private readonly watches: WatchHub;
 
   constructor(private readonly d: NodeDeps) {
     const { config, store } = d;
@@ -96,7 +102,11 @@ export class DkvNode implements KvNode {
       requestTimeoutMs: this.requestTimeoutMs,
       onMembershipApplied: () => this.refreshMembers(),
       onLeaderChange: (leader, role) => this.leaderChanged(leader, role),
+      onApplied: (results) => this.watches.publish(results),
+      onSnapshotInstalled: (index) =>
+        this.watches.reset(index + 1, `this member replaced its state with a snapshot from the leader at revision ${index}; read the keys again and watch from that answer's revision plus one`),
     });
+    this.watches = new WatchHub(store.kv.appliedIndex() + 1);
     this.wireMetrics();
   }
 
@@ -137,6 +147,7 @@ export class DkvNode implements KvNode {
     await this.driver.flush();
     this.driver.stop();
     this.forwarder.failAll("the member is shutting down");
+    this.watches.endAll("the member is shutting down; watch again on another member");
     await this.d.network.close();
     this.d.store.close();
     this.d.log.info("member stopped");
@@ -165,6 +176,19 @@ export class DkvNode implements KvNode {
   private async readPoint(consistency: ReadConsistency, signal?: CancelSignal): Promise<void> {
     if (consistency === "serializable") return;
     await this.driver.readBarrier(signal);
+  }
+
+  // ---- KvNode: watches ----
+
+  watch(query: WatchQuery, signal?: CancelSignal): AsyncIterable<WatchBatch> {
+    if (!query.prefix || query.key !== "") validateKey(query.key);
+    if (this.stopping) throw new NodeError("unavailable", "the member is shutting down; watch again on another member");
+    return streamWatch(this.watches, query, {
+      applied: this.d.store.kv.appliedIndex(),
+      header: (revision) => this.header(revision),
+      keepaliveMs: WATCH_KEEPALIVE_MS,
+      ...(signal ? { signal } : {}),
+    });
   }
 
   // ---- KvNode: writes ----

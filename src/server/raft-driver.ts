@@ -21,7 +21,7 @@ import { NodeError } from "./contract.ts";
 import type { Logger } from "./logger.ts";
 import type { NodeMetrics } from "./node-metrics.ts";
 import { PendingProposals, withDeadline } from "./pending.ts";
-import { LOG_SEGMENT_ENTRIES, type Storage } from "../storage/index.ts";
+import { type ApplyResult, LOG_SEGMENT_ENTRIES, type Storage } from "../storage/index.ts";
 import { memberRecordCommand } from "./members.ts";
 import { toApplyOutcome, type ApplyOutcome } from "./apply-outcome.ts";
 import type { CancelSignal } from "./cancel-signal.ts";
@@ -52,6 +52,10 @@ export interface DriverOptions {
   onMembershipApplied: () => void;
   /** Called when this node's view of the leader or its role changes. */
   onLeaderChange: (leader: string, role: Role) => void;
+  /** The results of each apply round, in order (watches). */
+  onApplied?: (results: readonly ApplyResult[]) => void;
+  /** The state was replaced by a snapshot from the leader, up to `index`. */
+  onSnapshotInstalled?: (index: number) => void;
 }
 
 export class RaftDriver {
@@ -284,6 +288,7 @@ export class RaftDriver {
         metrics.fsyncSeconds.observe((performance.now() - started) / 1000);
         this.lastSnapshotIndex = snapshot.index;
         this.applied = store.kv.appliedIndex();
+        this.o.onSnapshotInstalled?.(snapshot.index);
         this.o.log.info("installed snapshot from leader", {
           index: snapshot.index,
           term: snapshot.term,
@@ -334,6 +339,7 @@ export class RaftDriver {
     });
     const results = this.o.store.applyCommitted(forStore, confState);
     this.applied = this.o.store.kv.appliedIndex();
+    this.o.onApplied?.(results);
     this.o.metrics.applySeconds.observe((performance.now() - started) / 1000);
     let membershipChanged = confState !== undefined;
     for (let i = 0; i < entries.length; i++) {

@@ -8,13 +8,8 @@
 // says where to start again.
 import type { ApplyResult, KeyValue } from "../storage/index.ts";
 import type { CancelSignal } from "./cancel-signal.ts";
-import { NodeError } from "./contract.ts";
-
-export interface WatchEvent {
-  type: "put" | "delete";
-  /** After a put, the key as stored; after a delete, the key, and modRevision = the revision of the delete. */
-  kv: KeyValue;
-}
+import { NodeError, type ResponseHeader, type WatchBatch, type WatchEvent, type WatchQuery } from "./contract.ts";
+import { RESERVED_KEY_PREFIX } from "./members.ts";
 
 export interface WatchFilter {
   key: string;
@@ -39,24 +34,28 @@ const NO_VALUE = new Uint8Array(0);
  * The changes a batch of applied entries made, in order, as the keys after
  * them; a delete is a key with version 0 (a stored key has version 1 or more)
  * and modRevision = the revision of the delete. Failed compare-and-swaps and
- * deletes of absent keys change nothing. Puts add no object: the history
- * holds the very KeyValue the state holds.
+ * deletes of absent keys change nothing, and member records are not keys
+ * of the user's. Puts add no object: the history holds the very KeyValue
+ * the state holds.
  */
 export function changesOf(results: readonly ApplyResult[], into: KeyValue[] = []): KeyValue[] {
   for (const result of results) {
+    let change: KeyValue | undefined;
     switch (result.kind) {
       case "put":
-        into.push(result.kv);
+        change = result.kv;
         break;
       case "delete":
-        if (result.deleted) into.push(deletion(result.key, result.index));
+        if (result.deleted) change = deletion(result.key, result.index);
         break;
       case "compareAndSwap":
         if (!result.succeeded) break;
-        if (result.kv !== undefined) into.push(result.kv);
-        else if (result.previous !== undefined) into.push(deletion(result.previous.key, result.index));
+        if (result.kv !== undefined) change = result.kv;
+        else if (result.previous !== undefined) change = deletion(result.previous.key, result.index);
         break;
     }
+    // Member records live under reserved keys no client can write or list: no watcher sees them either.
+    if (change !== undefined && !change.key.startsWith(RESERVED_KEY_PREFIX)) into.push(change);
   }
   return into;
 }
@@ -75,6 +74,41 @@ function matches(filter: WatchFilter, key: string): boolean {
 
 function bytesOf(change: KeyValue): number {
   return change.key.length + change.value.byteLength;
+}
+
+export interface WatchStreamOptions {
+  /** The member's applied revision now. */
+  applied: number;
+  header(revision?: number): ResponseHeader;
+  /** A message without events after this long without changes. */
+  keepaliveMs: number;
+  signal?: CancelSignal;
+}
+
+/**
+ * A watch as a stream of batches. The watcher is registered before this
+ * returns (a change applied right after is not missed); the first batch has
+ * no events and says from which revision on changes follow.
+ */
+export function streamWatch(hub: WatchHub, query: WatchQuery, options: WatchStreamOptions): AsyncIterable<WatchBatch> {
+  const watcher = hub.watch({ key: query.key, prefix: query.prefix }, query.startRevision, options.applied);
+  const { signal } = options;
+  // Also when the stream is dropped before it is read: the client going away ends the watcher.
+  const closeWatcher = (): void => watcher.close();
+  signal?.addEventListener("abort", closeWatcher);
+  return (async function* batches(): AsyncGenerator<WatchBatch> {
+    try {
+      yield { events: [], header: options.header(query.startRevision === 0 ? options.applied : query.startRevision - 1) };
+      while (!signal?.aborted) {
+        const events = await watcher.next(options.keepaliveMs, signal);
+        if (signal?.aborted) return;
+        yield { events, header: options.header(events.length > 0 ? events[events.length - 1]!.kv.modRevision : undefined) };
+      }
+    } finally {
+      signal?.removeEventListener("abort", closeWatcher);
+      watcher.close();
+    }
+  })();
 }
 
 export class WatchHub {

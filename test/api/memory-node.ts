@@ -17,7 +17,11 @@ import {
   type PutResult,
   type ReadConsistency,
   type ResponseHeader,
+  type WatchBatch,
+  type WatchQuery,
 } from "../../src/server/contract.js";
+import { WatchHub, streamWatch } from "../../src/server/watch-hub.js";
+import type { ApplyResult } from "../../src/storage/index.js";
 
 type MethodName = "get" | "list" | "put" | "delete" | "compareAndSwap" | "members" | "addMember" | "removeMember" | "status" | "snapshot" | "isReady";
 
@@ -39,6 +43,9 @@ export class MemoryNode implements KvNode {
   snapshotChunkBytes = 5;
   /** Set when a snapshot stream was abandoned by its consumer. */
   snapshotReturned = false;
+  /** Watches see this node's puts, deletes and compare-and-swaps as a member sees applied entries. */
+  readonly watches = new WatchHub(1);
+  watchKeepaliveMs = 5000;
   metricsTextValue = "# HELP dkv_node_term Current raft term.\n# TYPE dkv_node_term gauge\ndkv_node_term 7\n";
 
   async get(key: string, consistency: ReadConsistency, signal?: CancelSignal): Promise<GetResult> {
@@ -73,6 +80,7 @@ export class MemoryNode implements KvNode {
       version: (previous?.version ?? 0) + 1,
     };
     this.data.set(key, kv);
+    this.publish({ index: this.revision, kind: "put", kv });
     return { kv: { ...kv }, header: this.header() };
   }
 
@@ -80,6 +88,7 @@ export class MemoryNode implements KvNode {
     await this.enter("delete", signal);
     const deleted = this.data.delete(key);
     if (deleted) this.revision++;
+    if (deleted) this.publish({ index: this.revision, kind: "delete", key, deleted });
     return { deleted, header: this.header() };
   }
 
@@ -91,16 +100,32 @@ export class MemoryNode implements KvNode {
     this.revision++;
     if (request.delete) {
       this.data.delete(request.key);
+      this.publish({ index: this.revision, kind: "compareAndSwap", succeeded: true, ...(previous ? { previous } : {}) });
     } else {
-      this.data.set(request.key, {
+      const kv: KeyValue = {
         key: request.key,
         value: request.value.slice(),
         createRevision: previous?.createRevision ?? this.revision,
         modRevision: this.revision,
         version: (previous?.version ?? 0) + 1,
-      });
+      };
+      this.data.set(request.key, kv);
+      this.publish({ index: this.revision, kind: "compareAndSwap", succeeded: true, kv });
     }
     return { succeeded: true, previous: previous && { ...previous }, header: this.header() };
+  }
+
+  watch(query: WatchQuery, signal?: CancelSignal): AsyncIterable<WatchBatch> {
+    return streamWatch(this.watches, query, {
+      applied: this.revision,
+      header: (revision) => this.header(revision),
+      keepaliveMs: this.watchKeepaliveMs,
+      ...(signal ? { signal } : {}),
+    });
+  }
+
+  private publish(result: Record<string, unknown> & { index: number; kind: string }): void {
+    this.watches.publish([{ clientId: "", requestId: 0n, ...result } as ApplyResult]);
   }
 
   async members(): Promise<Member[]> {
@@ -178,8 +203,8 @@ export class MemoryNode implements KvNode {
     return new TextEncoder().encode(lines.join("\n"));
   }
 
-  private header(): ResponseHeader {
-    return { revision: this.revision, memberId: this.memberId, raftTerm: this.raftTerm };
+  private header(revision = this.revision): ResponseHeader {
+    return { revision, memberId: this.memberId, raftTerm: this.raftTerm };
   }
 
   private matches(kv: KeyValue | undefined, compare: CompareAndSwap["compare"]): boolean {

@@ -270,7 +270,7 @@ const cases: WireCase[] = [
   },
   {
     name: "an unknown method of a known service",
-    path: "/dkv.v1.DkvAPI/Watch",
+    path: "/dkv.v1.DkvAPI/Grant",
     init: () => json("{}"),
     expect: (answer) => expect(answer.status).toBe(404),
   },

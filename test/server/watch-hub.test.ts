@@ -3,7 +3,8 @@
 // a state replaced by a snapshot.
 import { describe, expect, test } from "bun:test";
 import { NodeError } from "../../src/server/contract.ts";
-import { WatchHub, changesOf, type WatchEvent } from "../../src/server/watch-hub.ts";
+import type { WatchEvent } from "../../src/server/contract.ts";
+import { WatchHub, changesOf } from "../../src/server/watch-hub.ts";
 import type { ApplyResult, KeyValue } from "../../src/storage/index.ts";
 
 const value = (text: string) => new TextEncoder().encode(text);
@@ -19,7 +20,7 @@ function del(index: number, key: string, deleted = true): ApplyResult {
 const summary = (events: WatchEvent[]) => events.map((e) => `${e.type} ${e.kv.key}@${e.kv.modRevision}`);
 
 describe("changes of applied results", () => {
-  test("puts, deletes of present keys and successful compare-and-swaps change something; the rest does not", () => {
+  test("puts, deletes of present keys and successful compare-and-swaps change something; the rest, and member records, do not", () => {
     const previous: KeyValue = { key: "c", value: value("x"), createRevision: 1, modRevision: 1, version: 1 };
     const changes = changesOf([
       put(2, "a"),
@@ -29,6 +30,7 @@ describe("changes of applied results", () => {
       { ...base, index: 6, kind: "compareAndSwap", succeeded: true, previous },
       { index: 7, kind: "noop" },
       { ...base, index: 8, kind: "invalid", error: "no" },
+      put(9, "\u0000dkv/member/n1"),
     ]);
     expect(changes.map((c) => `${c.key}@${c.modRevision} v${c.version}`)).toEqual(["a@2 v1", "b@4 v0", "c@6 v0"]);
   });
