@@ -15,6 +15,7 @@ export const rootCommand = defineCommand({
     del: () => import("./client-commands/del.ts").then((m) => m.delCommand),
     list: () => import("./client-commands/list.ts").then((m) => m.listCommand),
     cas: () => import("./client-commands/cas.ts").then((m) => m.casCommand),
+    watch: () => import("./client-commands/watch.ts").then((m) => m.watchCommand),
     member: () => import("./client-commands/member.ts").then((m) => m.memberCommand),
     status: () => import("./client-commands/status.ts").then((m) => m.statusCommand),
     health: () => import("./client-commands/health.ts").then((m) => m.healthCommand),

@@ -3,22 +3,27 @@
 // file only translates between domain types and protobuf messages and says,
 // per operation, whether it may be retried and whether it prefers the leader.
 import { parseEndpoint, parseEndpointList, type Endpoint } from "./endpoints.ts";
-import { DkvClientError } from "./errors.ts";
+import { DkvClientError, ServerError } from "./errors.ts";
 import { classifyFailure } from "./failure.ts";
 import { Failover, withTimeout, type CallPolicy } from "./failover.ts";
 import { evaluateHealth } from "./health.ts";
 import { EndpointPool } from "./pool.ts";
 import { writeVerifiedSnapshot } from "./snapshot.ts";
+import { openWatch, toBatch } from "./watch.ts";
 import { createEndpointClients, type EndpointClients, type TlsMaterial } from "./transport.ts";
 import { fromHeader, fromKeyValue, fromServer, fromStatus, toBytes, toCompare, toProtoConsistency } from "./convert.ts";
 import type {
   CompareAndSwapRequest, CompareAndSwapResult, Consistency, DeleteResult, EndpointStatus, GetResult, HealthReport,
-  ListOptions, ListResult, Member, NodeStatus, PutResult, SnapshotSaveResult,
+  ListOptions, ListResult, Member, NodeStatus, PutResult, SnapshotSaveResult, WatchBatch, WatchOptions,
 } from "./types.ts";
 
 export const DEFAULT_COMMAND_TIMEOUT_MS = 5000;
 export const DEFAULT_DIAL_TIMEOUT_MS = 2000;
 export const DEFAULT_SNAPSHOT_TIMEOUT_MS = 10 * 60 * 1000;
+/** Answers that end a watch; anything else (a member gone, a connection cut) reopens it elsewhere. */
+const WATCH_REFUSALS = new Set(["invalid_argument", "failed_precondition", "out_of_range", "permission_denied", "unauthenticated", "unimplemented"]);
+/** Streams broken before any message came through: past this many, the watch gives up. */
+const MAX_WATCH_BREAKS_IN_A_ROW = 5;
 
 export interface DkvClientOptions {
   /** "host:port" (or http(s)://host:port), as an array or comma-separated. */
@@ -207,6 +212,47 @@ export class DkvClient {
       const written = await writeVerifiedSnapshot(c.maintenance.snapshot({}, { signal }), path);
       return { ...written, path, endpoint: c.endpoint.address };
     });
+  }
+
+  /**
+   * The changes of `key` (with prefix: of every key starting with it) as the
+   * members apply them, in revision order, until options.signal fires. The
+   * first batch has no events: the watch is in place, and every change after
+   * its header's revision follows. When the member streaming them fails, the
+   * watch goes on at another member from the next revision; an error ends it
+   * only when no member can be reached within the command timeout, or when a
+   * member refuses it (a start revision no longer kept: failed_precondition).
+   */
+  async *watch(key: string, options: WatchOptions = {}): AsyncGenerator<WatchBatch> {
+    const prefix = options.prefix ?? false;
+    let next = options.startRevision ?? 0;
+    let breaksInARow = 0;
+    while (!options.signal?.aborted) {
+      const request = { key, prefix, startRevision: next };
+      const opened = await this.run({ operation: `watch "${key}"`, idempotent: true, preferLeader: false }, (c, signal) => openWatch(c, request, signal, options.signal));
+      try {
+        let batch = opened.first;
+        if (next === 0) next = batch.header.revision + 1;
+        for (;;) {
+          const last = batch.events[batch.events.length - 1];
+          if (last !== undefined) next = last.kv.modRevision + 1;
+          yield batch;
+          const more = await opened.rest.next();
+          if (more.done) break; // the member ended the stream: go on elsewhere
+          batch = toBatch(more.value);
+          breaksInARow = 0;
+        }
+      } catch (error) {
+        if (options.signal?.aborted) return;
+        const failure = classifyFailure(error);
+        // A broken connection mid-stream surfaces as "unknown"; only a member's refusal ends the watch.
+        if (WATCH_REFUSALS.has(failure.code)) throw new ServerError(`${failure.message} [${failure.code}]`, failure.code, "");
+        if (++breaksInARow > MAX_WATCH_BREAKS_IN_A_ROW) throw new ServerError(`watch "${key}" broke ${breaksInARow} times in a row: ${failure.message}`, failure.code, "");
+        // The member went away or gave up on this watch: open it again from `next`, at whichever member answers.
+      } finally {
+        opened.close();
+      }
+    }
   }
 
   /** The status or, in `error`, why not (without the endpoint: the row names it). */

@@ -134,3 +134,24 @@ export interface SnapshotSaveResult {
   index: number;
   endpoint: string;
 }
+
+export interface WatchOptions {
+  /** Every key that starts with the given key ("" = all keys). */
+  prefix?: boolean;
+  /** First revision to report (it must still be in the member's history); default: changes after now. */
+  startRevision?: number;
+  /** Ends the watch. */
+  signal?: AbortSignal;
+}
+
+export interface WatchEvent {
+  type: "put" | "delete";
+  /** After a put, the key as stored; after a delete, the key and, in modRevision, the revision of the delete. */
+  kv: KeyValue;
+}
+
+/** One message of a watch. The first has no events (the watch is in place); so do the keep-alives. */
+export interface WatchBatch {
+  events: WatchEvent[];
+  header: ResponseHeader;
+}

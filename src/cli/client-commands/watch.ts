@@ -1,0 +1,62 @@
+// `dkv watch KEY [--prefix]`: prints each change of the key (or of every key
+// under the prefix) as the cluster applies it, one line per change, until
+// Ctrl-C or --count changes. A line on stderr says when the watch is in place.
+import { defineCommand } from "citty";
+import type { WatchEvent } from "../../client/index.ts";
+import { clientArgs, parseCount, withClient } from "./flags.ts";
+import { valueCell, valueJson, writeStdout } from "./output.ts";
+
+export const watchCommand = defineCommand({
+  meta: { name: "watch", description: "Print the changes of a key, or of every key under a prefix, as they happen" },
+  args: {
+    // Upper case: "key" is taken by --key, the client key file.
+    KEY: { type: "positional", required: true, description: "Key to watch (with --prefix: the prefix; \"\" = all keys)" },
+    prefix: { type: "boolean", default: false, description: "Watch every key that starts with KEY" },
+    rev: { type: "string", description: "Start at this revision (it must still be in the member's recent history); default: changes from now" },
+    count: { type: "string", description: "Exit after this many changes" },
+    ...clientArgs,
+  },
+  async run({ args }) {
+    const startRevision = parseCount(args.rev, "--rev");
+    const count = parseCount(args.count, "--count");
+    const stop = new AbortController();
+    const interrupted = (): void => stop.abort();
+    process.once("SIGINT", interrupted);
+    process.once("SIGTERM", interrupted);
+    try {
+      await withClient(args, async (client, output) => {
+        let seen = 0;
+        let first = true;
+        const watch = client.watch(args.KEY, { prefix: args.prefix, signal: stop.signal, ...(startRevision ? { startRevision } : {}) });
+        for await (const batch of watch) {
+          if (first) {
+            first = false;
+            const what = args.prefix ? `keys starting with ${JSON.stringify(args.KEY)}` : JSON.stringify(args.KEY);
+            process.stderr.write(`watching ${what}: changes after revision ${batch.header.revision} follow (Ctrl-C to stop)\n`);
+          }
+          for (const event of batch.events) {
+            // One JSON document per line: a stream a program can read as it comes.
+            if (output === "json") writeStdout(JSON.stringify(eventJson(event)) + "\n");
+            else writeStdout(eventLine(event));
+            seen++;
+            if (count !== undefined && seen >= count) return;
+          }
+        }
+      });
+    } finally {
+      process.off("SIGINT", interrupted);
+      process.off("SIGTERM", interrupted);
+    }
+  },
+});
+
+function eventLine(event: WatchEvent): string {
+  const key = JSON.stringify(event.kv.key);
+  if (event.type === "delete") return `delete ${key} revision=${event.kv.modRevision}\n`;
+  return `put ${key} ${valueCell(event.kv.value)} revision=${event.kv.modRevision} version=${event.kv.version}\n`;
+}
+
+function eventJson(event: WatchEvent) {
+  if (event.type === "delete") return { type: "delete", key: event.kv.key, mod_revision: event.kv.modRevision };
+  return { type: "put", key: event.kv.key, ...valueJson(event.kv.value), create_revision: event.kv.createRevision, mod_revision: event.kv.modRevision, version: event.kv.version };
+}

@@ -1,0 +1,111 @@
+// `dkv watch` against a real 3-member cluster of compiled binaries: the
+// changes of a prefix arrive in order on a follower, a past revision
+// replays, the watch carries on at another member when its member is
+// killed (nothing lost, nothing twice), and a watch a member refuses is a
+// one-line error with exit 1.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import type { Subprocess } from "bun";
+import { BINARY, Cluster, leaderOf, waitFor, type Member } from "./cluster.ts";
+
+let cluster: Cluster;
+const watchers: Subprocess[] = [];
+const addr = (m: Member) => `${m.host}:${m.clientPort}`;
+
+beforeAll(async () => {
+  cluster = new Cluster({ size: 3, firstHost: 81 });
+  await cluster.startAll();
+  await waitFor("a leader", 20_000, () => leaderOf(cluster));
+}, 40_000);
+
+afterAll(async () => {
+  for (const proc of watchers) proc.kill("SIGKILL");
+  await cluster?.stopAll();
+  cluster?.cleanup();
+});
+
+function dkv(...args: string[]): { code: number; stdout: string; stderr: string } {
+  const run = Bun.spawnSync([BINARY, ...args], { env: { ...process.env, NO_COLOR: "1" }, timeout: 20_000 });
+  return { code: run.exitCode ?? -1, stdout: run.stdout.toString(), stderr: run.stderr.toString() };
+}
+
+function ok(...args: string[]): string {
+  const run = dkv(...args);
+  if (run.code !== 0) throw new Error(`dkv ${args.join(" ")} exited ${run.code}: ${run.stderr}`);
+  return run.stdout;
+}
+
+/** Starts `dkv watch ...` and resolves once it says the watch is in place. */
+async function startWatch(args: string[]): Promise<{ proc: Subprocess<"ignore", "pipe", "pipe">; stdout: Promise<string>; stderr: string[] }> {
+  const proc = Bun.spawn([BINARY, "watch", ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } });
+  watchers.push(proc);
+  const stderr: string[] = [];
+  void (async () => {
+    const decoder = new TextDecoder();
+    for await (const chunk of proc.stderr) stderr.push(decoder.decode(chunk));
+  })();
+  const stdout = new Response(proc.stdout).text();
+  await waitFor("the watch to be in place", 15_000, () => stderr.join("").includes("follow (Ctrl-C to stop)") || undefined).catch((error) => {
+    throw new Error(`${error.message}; stderr: ${stderr.join("")}`);
+  });
+  return { proc, stdout, stderr };
+}
+
+async function finished(watch: { proc: Subprocess; stdout: Promise<string>; stderr: string[] }, timeoutMs = 15_000): Promise<{ code: number; lines: string[] }> {
+  const timer = setTimeout(() => watch.proc.kill("SIGKILL"), timeoutMs);
+  const code = await watch.proc.exited;
+  clearTimeout(timer);
+  const out = await watch.stdout;
+  if (code !== 0) throw new Error(`dkv watch exited ${code}: ${watch.stderr.join("")}`);
+  return { code, lines: out.trimEnd().split("\n").filter((line) => line !== "") };
+}
+
+describe("dkv watch", () => {
+  test("a follower reports the prefix's changes in order, then exits after --count", async () => {
+    const leader = (await leaderOf(cluster))!;
+    const follower = cluster.members.find((m) => m.name !== leader.name)!;
+    const watch = await startWatch(["app/", "--prefix", "--count", "3", "--endpoints", addr(follower)]);
+    ok("set", "app/a", "1", "--endpoints", addr(leader));
+    ok("set", "other", "x", "--endpoints", addr(leader));
+    ok("del", "app/a", "--endpoints", addr(leader));
+    ok("set", "app/b", "two words", "--endpoints", addr(leader));
+    const { lines } = await finished(watch);
+    expect(lines.map((line) => line.replace(/ revision=\d+/, "").replace(/ version=\d+/, ""))).toEqual(['put "app/a" 1', 'delete "app/a"', 'put "app/b" two words']);
+    const revisions = lines.map((line) => Number(/revision=(\d+)/.exec(line)![1]));
+    expect(revisions).toEqual([...revisions].sort((a, b) => a - b));
+  }, 40_000);
+
+  test("--rev replays from a past revision; --output json gives one document per line", async () => {
+    const leader = (await leaderOf(cluster))!;
+    const first = JSON.parse(ok("set", "replay/k", "one", "--endpoints", addr(leader), "--output", "json")) as { mod_revision: number };
+    ok("set", "replay/k", "two", "--endpoints", addr(leader));
+    const from = first.mod_revision;
+    const watch = await startWatch(["replay/k", "--rev", String(from), "--count", "2", "--output", "json", "--endpoints", addr(leader)]);
+    const { lines } = await finished(watch);
+    const events = lines.map((line) => JSON.parse(line) as { type: string; key: string; value: string; mod_revision: number; version: number });
+    expect(events.map((e) => [e.type, e.key, e.value, e.version])).toEqual([
+      ["put", "replay/k", "one", 1],
+      ["put", "replay/k", "two", 2],
+    ]);
+    expect(events[0]!.mod_revision).toBe(from);
+  }, 40_000);
+
+  test("when its member is killed the watch goes on at another one: nothing lost, nothing twice", async () => {
+    const leader = (await leaderOf(cluster))!;
+    const [victim, other] = cluster.members.filter((m) => m.name !== leader.name) as [Member, Member];
+    const watch = await startWatch(["failover/", "--prefix", "--count", "6", "--endpoints", `${addr(victim)},${addr(other)}`, "--command-timeout", "10s"]);
+    for (const i of [1, 2, 3]) ok("set", `failover/${i}`, `v${i}`, "--endpoints", addr(leader));
+    await cluster.kill(victim);
+    for (const i of [4, 5, 6]) ok("set", `failover/${i}`, `v${i}`, "--endpoints", addr(leader));
+    const { lines } = await finished(watch, 30_000);
+    expect(lines.map((line) => /"failover\/(\d)"/.exec(line)![1])).toEqual(["1", "2", "3", "4", "5", "6"]);
+  }, 60_000);
+
+  test("a watch the member refuses is one line on stderr and exit 1", async () => {
+    const member = (await leaderOf(cluster))!;
+    const refused = dkv("watch", "", "--endpoints", addr(member));
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toBe("");
+    expect(refused.stderr.trimEnd().split("\n")).toHaveLength(1);
+    expect(refused.stderr).toContain("key must not be empty");
+  });
+});
