@@ -20,6 +20,8 @@ export interface NodeMetrics {
   keys: Gauge;
   peersConnected: Gauge;
   dbSizeBytes: Gauge;
+  watchers: Gauge;
+  watchHistoryStart: Gauge;
 }
 
 export function createNodeMetrics(): NodeMetrics {
@@ -45,5 +47,7 @@ export function createNodeMetrics(): NodeMetrics {
     keys: r.gauge("dkv_mvcc_keys", "Keys in the state machine (all held in memory)."),
     peersConnected: r.gauge("dkv_network_peers_connected", "Peers with an open connection."),
     dbSizeBytes: r.gauge("dkv_mvcc_db_total_size_in_bytes", "Size of the database files in bytes."),
+    watchers: r.gauge("dkv_watch_watchers", "Watches this member is streaming."),
+    watchHistoryStart: r.gauge("dkv_watch_history_oldest_revision", "Oldest revision a watch may start at on this member."),
   };
 }

@@ -533,6 +533,8 @@ export class DkvNode implements KvNode {
     m.peersConnected.setFunction(() => this.d.network.connectedPeers());
     m.keys.setFunction(() => this.d.store.kv.count());
     m.dbSizeBytes.setFunction(() => this.dbSizeBytes());
+    m.watchers.setFunction(() => this.watches.watching);
+    m.watchHistoryStart.setFunction(() => this.watches.oldestRevision);
   }
 }
 

@@ -241,6 +241,8 @@ describe("member, status, health", () => {
       "dkv_network_peers_connected",
       "dkv_mvcc_db_total_size_in_bytes",
       "dkv_mvcc_keys",
+      "dkv_watch_watchers",
+      "dkv_watch_history_oldest_revision",
       "dkv_server_event_loop_delay_seconds",
       "dkv_api_requests_total",
     ]) {

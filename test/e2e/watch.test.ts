@@ -23,6 +23,12 @@ afterAll(async () => {
   cluster?.cleanup();
 });
 
+/** dkv_watch_watchers from a member's /metrics. */
+async function watchersOn(m: Member): Promise<number> {
+  const text = await (await fetch(`http://${addr(m)}/metrics`)).text();
+  return Number(/^dkv_watch_watchers (\S+)$/m.exec(text)?.[1] ?? NaN);
+}
+
 function dkv(...args: string[]): { code: number; stdout: string; stderr: string } {
   const run = Bun.spawnSync([BINARY, ...args], { env: { ...process.env, NO_COLOR: "1" }, timeout: 20_000 });
   return { code: run.exitCode ?? -1, stdout: run.stdout.toString(), stderr: run.stderr.toString() };
@@ -64,6 +70,7 @@ describe("dkv watch", () => {
     const leader = (await leaderOf(cluster))!;
     const follower = cluster.members.find((m) => m.name !== leader.name)!;
     const watch = await startWatch(["app/", "--prefix", "--count", "3", "--endpoints", addr(follower)]);
+    expect(await watchersOn(follower)).toBe(1);
     ok("set", "app/a", "1", "--endpoints", addr(leader));
     ok("set", "other", "x", "--endpoints", addr(leader));
     ok("del", "app/a", "--endpoints", addr(leader));
@@ -72,6 +79,8 @@ describe("dkv watch", () => {
     expect(lines.map((line) => line.replace(/ revision=\d+/, "").replace(/ version=\d+/, ""))).toEqual(['put "app/a" 1', 'delete "app/a"', 'put "app/b" two words']);
     const revisions = lines.map((line) => Number(/revision=(\d+)/.exec(line)![1]));
     expect(revisions).toEqual([...revisions].sort((a, b) => a - b));
+    // The member lets go of a watch whose client has gone.
+    await waitFor("the follower to drop the finished watch", 10_000, async () => ((await watchersOn(follower)) === 0) || undefined);
   }, 40_000);
 
   test("--rev replays from a past revision; --output json gives one document per line", async () => {
