@@ -74,6 +74,16 @@ beforeAll(async () => {
   }).catch((error) => {
     throw new Error(`${error.message}\n${cluster.allLogs()}`);
   });
+  // Members join one by one: the tests restart one and need the other two to be voters with it.
+  await waitFor("three voters", 30_000, () => {
+    const out = Bun.spawnSync([BINARY, "member", "list", "--endpoints", endpoints, "--output", "json", ...clientCerts()], { timeout: 10_000 });
+    if (out.exitCode !== 0) return undefined;
+    const listed = JSON.parse(out.stdout.toString()) as { members?: Array<{ isLearner?: boolean }> } | Array<{ isLearner?: boolean }>;
+    const members = Array.isArray(listed) ? listed : (listed.members ?? []);
+    return (members.length === 3 && members.every((m) => !m.isLearner)) || undefined;
+  }).catch((error) => {
+    throw new Error(`${error.message}\n${cluster.allLogs()}`);
+  });
 }, 60_000);
 
 afterAll(async () => {
@@ -105,7 +115,7 @@ describe("certificate rotation", () => {
     // n1 restarts: its new connections to n0 verify n0's new certificate, and n0 dials it presenting the new one.
     await cluster.kill(n1);
     dkv("set", "rotated", "yes", "--endpoints", `${n0.host}:${n0.clientPort}`, ...clientCerts());
-    cluster.start(n1, tlsFlags(n1));
+    cluster.start(n1, ["--initial-cluster", cluster.initialCluster(), ...tlsFlags(n1)]);
     await waitFor("n1 to catch up over new connections", 20_000, () => {
       const read = Bun.spawnSync(
         [BINARY, "get", "rotated", "--consistency", "s", "--endpoints", `${n1.host}:${n1.clientPort}`, ...clientCerts(), "--command-timeout", "2s"],

@@ -5,7 +5,7 @@
 // one-line error with exit 1.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Subprocess } from "bun";
-import { BINARY, Cluster, leaderOf, waitFor, type Member } from "./cluster.ts";
+import { BINARY, Cluster, leaderOf, servers, waitFor, type Member } from "./cluster.ts";
 
 let cluster: Cluster;
 const watchers: Subprocess[] = [];
@@ -14,7 +14,11 @@ const addr = (m: Member) => `${m.host}:${m.clientPort}`;
 beforeAll(async () => {
   cluster = new Cluster({ size: 3, firstHost: 81 });
   await cluster.startAll();
-  await waitFor("a leader", 20_000, () => leaderOf(cluster));
+  // Members join one by one: every test here needs all three as voters.
+  await waitFor("three voters and a leader", 30_000, async () => {
+    const leader = await leaderOf(cluster);
+    return leader && (await servers(cluster.endpoint(leader))).filter((s) => !s.isLearner).length === 3 ? leader : undefined;
+  });
 }, 40_000);
 
 afterAll(async () => {
