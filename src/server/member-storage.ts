@@ -4,7 +4,7 @@
 // --initial-cluster flags are ignored, as etcd does.
 import { createHash } from "node:crypto";
 import { ConfChangeType, EntryType, encodeConfChange } from "../raft/index.ts";
-import { openStorage, type Storage } from "../storage/index.ts";
+import { StorageError, openStorage, type Storage } from "../storage/index.ts";
 import type { NodeConfig } from "./config.ts";
 import type { Logger } from "./logger.ts";
 import { encodeMemberContext } from "./members.ts";
@@ -37,7 +37,16 @@ export function openMemberStorage(config: NodeConfig, log: Logger): Storage {
   const store = openStorage(config.dataDir, { memberId: config.name });
   try {
     if (isFresh(store)) {
-      if (fromFlags && !store.identity().clusterId) store.setIdentity({ clusterId: fromFlags, memberId: config.name });
+      const recorded = store.identity().clusterId;
+      // A member that never got state, restarted with other flags, would otherwise bootstrap a cluster of its own under the first cluster's id.
+      if (fromFlags && recorded && recorded !== fromFlags) {
+        throw new StorageError(
+          "identity_mismatch",
+          config.dataDir,
+          `data dir ${config.dataDir} was first started as a member of cluster ${recorded}, but --initial-cluster and --initial-cluster-token now make cluster ${fromFlags}; it holds no data yet: start it with the flags it was first started with, or empty it to start over`,
+        );
+      }
+      if (fromFlags && !recorded) store.setIdentity({ clusterId: fromFlags, memberId: config.name });
       if (config.initialClusterState === "new" && config.initialCluster[0]!.name === config.name) bootstrap(store, config, log);
       else log.info("waiting to be added to the cluster", { state: config.initialClusterState });
     } else {
