@@ -7,6 +7,10 @@ import {
   CompareAndSwapResponseSchema,
   DeleteResponseSchema,
   GetResponseSchema,
+  LeaseGrantResponseSchema,
+  LeaseKeepAliveResponseSchema,
+  LeaseRevokeResponseSchema,
+  LeaseTimeToLiveResponseSchema,
   ListResponseSchema,
   SetResponseSchema,
   WatchResponseSchema,
@@ -17,6 +21,14 @@ import {
   type DeleteResponse,
   type GetRequest,
   type GetResponse,
+  type LeaseGrantRequest,
+  type LeaseGrantResponse,
+  type LeaseKeepAliveRequest,
+  type LeaseKeepAliveResponse,
+  type LeaseRevokeRequest,
+  type LeaseRevokeResponse,
+  type LeaseTimeToLiveRequest,
+  type LeaseTimeToLiveResponse,
   type ListRequest,
   type ListResponse,
   type SetRequest,
@@ -60,6 +72,10 @@ export interface DkvService {
   list(request: ListRequest, context: CallContext): Promise<ListResponse>;
   compareAndSwap(request: CompareAndSwapRequest, context: CallContext): Promise<CompareAndSwapResponse>;
   watch(request: WatchRequest, context: CallContext): AsyncIterable<WatchResponse>;
+  leaseGrant(request: LeaseGrantRequest, context: CallContext): Promise<LeaseGrantResponse>;
+  leaseRevoke(request: LeaseRevokeRequest, context: CallContext): Promise<LeaseRevokeResponse>;
+  leaseKeepAlive(request: LeaseKeepAliveRequest, context: CallContext): Promise<LeaseKeepAliveResponse>;
+  leaseTimeToLive(request: LeaseTimeToLiveRequest, context: CallContext): Promise<LeaseTimeToLiveResponse>;
 }
 
 export interface MembershipService {
@@ -75,6 +91,11 @@ export interface MaintenanceService {
 
 function requireNonEmpty(field: string, value: string): void {
   if (value === "") throw invalidArgument(`${field} must not be empty`);
+}
+
+function requireLeaseId(id: bigint): number {
+  if (id === 0n) throw invalidArgument("id must be set (the lease id from LeaseGrant)");
+  return uint64FromProto("id", id);
 }
 
 export function createDkvService(node: KvNode): DkvService {
@@ -93,7 +114,7 @@ export function createDkvService(node: KvNode): DkvService {
 
     async set(request, { signal }) {
       requireNonEmpty("key", request.key);
-      const result = await node.put(request.key, request.value, signal);
+      const result = await node.put(request.key, request.value, signal, uint64FromProto("lease", request.lease));
       return create(SetResponseSchema, { kv: keyValueToProto(result.kv), header: headerToProto(result.header) });
     },
 
@@ -139,6 +160,34 @@ export function createDkvService(node: KvNode): DkvService {
       }
     },
 
+    async leaseGrant(request, { signal }) {
+      if (request.ttlSeconds < 1n) throw invalidArgument(`ttl_seconds must be at least 1, got ${request.ttlSeconds}`);
+      const ttl = request.ttlSeconds > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(request.ttlSeconds);
+      const result = await node.leaseGrant(ttl, uint64FromProto("id", request.id), signal);
+      return create(LeaseGrantResponseSchema, { id: BigInt(result.id), ttlSeconds: BigInt(result.ttlSeconds), header: headerToProto(result.header) });
+    },
+
+    async leaseRevoke(request, { signal }) {
+      const result = await node.leaseRevoke(requireLeaseId(request.id), signal);
+      return create(LeaseRevokeResponseSchema, { deletedKeys: result.deletedKeys, header: headerToProto(result.header) });
+    },
+
+    async leaseKeepAlive(request, { signal }) {
+      const result = await node.leaseKeepAlive(requireLeaseId(request.id), signal);
+      return create(LeaseKeepAliveResponseSchema, { id: BigInt(result.id), ttlSeconds: BigInt(result.ttlSeconds), header: headerToProto(result.header) });
+    },
+
+    async leaseTimeToLive(request, { signal }) {
+      const result = await node.leaseTimeToLive(requireLeaseId(request.id), request.keys, consistencyFromProto(request.consistency), signal);
+      return create(LeaseTimeToLiveResponseSchema, {
+        id: BigInt(result.id),
+        grantedTtlSeconds: BigInt(result.grantedTtlSeconds),
+        remainingSeconds: BigInt(result.remainingSeconds),
+        keys: result.keys,
+        header: headerToProto(result.header),
+      });
+    },
+
     async compareAndSwap(request, { signal }) {
       requireNonEmpty("key", request.key);
       if (request.compare === undefined) throw invalidArgument("compare must be set");
@@ -155,6 +204,7 @@ export function createDkvService(node: KvNode): DkvService {
           key: request.key,
           value: request.value,
           delete: request.delete,
+          lease: uint64FromProto("lease", request.lease),
         },
         signal,
       );

@@ -59,6 +59,7 @@ export function keyValueToProto(kv: domain.KeyValue): KeyValue {
     createRevision: toUint64("createRevision", kv.createRevision),
     modRevision: toUint64("modRevision", kv.modRevision),
     version: toUint64("version", kv.version),
+    lease: toUint64("lease", kv.lease),
   });
 }
 

@@ -16,6 +16,7 @@ export const rootCommand = defineCommand({
     list: () => import("./client-commands/list.ts").then((m) => m.listCommand),
     cas: () => import("./client-commands/cas.ts").then((m) => m.casCommand),
     watch: () => import("./client-commands/watch.ts").then((m) => m.watchCommand),
+    lease: () => import("./client-commands/lease.ts").then((m) => m.leaseCommand),
     member: () => import("./client-commands/member.ts").then((m) => m.memberCommand),
     status: () => import("./client-commands/status.ts").then((m) => m.statusCommand),
     health: () => import("./client-commands/health.ts").then((m) => m.healthCommand),

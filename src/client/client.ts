@@ -11,9 +11,10 @@ import { EndpointPool } from "./pool.ts";
 import { writeVerifiedSnapshot } from "./snapshot.ts";
 import { openWatch, toBatch } from "./watch.ts";
 import { createEndpointClients, type EndpointClients, type TlsMaterial } from "./transport.ts";
-import { fromHeader, fromKeyValue, fromServer, fromStatus, toBytes, toCompare, toProtoConsistency } from "./convert.ts";
+import { fromHeader, fromKeyValue, fromServer, fromStatus, toBytes, toCompare, toNumber, toProtoConsistency } from "./convert.ts";
 import type {
   CompareAndSwapRequest, CompareAndSwapResult, Consistency, DeleteResult, EndpointStatus, GetResult, HealthReport,
+  LeaseGrantResult, LeaseKeepAliveResult, LeaseRevokeResult, LeaseTimeToLiveResult,
   ListOptions, ListResult, Member, NodeStatus, PutResult, SnapshotSaveResult, WatchBatch, WatchOptions,
 } from "./types.ts";
 
@@ -87,7 +88,7 @@ export class DkvClient {
     const header = fromHeader(response.header);
     if (!response.found) return { header };
     // A server that only fills the seed's `value` field still gives a usable answer.
-    const kv = response.kv ? fromKeyValue(response.kv) : { key, value: response.value, createRevision: 0, modRevision: 0, version: 0 };
+    const kv = response.kv ? fromKeyValue(response.kv) : { key, value: response.value, createRevision: 0, modRevision: 0, version: 0, lease: 0 };
     return { kv, header };
   }
 
@@ -97,9 +98,11 @@ export class DkvClient {
     return kv === undefined ? undefined : new TextDecoder().decode(kv.value);
   }
 
-  async put(key: string, value: string | Uint8Array): Promise<PutResult> {
+  /** `lease`: attach the key to a lease from leaseGrant (it is deleted when the lease ends); absent or 0 detaches it. */
+  async put(key: string, value: string | Uint8Array, options: { lease?: number } = {}): Promise<PutResult> {
+    const lease = BigInt(options.lease ?? 0);
     const response = await this.run({ operation: `put "${key}"`, idempotent: true, preferLeader: true }, (c, signal) =>
-      c.kv.set({ key, value: toBytes(value) }, { signal }),
+      c.kv.set({ key, value: toBytes(value), lease }, { signal }),
     );
     const header = fromHeader(response.header);
     return response.kv ? { kv: fromKeyValue(response.kv), header } : { header };
@@ -127,6 +130,49 @@ export class DkvClient {
     return { kvs: response.kvs.map(fromKeyValue), more: response.more, header: fromHeader(response.header) };
   }
 
+  /**
+   * A lease that ends ttlSeconds after the leader last heard a keep-alive for
+   * it, deleting the keys attached to it. Not retried once it may have
+   * reached a server (a lost answer is an OutcomeUnknownError): a lease that
+   * was granted but never heard of ends by itself.
+   */
+  async leaseGrant(ttlSeconds: number, options: { id?: number } = {}): Promise<LeaseGrantResult> {
+    const response = await this.run({ operation: `grant a lease of ${ttlSeconds} s`, idempotent: false, preferLeader: true }, (c, signal) =>
+      c.kv.leaseGrant({ ttlSeconds: BigInt(ttlSeconds), id: BigInt(options.id ?? 0) }, { signal }),
+    );
+    return { id: toNumber(response.id), ttlSeconds: toNumber(response.ttlSeconds), header: fromHeader(response.header) };
+  }
+
+  /** Restarts the lease's TTL; ServerError not_found once it has ended. Send one every third of the TTL. */
+  async leaseKeepAlive(id: number): Promise<LeaseKeepAliveResult> {
+    const response = await this.run({ operation: `keep lease ${id} alive`, idempotent: true, preferLeader: true }, (c, signal) =>
+      c.kv.leaseKeepAlive({ id: BigInt(id) }, { signal }),
+    );
+    return { id: toNumber(response.id), ttlSeconds: toNumber(response.ttlSeconds), header: fromHeader(response.header) };
+  }
+
+  /** Ends the lease now and deletes its keys; ServerError not_found if it has ended already. */
+  async leaseRevoke(id: number): Promise<LeaseRevokeResult> {
+    const response = await this.run({ operation: `revoke lease ${id}`, idempotent: false, preferLeader: true }, (c, signal) =>
+      c.kv.leaseRevoke({ id: BigInt(id) }, { signal }),
+    );
+    return { deletedKeys: response.deletedKeys, header: fromHeader(response.header) };
+  }
+
+  /** The lease's granted TTL, the seconds it has left (asked of the leader, which alone times leases) and, with keys, its keys. */
+  async leaseTimeToLive(id: number, options: { keys?: boolean } = {}): Promise<LeaseTimeToLiveResult> {
+    const response = await this.run({ operation: `time to live of lease ${id}`, idempotent: true, preferLeader: true }, (c, signal) =>
+      c.kv.leaseTimeToLive({ id: BigInt(id), keys: options.keys ?? false }, { signal }),
+    );
+    return {
+      id: toNumber(response.id),
+      grantedTtlSeconds: toNumber(response.grantedTtlSeconds),
+      remainingSeconds: Number(response.remainingSeconds),
+      keys: response.keys,
+      header: fromHeader(response.header),
+    };
+  }
+
   /** Never retried once it may have reached a server: a lost answer is an OutcomeUnknownError. */
   async compareAndSwap(request: CompareAndSwapRequest): Promise<CompareAndSwapResult> {
     const message = {
@@ -134,6 +180,7 @@ export class DkvClient {
       key: request.key,
       value: request.delete ? new Uint8Array() : toBytes(request.value ?? new Uint8Array()),
       delete: request.delete ?? false,
+      lease: BigInt(request.lease ?? 0),
     };
     const response = await this.run({ operation: `compare-and-swap "${request.key}"`, idempotent: false, preferLeader: true }, (c, signal) =>
       c.kv.compareAndSwap(message, { signal }),

@@ -31,6 +31,7 @@ export function fromKeyValue(kv: ProtoKeyValue): KeyValue {
     createRevision: toNumber(kv.createRevision),
     modRevision: toNumber(kv.modRevision),
     version: toNumber(kv.version),
+    lease: toNumber(kv.lease),
   };
 }
 

@@ -9,6 +9,8 @@ export interface KeyValue {
   createRevision: number;
   modRevision: number;
   version: number;
+  /** The lease the key is attached to; 0: none. */
+  lease: number;
 }
 
 export interface ResponseHeader {
@@ -21,6 +23,34 @@ export interface ResponseHeader {
 export interface GetResult {
   /** Absent when the key does not exist. */
   kv?: KeyValue;
+  header: ResponseHeader;
+}
+
+export interface LeaseGrantResult {
+  id: number;
+  ttlSeconds: number;
+  header: ResponseHeader;
+}
+
+export interface LeaseKeepAliveResult {
+  id: number;
+  /** The lease lives at least this long from now without another keep-alive. */
+  ttlSeconds: number;
+  header: ResponseHeader;
+}
+
+export interface LeaseRevokeResult {
+  /** Keys deleted with the lease. */
+  deletedKeys: number;
+  header: ResponseHeader;
+}
+
+export interface LeaseTimeToLiveResult {
+  id: number;
+  grantedTtlSeconds: number;
+  /** Whole seconds left; -1 when the member that answered was not the leader. */
+  remainingSeconds: number;
+  keys: string[];
   header: ResponseHeader;
 }
 
@@ -69,6 +99,8 @@ export interface CompareAndSwapRequest {
   /** The new value; ignored when delete is true. */
   value?: string | Uint8Array;
   delete?: boolean;
+  /** Attach the written key to this lease (from leaseGrant). */
+  lease?: number;
 }
 
 export interface CompareAndSwapResult {

@@ -47,7 +47,7 @@ export function toBatch(response: WatchResponse): WatchBatch {
     header: fromHeader(response.header),
     events: response.events.map((event) => ({
       type: event.type === Event_Type.DELETE ? "delete" : "put",
-      kv: event.kv ? fromKeyValue(event.kv) : { key: "", value: new Uint8Array(0), createRevision: 0, modRevision: 0, version: 0 },
+      kv: event.kv ? fromKeyValue(event.kv) : { key: "", value: new Uint8Array(0), createRevision: 0, modRevision: 0, version: 0, lease: 0 },
     })),
   };
 }

@@ -10,6 +10,10 @@ export interface ApplyOutcome {
   current?: KeyValue;
   /** Raft index of the entry. */
   revision: number;
+  /** Lease revoke: keys deleted with the lease. */
+  deletedKeys?: number;
+  /** Lease grant and keep-alive: the lease's TTL. */
+  ttlSeconds?: number;
 }
 
 export function toApplyOutcome(result: ApplyResult): ApplyOutcome {
@@ -28,9 +32,16 @@ export function toApplyOutcome(result: ApplyResult): ApplyOutcome {
         ...(result.previous ? { previous: result.previous } : {}),
         ...(result.kv ? { current: result.kv } : {}),
       };
+    case "leaseGrant":
+    case "leaseKeepAlive":
+      return { succeeded: true, revision: result.index, ttlSeconds: result.ttlSeconds };
+    case "leaseRevoke":
+      return { succeeded: true, revision: result.index, deletedKeys: result.deleted.length };
     case "invalid":
       throw new NodeError("invalid_argument", result.error);
+    case "refused":
+      throw new NodeError(result.code, result.error);
   }
 }
 
-const DELETED_MARKER: KeyValue = { key: "", value: new Uint8Array(0), createRevision: 0, modRevision: 0, version: 0 };
+const DELETED_MARKER: KeyValue = { key: "", value: new Uint8Array(0), createRevision: 0, modRevision: 0, version: 0, lease: 0 };

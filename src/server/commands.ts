@@ -11,8 +11,20 @@ import type { CompareAndSwap, CompareTarget, KeyValue } from "./contract.ts";
 import type { ApplyOutcome } from "./apply-outcome.ts";
 import { encodeCommand } from "../storage/index.ts";
 
-export function encodePut(key: string, value: Uint8Array): Uint8Array {
-  return encodeCommand(create(CommandSchema, { op: { case: "put", value: { key, value } } }));
+export function encodePut(key: string, value: Uint8Array, lease = 0): Uint8Array {
+  return encodeCommand(create(CommandSchema, { op: { case: "put", value: { key, value, lease: lease === 0 ? 0n : BigInt(lease) } } }));
+}
+
+export function encodeLeaseGrant(id: number, ttlSeconds: number): Uint8Array {
+  return encodeCommand(create(CommandSchema, { op: { case: "leaseGrant", value: { id: BigInt(id), ttlSeconds: BigInt(ttlSeconds) } } }));
+}
+
+export function encodeLeaseRevoke(id: number): Uint8Array {
+  return encodeCommand(create(CommandSchema, { op: { case: "leaseRevoke", value: { id: BigInt(id) } } }));
+}
+
+export function encodeLeaseKeepAlive(id: number): Uint8Array {
+  return encodeCommand(create(CommandSchema, { op: { case: "leaseKeepAlive", value: { id: BigInt(id) } } }));
 }
 
 export function encodeDelete(key: string): Uint8Array {
@@ -37,6 +49,7 @@ export function encodeCompareAndSwap(request: CompareAndSwap): Uint8Array {
           key: request.key,
           value: request.value,
           delete: request.delete,
+          lease: BigInt(request.lease ?? 0),
         },
       },
     }),
@@ -52,6 +65,7 @@ function toStored(kv: KeyValue | undefined): StoredKeyValue | undefined {
     createRevision: BigInt(kv.createRevision),
     modRevision: BigInt(kv.modRevision),
     version: BigInt(kv.version),
+    lease: BigInt(kv.lease),
   };
 }
 
@@ -63,6 +77,7 @@ function fromStored(kv: StoredKeyValue | undefined): KeyValue | undefined {
     createRevision: Number(kv.createRevision),
     modRevision: Number(kv.modRevision),
     version: Number(kv.version),
+    lease: Number(kv.lease),
   };
 }
 
@@ -74,6 +89,8 @@ export function encodeOutcome(outcome: ApplyOutcome): Uint8Array {
       previous: toStored(outcome.previous),
       current: toStored(outcome.current),
       revision: BigInt(outcome.revision),
+      deletedKeys: outcome.deletedKeys ?? 0,
+      ttlSeconds: BigInt(outcome.ttlSeconds ?? 0),
     }),
   );
 }
@@ -85,6 +102,8 @@ export function decodeOutcome(bytes: Uint8Array): ApplyOutcome {
   return {
     succeeded: result.succeeded,
     revision: Number(result.revision),
+    ...(result.deletedKeys !== 0 ? { deletedKeys: result.deletedKeys } : {}),
+    ...(result.ttlSeconds !== 0n ? { ttlSeconds: Number(result.ttlSeconds) } : {}),
     ...(previous ? { previous } : {}),
     ...(current ? { current } : {}),
   };

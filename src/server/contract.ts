@@ -38,6 +38,8 @@ export interface KeyValue {
   createRevision: number;
   modRevision: number;
   version: number;
+  /** The lease the key is attached to; 0: none. */
+  lease: number;
 }
 
 export interface ResponseHeader {
@@ -78,6 +80,34 @@ export interface DeleteResult {
   header: ResponseHeader;
 }
 
+export interface LeaseGrantResult {
+  id: number;
+  ttlSeconds: number;
+  header: ResponseHeader;
+}
+
+export interface LeaseRevokeResult {
+  /** Keys deleted with the lease. */
+  deletedKeys: number;
+  header: ResponseHeader;
+}
+
+export interface LeaseKeepAliveResult {
+  id: number;
+  /** The lease lives at least this long from now without another keep-alive. */
+  ttlSeconds: number;
+  header: ResponseHeader;
+}
+
+export interface LeaseTimeToLiveResult {
+  id: number;
+  grantedTtlSeconds: number;
+  /** Whole seconds left; -1 when the answering member is not the leader (only the leader times leases). */
+  remainingSeconds: number;
+  keys: string[];
+  header: ResponseHeader;
+}
+
 export type CompareTarget = "value" | "version" | "mod_revision" | "create_revision";
 
 export interface CompareAndSwap {
@@ -85,6 +115,8 @@ export interface CompareAndSwap {
   key: string;
   value: Uint8Array;
   delete: boolean;
+  /** The written key's lease (absent or 0: none). */
+  lease?: number;
 }
 
 export interface CompareAndSwapResult {
@@ -138,9 +170,17 @@ export interface WatchBatch {
 export interface KvNode {
   get(key: string, consistency: ReadConsistency, signal?: CancelSignal): Promise<GetResult>;
   list(query: ListQuery, signal?: CancelSignal): Promise<ListResult>;
-  put(key: string, value: Uint8Array, signal?: CancelSignal): Promise<PutResult>;
+  /** `lease`: attach the key to that lease (0: no lease; a put detaches the key from the lease it had). */
+  put(key: string, value: Uint8Array, signal?: CancelSignal, lease?: number): Promise<PutResult>;
   delete(key: string, signal?: CancelSignal): Promise<DeleteResult>;
   compareAndSwap(request: CompareAndSwap, signal?: CancelSignal): Promise<CompareAndSwapResult>;
+  /** `id` 0: the member picks one. */
+  leaseGrant(ttlSeconds: number, id: number, signal?: CancelSignal): Promise<LeaseGrantResult>;
+  /** Ends the lease and deletes every key attached to it; not_found if there is no such lease. */
+  leaseRevoke(id: number, signal?: CancelSignal): Promise<LeaseRevokeResult>;
+  /** Restarts the lease's TTL; not_found if it has ended. */
+  leaseKeepAlive(id: number, signal?: CancelSignal): Promise<LeaseKeepAliveResult>;
+  leaseTimeToLive(id: number, withKeys: boolean, consistency: ReadConsistency, signal?: CancelSignal): Promise<LeaseTimeToLiveResult>;
   members(): Promise<Member[]>;
   addMember(id: string, peerAddress: string, clientAddress: string, learner: boolean, signal?: CancelSignal): Promise<void>;
   removeMember(id: string, signal?: CancelSignal): Promise<void>;

@@ -22,6 +22,8 @@ export interface NodeMetrics {
   dbSizeBytes: Gauge;
   watchers: Gauge;
   watchHistoryStart: Gauge;
+  leases: Gauge;
+  leasesTimed: Gauge;
 }
 
 export function createNodeMetrics(): NodeMetrics {
@@ -49,5 +51,7 @@ export function createNodeMetrics(): NodeMetrics {
     dbSizeBytes: r.gauge("dkv_mvcc_db_total_size_in_bytes", "Size of the database files in bytes."),
     watchers: r.gauge("dkv_watch_watchers", "Watches this member is streaming."),
     watchHistoryStart: r.gauge("dkv_watch_history_oldest_revision", "Oldest revision a watch may start at on this member."),
+    leases: r.gauge("dkv_lease_leases", "Leases in this member's applied state."),
+    leasesTimed: r.gauge("dkv_lease_timed", "Leases this member times as the leader (0 on followers)."),
   };
 }

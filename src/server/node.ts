@@ -14,7 +14,16 @@ import {
   type ConfChange,
 } from "../raft/index.ts";
 import type { NodeConfig } from "./config.ts";
-import { decodeOutcome, encodeCompareAndSwap, encodeDelete, encodeOutcome, encodePut } from "./commands.ts";
+import {
+  decodeOutcome,
+  encodeCompareAndSwap,
+  encodeDelete,
+  encodeLeaseGrant,
+  encodeLeaseKeepAlive,
+  encodeLeaseRevoke,
+  encodeOutcome,
+  encodePut,
+} from "./commands.ts";
 import {
   NodeError,
   type CompareAndSwap,
@@ -22,6 +31,10 @@ import {
   type DeleteResult,
   type GetResult,
   type KvNode,
+  type LeaseGrantResult,
+  type LeaseKeepAliveResult,
+  type LeaseRevokeResult,
+  type LeaseTimeToLiveResult,
   type ListQuery,
   type ListResult,
   type Member,
@@ -40,7 +53,9 @@ import type { PeerNetwork } from "./peer-network.ts";
 import { RaftDriver, toNodeError } from "./raft-driver.ts";
 import type { ApplyOutcome } from "./apply-outcome.ts";
 import type { Storage } from "../storage/index.ts";
-import { forgetEncoded } from "../storage/index.ts";
+import { forgetEncoded, MAX_LEASE_ID, MAX_LEASE_TTL_SECONDS } from "../storage/index.ts";
+import { LeaseExpiry } from "./lease-expiry.ts";
+import { randomInt } from "node:crypto";
 import { WatchHub, streamWatch } from "./watch-hub.ts";
 import { statSync } from "node:fs";
 import { validateKey, validateValue } from "./validate.ts";
@@ -77,6 +92,7 @@ export class DkvNode implements KvNode {
   private readonly requestTimeoutMs: number;
   private stopping = false;
   private readonly watches: WatchHub;
+  private readonly leaseExpiry: LeaseExpiry;
 
   constructor(private readonly d: NodeDeps) {
     const { config, store } = d;
@@ -102,9 +118,20 @@ export class DkvNode implements KvNode {
       requestTimeoutMs: this.requestTimeoutMs,
       onMembershipApplied: () => this.refreshMembers(),
       onLeaderChange: (leader, role) => this.leaderChanged(leader, role),
-      onApplied: (results) => this.watches.publish(results),
-      onSnapshotInstalled: (index) =>
-        this.watches.reset(index + 1, `this member replaced its state with a snapshot from the leader at revision ${index}; read the keys again and watch from that answer's revision plus one`),
+      onApplied: (results) => {
+        this.watches.publish(results);
+        this.leaseExpiry.applied(results);
+      },
+      onSnapshotInstalled: (index) => {
+        this.watches.reset(index + 1, `this member replaced its state with a snapshot from the leader at revision ${index}; read the keys again and watch from that answer's revision plus one`);
+        this.leaseExpiry.reload();
+      },
+    });
+    this.leaseExpiry = new LeaseExpiry({
+      now: () => performance.now(),
+      leases: () => store.kv.leases(),
+      revoke: (id) => this.write("propose", encodeLeaseRevoke(id)),
+      onRevokeFailed: (id, error) => d.log.warn("could not revoke an expired lease; retrying", { lease: id, error: error instanceof Error ? error.message : String(error) }),
     });
     this.watches = new WatchHub(store.kv.appliedIndex() + 1);
     this.wireMetrics();
@@ -128,6 +155,7 @@ export class DkvNode implements KvNode {
       this.metrics.eventLoopDelaySeconds.observe(Math.max(0, now - lastTickMs - config.heartbeatIntervalMs) / 1000);
       lastTickMs = now;
       this.driver.tick();
+      this.leaseExpiry.check();
     }, config.heartbeatIntervalMs);
     this.scheduleMembershipLoop(MEMBERSHIP_LOOP_MS);
     // A single voter has nobody to wait for: take the lead now instead of after a timeout.
@@ -193,11 +221,12 @@ export class DkvNode implements KvNode {
 
   // ---- KvNode: writes ----
 
-  async put(key: string, value: Uint8Array, signal?: CancelSignal): Promise<PutResult> {
+  async put(key: string, value: Uint8Array, signal?: CancelSignal, lease = 0): Promise<PutResult> {
     validateKey(key);
     validateValue(value);
+    validateLeaseId(lease, true);
     this.checkQuota(key, value);
-    const outcome = await this.write("propose", encodePut(key, value), signal);
+    const outcome = await this.write("propose", encodePut(key, value, lease), signal);
     if (!outcome.current) throw new NodeError("internal", "the write applied without a resulting key");
     return { kv: outcome.current, header: this.header(outcome.revision) };
   }
@@ -211,6 +240,8 @@ export class DkvNode implements KvNode {
   async compareAndSwap(request: CompareAndSwap, signal?: CancelSignal): Promise<CompareAndSwapResult> {
     validateKey(request.compare.key);
     validateKey(request.key);
+    validateLeaseId(request.lease ?? 0, true);
+    if (request.delete && (request.lease ?? 0) !== 0) throw new NodeError("invalid_argument", "a compare-and-swap that deletes takes no lease");
     if (!request.delete) {
       validateValue(request.value);
       this.checkQuota(request.key, request.value);
@@ -220,6 +251,54 @@ export class DkvNode implements KvNode {
       succeeded: outcome.succeeded,
       ...(outcome.previous ? { previous: outcome.previous } : {}),
       header: this.header(outcome.revision),
+    };
+  }
+
+  // ---- KvNode: leases ----
+
+  async leaseGrant(ttlSeconds: number, id: number, signal?: CancelSignal): Promise<LeaseGrantResult> {
+    if (!Number.isSafeInteger(ttlSeconds) || ttlSeconds < 1 || ttlSeconds > MAX_LEASE_TTL_SECONDS) {
+      throw new NodeError("invalid_argument", `ttl_seconds must be a whole number of seconds from 1 to ${MAX_LEASE_TTL_SECONDS}, got ${ttlSeconds}`);
+    }
+    validateLeaseId(id, true);
+    // A picked id is random below 2^48: a clash with a live lease is refused by the state machine, and then another is picked.
+    for (let attempt = 1; ; attempt++) {
+      const chosen = id !== 0 ? id : randomInt(1, 2 ** 48);
+      try {
+        const outcome = await this.write("propose", encodeLeaseGrant(chosen, ttlSeconds), signal);
+        return { id: chosen, ttlSeconds, header: this.header(outcome.revision) };
+      } catch (error) {
+        if (id === 0 && attempt < 3 && error instanceof NodeError && error.code === "failed_precondition") continue;
+        throw error;
+      }
+    }
+  }
+
+  async leaseRevoke(id: number, signal?: CancelSignal): Promise<LeaseRevokeResult> {
+    validateLeaseId(id, false);
+    const outcome = await this.write("propose", encodeLeaseRevoke(id), signal);
+    return { deletedKeys: outcome.deletedKeys ?? 0, header: this.header(outcome.revision) };
+  }
+
+  async leaseKeepAlive(id: number, signal?: CancelSignal): Promise<LeaseKeepAliveResult> {
+    validateLeaseId(id, false);
+    const outcome = await this.write("propose", encodeLeaseKeepAlive(id), signal);
+    return { id, ttlSeconds: outcome.ttlSeconds ?? 0, header: this.header() };
+  }
+
+  async leaseTimeToLive(id: number, withKeys: boolean, consistency: ReadConsistency, signal?: CancelSignal): Promise<LeaseTimeToLiveResult> {
+    validateLeaseId(id, false);
+    await this.readPoint(consistency, signal);
+    const lease = this.d.store.kv.lease(id);
+    if (lease === undefined) throw new NodeError("not_found", `lease ${id} not found (it expired or was revoked)`);
+    const remainingMs = this.leaseExpiry.remainingMs(id);
+    return {
+      id,
+      grantedTtlSeconds: lease.ttlSeconds,
+      // Only the leader times leases; elsewhere the remaining time is not known.
+      remainingSeconds: remainingMs === undefined ? -1 : Math.ceil(remainingMs / 1000),
+      keys: withKeys ? this.d.store.kv.leaseKeys(id) : [],
+      header: this.header(),
     };
   }
 
@@ -491,6 +570,8 @@ export class DkvNode implements KvNode {
   }
 
   private leaderChanged(leader: string, role: Role): void {
+    if (role === Role.Leader && !this.leaseExpiry.isLeading) this.leaseExpiry.startLeading();
+    if (role !== Role.Leader && this.leaseExpiry.isLeading) this.leaseExpiry.stopLeading();
     if (leader) {
       const waiters = this.leaderWaiters;
       this.leaderWaiters = [];
@@ -535,6 +616,8 @@ export class DkvNode implements KvNode {
     m.dbSizeBytes.setFunction(() => this.dbSizeBytes());
     m.watchers.setFunction(() => this.watches.watching);
     m.watchHistoryStart.setFunction(() => this.watches.oldestRevision);
+    m.leases.setFunction(() => this.d.store.kv.leases().length);
+    m.leasesTimed.setFunction(() => this.leaseExpiry.tracked);
   }
 }
 
@@ -543,6 +626,12 @@ export function prefixEnd(prefix: string): string {
   if (prefix === "") return "";
   const last = prefix.charCodeAt(prefix.length - 1);
   return prefix.slice(0, -1) + String.fromCharCode(last + 1);
+}
+
+/** Lease ids are 1..2^53-1; 0 means "none" where `zeroAllowed`. */
+function validateLeaseId(id: number, zeroAllowed: boolean): void {
+  if (zeroAllowed && id === 0) return;
+  if (!Number.isSafeInteger(id) || id < 1 || id > MAX_LEASE_ID) throw new NodeError("invalid_argument", `lease id must be from 1 to ${MAX_LEASE_ID}, got ${id}`);
 }
 
 function sleep(ms: number): Promise<void> {

@@ -53,6 +53,10 @@ export function changesOf(results: readonly ApplyResult[], into: KeyValue[] = []
         if (result.kv !== undefined) change = result.kv;
         else if (result.previous !== undefined) change = deletion(result.previous.key, result.index);
         break;
+      case "leaseRevoke":
+        // One revision for every key the lease took with it, as etcd reports a revoke.
+        for (const key of result.deleted) if (!key.startsWith(RESERVED_KEY_PREFIX)) into.push(deletion(key, result.index));
+        break;
     }
     // Member records live under reserved keys no client can write or list: no watcher sees them either.
     if (change !== undefined && !change.key.startsWith(RESERVED_KEY_PREFIX)) into.push(change);
@@ -65,7 +69,7 @@ export function toEvent(change: KeyValue): WatchEvent {
 }
 
 function deletion(key: string, revision: number): KeyValue {
-  return { key, value: NO_VALUE, createRevision: 0, modRevision: revision, version: 0 };
+  return { key, value: NO_VALUE, createRevision: 0, modRevision: revision, version: 0, lease: 0 };
 }
 
 function matches(filter: WatchFilter, key: string): boolean {

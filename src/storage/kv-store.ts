@@ -32,6 +32,19 @@ import { assert } from "./errors";
 import { MAX_RANGE_KEYS, MAX_RANGE_RESPONSE_BYTES } from "./limits";
 import { compareKeys } from "./key-order";
 import { type FrozenKeys, KeySpace } from "./key-space";
+import {
+  decodeLeaseTtl,
+  encodeLeaseTtl,
+  LEASE_KEY_PREFIX,
+  LEASE_RECORD_PREFIX,
+  leaseAttachmentKey,
+  leaseKeysPrefix,
+  leaseRecordKey,
+  MAX_LEASE_ID,
+  MAX_LEASE_TTL_SECONDS,
+  parseLeaseAttachment,
+  parseLeaseRecordKey,
+} from "./leases";
 
 const ENTRY_TYPE_CONF_CHANGE: EntryType.ConfChange = 1;
 const EMPTY_VALUE = new Uint8Array(0);
@@ -77,6 +90,8 @@ export interface KeyValue {
   createRevision: number;
   modRevision: number;
   version: number;
+  /** The lease the key is attached to; 0: none. */
+  lease: number;
 }
 
 interface ResultBase {
@@ -95,6 +110,12 @@ export type ApplyResult =
   | (CommandResultBase & { kind: "put"; kv: KeyValue })
   | (CommandResultBase & { kind: "delete"; key: string; deleted: boolean })
   | (CommandResultBase & { kind: "compareAndSwap"; succeeded: boolean; previous?: KeyValue; kv?: KeyValue })
+  | (CommandResultBase & { kind: "leaseGrant"; id: number; ttlSeconds: number })
+  /** `deleted`: the keys that went with the lease, for watchers. */
+  | (CommandResultBase & { kind: "leaseRevoke"; id: number; deleted: string[] })
+  | (CommandResultBase & { kind: "leaseKeepAlive"; id: number; ttlSeconds: number })
+  /** A command every node refuses alike for the state it met (an unknown lease, a taken id): nothing written. */
+  | (CommandResultBase & { kind: "refused"; code: "not_found" | "failed_precondition"; error: string })
   /** A command every node refuses alike (undecodable, no operation, empty key): nothing written. */
   | (CommandResultBase & { kind: "invalid"; error: string });
 
@@ -126,6 +147,12 @@ interface StateAt<Keys> {
   keys: Keys;
 }
 
+/** A lease as the state holds it (when it ends is the leader's business). */
+export interface LeaseInfo {
+  id: number;
+  ttlSeconds: number;
+}
+
 /** The state as of one applied index: what a snapshot image holds and a node starts from. */
 export type KvState = StateAt<KeySpace>;
 /** The state frozen for a snapshot image while writes go on; release its keys when done. */
@@ -150,6 +177,21 @@ export class KvStore {
     this.revisionValue = state.revision;
     this.conf = copyConf(state.confState);
     this.keys = state.keys;
+    this.markLeasedKeys();
+  }
+
+  /** Keys loaded from an image or a restore come with lease 0; their attachments say otherwise. */
+  private markLeasedKeys(): void {
+    const attached: Array<{ id: number; key: string }> = [];
+    for (const kv of this.keys.from(LEASE_KEY_PREFIX)) {
+      if (!kv.key.startsWith(LEASE_KEY_PREFIX)) break;
+      const attachment = parseLeaseAttachment(kv.key);
+      if (attachment !== undefined) attached.push(attachment);
+    }
+    for (const { id, key } of attached) {
+      const kv = this.keys.get(key);
+      if (kv !== undefined && kv.lease !== id) this.keys.set(key, { ...kv, lease: id }, kv);
+    }
   }
 
   /** The membership of a brand-new cluster, before anything is applied. */
@@ -224,26 +266,91 @@ export class KvStore {
     const base = { index: entry.index, clientId: command.clientId, requestId: command.requestId };
     const op = command.op;
     switch (op.case) {
-      case "put":
+      case "put": {
         if (op.value.key.length === 0) return { ...base, kind: "invalid", error: "key must not be empty" };
-        return { ...base, kind: "put", kv: this.put(op.value.key, op.value.value, entry.index) };
+        const lease = op.value.lease;
+        if (lease === 0n) return { ...base, kind: "put", kv: this.put(op.value.key, op.value.value, entry.index, 0) };
+        const id = leaseId(lease);
+        if (id === undefined) return { ...base, kind: "invalid", error: `lease id ${lease} is out of range` };
+        if (this.keys.get(leaseRecordKey(id)) === undefined) {
+          return { ...base, kind: "refused", code: "not_found", error: `lease ${id} not found (it expired or was revoked); grant a new one` };
+        }
+        return { ...base, kind: "put", kv: this.put(op.value.key, op.value.value, entry.index, id) };
+      }
       case "delete":
         if (op.value.key.length === 0) return { ...base, kind: "invalid", error: "key must not be empty" };
-        return { ...base, kind: "delete", key: op.value.key, deleted: this.keys.delete(op.value.key) };
+        return { ...base, kind: "delete", key: op.value.key, deleted: this.deleteKey(op.value.key) };
       case "compareAndSwap":
         return this.compareAndSwap(base, op.value, entry.index);
+      case "leaseGrant": {
+        const id = leaseId(op.value.id);
+        const ttl = Number(op.value.ttlSeconds);
+        if (id === undefined) return { ...base, kind: "invalid", error: `lease id ${op.value.id} is out of range` };
+        if (!(ttl >= 1 && ttl <= MAX_LEASE_TTL_SECONDS)) return { ...base, kind: "invalid", error: `lease TTL ${op.value.ttlSeconds} s is out of range` };
+        const record = leaseRecordKey(id);
+        if (this.keys.get(record) !== undefined) return { ...base, kind: "refused", code: "failed_precondition", error: `lease ${id} already exists` };
+        this.put(record, encodeLeaseTtl(ttl), entry.index, 0);
+        return { ...base, kind: "leaseGrant", id, ttlSeconds: ttl };
+      }
+      case "leaseRevoke": {
+        const id = leaseId(op.value.id);
+        if (id === undefined || this.keys.get(leaseRecordKey(id)) === undefined) {
+          return { ...base, kind: "refused", code: "not_found", error: `lease ${op.value.id} not found (it expired or was revoked already)` };
+        }
+        return { ...base, kind: "leaseRevoke", id, deleted: this.revokeLease(id) };
+      }
+      case "leaseKeepAlive": {
+        const id = leaseId(op.value.id);
+        const record = id === undefined ? undefined : this.keys.get(leaseRecordKey(id));
+        if (id === undefined || record === undefined) {
+          return { ...base, kind: "refused", code: "not_found", error: `lease ${op.value.id} not found (it expired or was revoked); grant a new one` };
+        }
+        return { ...base, kind: "leaseKeepAlive", id, ttlSeconds: decodeLeaseTtl(record.value) };
+      }
       case undefined:
         return { ...base, kind: "invalid", error: "command has no operation" };
     }
   }
 
-  private put(key: string, value: Uint8Array, index: number): KeyValue {
+  private put(key: string, value: Uint8Array, index: number, lease: number): KeyValue {
     // A delete ends a key's life: the next put starts again at version 1.
     const previous = this.keys.get(key);
     // A copy: the command's bytes are a view into a whole received frame, which the state must not keep alive.
-    const kv: KeyValue = { key, value: value.slice(), createRevision: previous?.createRevision ?? index, modRevision: index, version: (previous?.version ?? 0) + 1 };
+    const kv: KeyValue = { key, value: value.slice(), createRevision: previous?.createRevision ?? index, modRevision: index, version: (previous?.version ?? 0) + 1, lease };
     this.keys.set(key, kv, previous);
+    const before = previous?.lease ?? 0;
+    if (before !== lease) {
+      if (before !== 0) this.keys.delete(leaseAttachmentKey(before, key));
+      if (lease !== 0) this.keys.set(leaseAttachmentKey(lease, key), { key: leaseAttachmentKey(lease, key), value: EMPTY_VALUE, createRevision: index, modRevision: index, version: 1, lease: 0 });
+    }
     return kv;
+  }
+
+  /** Deletes a key and its lease attachment; false when there was no such key. */
+  private deleteKey(key: string): boolean {
+    const previous = this.keys.get(key);
+    if (previous === undefined) return false;
+    this.keys.delete(key);
+    if (previous.lease !== 0) this.keys.delete(leaseAttachmentKey(previous.lease, key));
+    return true;
+  }
+
+  /** Deletes the lease and every key attached to it; returns those keys. */
+  private revokeLease(id: number): string[] {
+    const prefix = leaseKeysPrefix(id);
+    const attachments: string[] = [];
+    for (const kv of this.keys.from(prefix)) {
+      if (!kv.key.startsWith(prefix)) break;
+      attachments.push(kv.key);
+    }
+    const deleted: string[] = [];
+    for (const attachment of attachments) {
+      const key = attachment.slice(prefix.length);
+      this.keys.delete(attachment);
+      if (this.keys.get(key)?.lease === id && this.keys.delete(key)) deleted.push(key);
+    }
+    this.keys.delete(leaseRecordKey(id));
+    return deleted;
   }
 
   private compareAndSwap(base: CommandResultBase, cas: CompareAndSwapCommand, index: number): ApplyResult {
@@ -258,10 +365,19 @@ export class KvStore {
     const previous = cas.key === compare.key ? compared : this.keys.get(cas.key);
     if (!succeeded) return { ...base, kind: "compareAndSwap", succeeded: false, ...(previous ? { previous } : {}) };
     if (cas.delete) {
-      this.keys.delete(cas.key);
+      this.deleteKey(cas.key);
       return { ...base, kind: "compareAndSwap", succeeded: true, ...(previous ? { previous } : {}) };
     }
-    const kv = this.put(cas.key, cas.value, index);
+    let lease = 0;
+    if (cas.lease !== 0n) {
+      const id = leaseId(cas.lease);
+      if (id === undefined) return { ...base, kind: "invalid", error: `lease id ${cas.lease} is out of range` };
+      if (this.keys.get(leaseRecordKey(id)) === undefined) {
+        return { ...base, kind: "refused", code: "not_found", error: `lease ${id} not found (it expired or was revoked); grant a new one` };
+      }
+      lease = id;
+    }
+    const kv = this.put(cas.key, cas.value, index, lease);
     return { ...base, kind: "compareAndSwap", succeeded: true, kv, ...(previous ? { previous } : {}) };
   }
 
@@ -304,6 +420,34 @@ export class KvStore {
     return { kvs, more };
   }
 
+  /** The lease with this id, if it exists. */
+  lease(id: number): LeaseInfo | undefined {
+    const record = this.keys.get(leaseRecordKey(id));
+    return record === undefined ? undefined : { id, ttlSeconds: decodeLeaseTtl(record.value) };
+  }
+
+  /** Every lease (for a new leader, which gives each its whole TTL again). */
+  leases(): LeaseInfo[] {
+    const leases: LeaseInfo[] = [];
+    for (const kv of this.keys.from(LEASE_RECORD_PREFIX)) {
+      if (!kv.key.startsWith(LEASE_RECORD_PREFIX)) break;
+      const id = parseLeaseRecordKey(kv.key);
+      if (id !== undefined) leases.push({ id, ttlSeconds: decodeLeaseTtl(kv.value) });
+    }
+    return leases;
+  }
+
+  /** The keys attached to lease `id`, in key order (at most `limit`). */
+  leaseKeys(id: number, limit = MAX_RANGE_KEYS): string[] {
+    const prefix = leaseKeysPrefix(id);
+    const keys: string[] = [];
+    for (const kv of this.keys.from(prefix)) {
+      if (!kv.key.startsWith(prefix) || keys.length >= limit) break;
+      keys.push(kv.key.slice(prefix.length));
+    }
+    return keys;
+  }
+
   /** Number of keys. */
   count(): number {
     return this.keys.size;
@@ -320,6 +464,11 @@ export class KvStore {
   }
 }
 
+/** A uint64 lease id as a number; undefined when 0 or past MAX_LEASE_ID. */
+function leaseId(id: bigint): number | undefined {
+  return id > 0n && id <= BigInt(MAX_LEASE_ID) ? Number(id) : undefined;
+}
+
 function copyConf(conf: ConfState): ConfState {
   return { voters: [...conf.voters], learners: [...conf.learners] };
 }
@@ -332,6 +481,9 @@ function writes(result: ApplyResult): boolean {
       return result.deleted;
     case "compareAndSwap":
       return result.succeeded && (result.kv !== undefined || result.previous !== undefined);
+    case "leaseGrant":
+    case "leaseRevoke":
+      return true;
     default:
       return false;
   }

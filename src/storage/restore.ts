@@ -175,7 +175,7 @@ function restoredState(
     throw new StorageError("snapshot_invalid", backupPath, `backup ${backupPath} holds a key at revision ${newest}, not below its index ${at.index - 1}`);
   }
   for (const record of options.records) {
-    keys.set(record.key, { key: record.key, value: record.value, createRevision: at.index, modRevision: at.index, version: 1 });
+    keys.set(record.key, { key: record.key, value: record.value, createRevision: at.index, modRevision: at.index, version: 1, lease: 0 });
   }
   // Without new records the store revision stays the backup's newest write.
   const revision = options.records.length > 0 ? at.index : Math.min(at.backupRevision, at.index - 1);

@@ -208,7 +208,7 @@ function kvRows(db: Database): IterableIterator<KvRow> {
 
 function addRow(keys: KeySpace, row: KvRow): void {
   const key = decoder.decode(row.key);
-  keys.set(key, { key, value: row.value, createRevision: row.create_revision, modRevision: row.mod_revision, version: row.version });
+  keys.set(key, { key, value: row.value, createRevision: row.create_revision, modRevision: row.mod_revision, version: row.version, lease: 0 });
 }
 
 /** Every row of a kv table (an image's, or a schema-1 database's). */

@@ -10,6 +10,10 @@ import {
   type GetResult,
   type KeyValue,
   type KvNode,
+  type LeaseGrantResult,
+  type LeaseKeepAliveResult,
+  type LeaseRevokeResult,
+  type LeaseTimeToLiveResult,
   type ListQuery,
   type ListResult,
   type Member,
@@ -23,10 +27,13 @@ import {
 import { WatchHub, streamWatch } from "../../src/server/watch-hub.js";
 import type { ApplyResult } from "../../src/storage/index.js";
 
-type MethodName = "get" | "list" | "put" | "delete" | "compareAndSwap" | "members" | "addMember" | "removeMember" | "status" | "snapshot" | "isReady";
+type MethodName = "get" | "list" | "put" | "delete" | "compareAndSwap" | "members" | "addMember" | "removeMember" | "status" | "snapshot" | "isReady" | "lease";
 
 export class MemoryNode implements KvNode {
   readonly data = new Map<string, KeyValue>();
+  /** Lease id -> granted TTL (no clock here: leases end only when revoked). */
+  readonly leases = new Map<number, number>();
+  private nextLeaseId = 1000;
   revision = 0;
   raftTerm = 7;
   memberId = "n1";
@@ -68,8 +75,9 @@ export class MemoryNode implements KvNode {
     return { kvs, more: limited.length < keys.length, header: this.header() };
   }
 
-  async put(key: string, value: Uint8Array, signal?: CancelSignal): Promise<PutResult> {
+  async put(key: string, value: Uint8Array, signal?: CancelSignal, lease = 0): Promise<PutResult> {
     await this.enter("put", signal);
+    if (lease !== 0 && !this.leases.has(lease)) throw new NodeError("not_found", `lease ${lease} not found`);
     this.revision++;
     const previous = this.data.get(key);
     const kv: KeyValue = {
@@ -78,6 +86,7 @@ export class MemoryNode implements KvNode {
       createRevision: previous?.createRevision ?? this.revision,
       modRevision: this.revision,
       version: (previous?.version ?? 0) + 1,
+      lease,
     };
     this.data.set(key, kv);
     this.publish({ index: this.revision, kind: "put", kv });
@@ -108,11 +117,47 @@ export class MemoryNode implements KvNode {
         createRevision: previous?.createRevision ?? this.revision,
         modRevision: this.revision,
         version: (previous?.version ?? 0) + 1,
+        lease: 0,
       };
       this.data.set(request.key, kv);
       this.publish({ index: this.revision, kind: "compareAndSwap", succeeded: true, kv });
     }
     return { succeeded: true, previous: previous && { ...previous }, header: this.header() };
+  }
+
+  async leaseGrant(ttlSeconds: number, id: number, signal?: CancelSignal): Promise<LeaseGrantResult> {
+    await this.enter("lease", signal);
+    const chosen = id !== 0 ? id : this.nextLeaseId++;
+    if (this.leases.has(chosen)) throw new NodeError("failed_precondition", `lease ${chosen} already exists`);
+    this.leases.set(chosen, ttlSeconds);
+    this.revision++;
+    return { id: chosen, ttlSeconds, header: this.header() };
+  }
+
+  async leaseRevoke(id: number, signal?: CancelSignal): Promise<LeaseRevokeResult> {
+    await this.enter("lease", signal);
+    if (!this.leases.delete(id)) throw new NodeError("not_found", `lease ${id} not found`);
+    this.revision++;
+    const deleted = [...this.data.values()].filter((kv) => kv.lease === id).map((kv) => kv.key);
+    for (const key of deleted) this.data.delete(key);
+    this.publish({ index: this.revision, kind: "leaseRevoke", id, deleted });
+    return { deletedKeys: deleted.length, header: this.header() };
+  }
+
+  async leaseKeepAlive(id: number, signal?: CancelSignal): Promise<LeaseKeepAliveResult> {
+    await this.enter("lease", signal);
+    const ttlSeconds = this.leases.get(id);
+    if (ttlSeconds === undefined) throw new NodeError("not_found", `lease ${id} not found`);
+    return { id, ttlSeconds, header: this.header() };
+  }
+
+  async leaseTimeToLive(id: number, withKeys: boolean, consistency: ReadConsistency, signal?: CancelSignal): Promise<LeaseTimeToLiveResult> {
+    await this.enter("lease", signal);
+    this.consistencies.push(consistency);
+    const ttl = this.leases.get(id);
+    if (ttl === undefined) throw new NodeError("not_found", `lease ${id} not found`);
+    const keys = withKeys ? [...this.data.values()].filter((kv) => kv.lease === id).map((kv) => kv.key).sort() : [];
+    return { id, grantedTtlSeconds: ttl, remainingSeconds: ttl, keys, header: this.header() };
   }
 
   watch(query: WatchQuery, signal?: CancelSignal): AsyncIterable<WatchBatch> {

@@ -20,7 +20,23 @@ describe("dkv command line", () => {
   test("--help lists the command groups", () => {
     const { code, stdout } = run("--help");
     expect(code).toBe(0);
-    for (const group of ["serve", "get", "set", "del", "member", "certs"]) expect(stdout).toContain(group);
+    for (const group of ["serve", "get", "set", "del", "member", "certs", "watch", "lease"]) expect(stdout).toContain(group);
+  });
+
+  test("bad lease ids and TTLs are usage errors (exit 2) before any request is sent", () => {
+    for (const [args, message] of [
+      [["lease", "grant", "abc"], 'TTL must be a whole number, not "abc"'],
+      [["lease", "grant", "0"], "TTL must be a positive whole number"],
+      [["lease", "keep-alive", "0"], "lease ID must be a positive whole number"],
+      [["lease", "revoke", "x3"], 'lease ID must be a whole number, not "x3"'],
+      [["set", "k", "v", "--lease", "x"], '--lease must be a whole number, not "x"'],
+    ] as const) {
+      const { code, stderr } = run(...args, "--endpoints", "127.0.0.1:1");
+      expect(`${args.join(" ")}: ${code}`).toBe(`${args.join(" ")}: 2`);
+      expect(stderr.trim().split("\n")).toHaveLength(1);
+      expect(stderr).toContain(message);
+    }
+    expect(run("lease").stderr).toContain("dkv lease: missing command");
   });
 
   test("an unknown command is a usage error with exit code 2", () => {

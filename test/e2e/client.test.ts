@@ -243,6 +243,8 @@ describe("member, status, health", () => {
       "dkv_mvcc_keys",
       "dkv_watch_watchers",
       "dkv_watch_history_oldest_revision",
+      "dkv_lease_leases",
+      "dkv_lease_timed",
       "dkv_server_event_loop_delay_seconds",
       "dkv_api_requests_total",
     ]) {

@@ -219,3 +219,16 @@ export async function leaderOf(cluster: Cluster, among: Member[] = cluster.membe
   }
   return undefined;
 }
+
+/** Runs the compiled CLI to completion (20-s bound). */
+export function runCli(...args: string[]): { code: number; stdout: string; stderr: string } {
+  const run = Bun.spawnSync([BINARY, ...args], { env: { ...process.env, NO_COLOR: "1" }, timeout: 20_000 });
+  return { code: run.exitCode ?? -1, stdout: run.stdout.toString(), stderr: run.stderr.toString() };
+}
+
+/** Runs the compiled CLI and returns its stdout; throws with its stderr unless it exits 0. */
+export function runCliOk(...args: string[]): string {
+  const run = runCli(...args);
+  if (run.code !== 0) throw new Error(`dkv ${args.join(" ")} exited ${run.code}: ${run.stderr}`);
+  return run.stdout;
+}

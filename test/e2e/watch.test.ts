@@ -5,7 +5,7 @@
 // one-line error with exit 1.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Subprocess } from "bun";
-import { BINARY, Cluster, leaderOf, servers, waitFor, type Member } from "./cluster.ts";
+import { BINARY, Cluster, leaderOf, servers, waitFor, type Member, runCli as dkv, runCliOk as ok } from "./cluster.ts";
 
 let cluster: Cluster;
 const watchers: Subprocess[] = [];
@@ -31,17 +31,6 @@ afterAll(async () => {
 async function watchersOn(m: Member): Promise<number> {
   const text = await (await fetch(`http://${addr(m)}/metrics`)).text();
   return Number(/^dkv_watch_watchers (\S+)$/m.exec(text)?.[1] ?? NaN);
-}
-
-function dkv(...args: string[]): { code: number; stdout: string; stderr: string } {
-  const run = Bun.spawnSync([BINARY, ...args], { env: { ...process.env, NO_COLOR: "1" }, timeout: 20_000 });
-  return { code: run.exitCode ?? -1, stdout: run.stdout.toString(), stderr: run.stderr.toString() };
-}
-
-function ok(...args: string[]): string {
-  const run = dkv(...args);
-  if (run.code !== 0) throw new Error(`dkv ${args.join(" ")} exited ${run.code}: ${run.stderr}`);
-  return run.stdout;
 }
 
 /** Starts `dkv watch ...` and resolves once it says the watch is in place. */

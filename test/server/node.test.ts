@@ -280,3 +280,74 @@ describe("the memory quota", () => {
     expect(stores[0]!.kv.dataBytes()).toBeGreaterThan(2500);
   }, 20_000);
 });
+
+describe("leases", () => {
+  const codeOf = (promise: Promise<unknown>) => promise.then(() => "ok", (error: NodeError) => error.code);
+
+  test("a lease granted through a follower ends on the leader's clock: its keys stay while keep-alives come and go on every member once they stop", async () => {
+    const { nodes } = await startCluster(3);
+    const leader = await leaderWithTwoVoters(nodes);
+    const follower = nodes.find((n) => n !== leader)!;
+    const lease = await follower.leaseGrant(1, 0, undefined);
+    expect(lease.ttlSeconds).toBe(1);
+    expect((await follower.put("svc/a", text("up"), undefined, lease.id)).kv.lease).toBe(lease.id);
+    await follower.put("plain", text("stays"));
+
+    const ttl = await leader.leaseTimeToLive(lease.id, true, "linearizable");
+    expect(ttl).toMatchObject({ grantedTtlSeconds: 1, keys: ["svc/a"] });
+    expect(ttl.remainingSeconds).toBeGreaterThanOrEqual(0);
+    expect((await follower.leaseTimeToLive(lease.id, false, "linearizable")).remainingSeconds).toBe(-1);
+
+    // Twice the TTL with keep-alives every 300 ms (through the follower): the key stays.
+    const keptUntil = Date.now() + 2000;
+    while (Date.now() < keptUntil) {
+      expect((await follower.leaseKeepAlive(lease.id)).ttlSeconds).toBe(1);
+      await Bun.sleep(300);
+    }
+    for (const n of nodes) expect((await n.get("svc/a", "linearizable")).kv?.lease).toBe(lease.id);
+
+    const stoppedAt = Date.now();
+    for (const n of nodes) await until("the key to go with its lease", 5000, async () => (await n.get("svc/a", "serializable")).kv === undefined);
+    expect(Date.now() - stoppedAt).toBeGreaterThanOrEqual(700);
+    expect(await codeOf(follower.leaseKeepAlive(lease.id))).toBe("not_found");
+    expect(await codeOf(follower.put("svc/b", text("late"), undefined, lease.id))).toBe("not_found");
+    expect(decode((await follower.get("plain", "linearizable")).kv?.value)).toBe("stays");
+  }, 30_000);
+
+  test("a new leader gives every lease its whole TTL again: isolating the leader does not end a lease early", async () => {
+    const { nodes, hub } = await startCluster(3);
+    const old = await leaderWithTwoVoters(nodes);
+    const lease = await old.leaseGrant(2, 0, undefined);
+    await old.put("lock", text("held"), undefined, lease.id);
+    hub.isolate((await old.status()).memberId);
+    const rest = nodes.filter((n) => n !== old);
+    const next = await until("a new leader", 5000, () => leaderOf(rest));
+    const electedAt = Date.now();
+    // The new leader times the lease from its own election, not from the grant (which was earlier).
+    await Bun.sleep(1500);
+    expect((await next.get("lock", "linearizable")).kv?.lease).toBe(lease.id);
+    await until("the lease to end on the new leader's clock", 8000, async () => (await next.get("lock", "linearizable")).kv === undefined);
+    expect(Date.now() - electedAt).toBeGreaterThanOrEqual(1900);
+    hub.heal();
+    await until("the old leader to learn of the revoke", 8000, async () => (await old.get("lock", "serializable")).kv === undefined);
+  }, 40_000);
+
+  test("revoke deletes the keys and answers how many; bad ids and TTLs are refused before anything is proposed", async () => {
+    const { nodes } = await startCluster(1);
+    const node = (await until("a leader", 5000, () => leaderOf(nodes)))!;
+    const lease = await node.leaseGrant(600, 42, undefined);
+    expect(lease.id).toBe(42);
+    expect(await codeOf(node.leaseGrant(600, 42, undefined))).toBe("failed_precondition");
+    for (const key of ["a", "b", "c"]) await node.put(key, text("1"), undefined, 42);
+    await node.put("c", text("2"));
+    const revoked = await node.leaseRevoke(42);
+    expect(revoked.deletedKeys).toBe(2);
+    expect((await node.list({ prefix: "", key: "", rangeEnd: "", limit: 0, keysOnly: true, consistency: "linearizable" })).kvs.map((kv) => kv.key)).toEqual(["c"]);
+    expect(await codeOf(node.leaseRevoke(42))).toBe("not_found");
+    expect(await codeOf(node.leaseGrant(0, 0, undefined))).toBe("invalid_argument");
+    expect(await codeOf(node.leaseGrant(366 * 24 * 3600, 0, undefined))).toBe("invalid_argument");
+    expect(await codeOf(node.leaseKeepAlive(-1))).toBe("invalid_argument");
+    expect(await codeOf(node.put("d", text("1"), undefined, 2 ** 53))).toBe("invalid_argument");
+    expect(await codeOf(node.leaseTimeToLive(7, false, "linearizable"))).toBe("not_found");
+  }, 20_000);
+});

@@ -11,7 +11,7 @@ const value = (text: string) => new TextEncoder().encode(text);
 const base = { clientId: "", requestId: 0n };
 
 function put(index: number, key: string, text = `v${index}`, version = 1): ApplyResult {
-  const kv: KeyValue = { key, value: value(text), createRevision: index, modRevision: index, version };
+  const kv: KeyValue = { key, value: value(text), createRevision: index, modRevision: index, version, lease: 0 };
   return { ...base, index, kind: "put", kv };
 }
 function del(index: number, key: string, deleted = true): ApplyResult {
@@ -21,7 +21,7 @@ const summary = (events: WatchEvent[]) => events.map((e) => `${e.type} ${e.kv.ke
 
 describe("changes of applied results", () => {
   test("puts, deletes of present keys and successful compare-and-swaps change something; the rest, and member records, do not", () => {
-    const previous: KeyValue = { key: "c", value: value("x"), createRevision: 1, modRevision: 1, version: 1 };
+    const previous: KeyValue = { key: "c", value: value("x"), createRevision: 1, modRevision: 1, version: 1, lease: 0 };
     const changes = changesOf([
       put(2, "a"),
       del(3, "b", false),

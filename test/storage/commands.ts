@@ -41,6 +41,7 @@ export function casData(options: {
   key: string;
   value?: string;
   delete?: boolean;
+  lease?: number;
 }): Uint8Array {
   const compare = create(CompareCommandSchema, {
     key: options.compareKey,
@@ -53,7 +54,23 @@ export function casData(options: {
     key: options.key,
     value: bytes(options.value ?? ""),
     delete: options.delete ?? false,
+    lease: BigInt(options.lease ?? 0),
   });
   return toBinary(CommandSchema, create(CommandSchema, { op: { case: "compareAndSwap", value: cas } }));
 }
 
+export function leasePutData(key: string, value: string, lease: number): Uint8Array {
+  return toBinary(CommandSchema, create(CommandSchema, { op: { case: "put", value: create(PutCommandSchema, { key, value: bytes(value), lease: BigInt(lease) }) } }));
+}
+
+export function leaseGrantData(id: number, ttlSeconds: number): Uint8Array {
+  return toBinary(CommandSchema, create(CommandSchema, { op: { case: "leaseGrant", value: { id: BigInt(id), ttlSeconds: BigInt(ttlSeconds) } } }));
+}
+
+export function leaseRevokeData(id: number): Uint8Array {
+  return toBinary(CommandSchema, create(CommandSchema, { op: { case: "leaseRevoke", value: { id: BigInt(id) } } }));
+}
+
+export function leaseKeepAliveData(id: number): Uint8Array {
+  return toBinary(CommandSchema, create(CommandSchema, { op: { case: "leaseKeepAlive", value: { id: BigInt(id) } } }));
+}

@@ -29,6 +29,7 @@ export interface ExpectedKv {
   createRevision: number;
   modRevision: number;
   version: number;
+  lease: number;
 }
 
 /** The KV rows (key order) and store revision after applying indexes 1..applied. */
@@ -45,6 +46,7 @@ export function expectedState(applied: number): { rows: ExpectedKv[]; revision: 
         createRevision: previous?.createRevision ?? index,
         modRevision: index,
         version: (previous?.version ?? 0) + 1,
+        lease: 0,
       });
       revision = index;
     } else if (command.kind === "delete" && rows.delete(command.key)) {

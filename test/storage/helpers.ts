@@ -9,7 +9,7 @@ import type { Entry } from "../../src/raft/types";
 import type { Storage } from "../../src/storage";
 import { entry, putData } from "./commands";
 
-export { bytes, casData, deleteData, entry, putData, text } from "./commands";
+export { bytes, casData, deleteData, entry, leaseGrantData, leaseKeepAliveData, leasePutData, leaseRevokeData, putData, text } from "./commands";
 
 const dirs: string[] = [];
 const opened: Storage[] = [];
@@ -59,7 +59,7 @@ export function replayCommitted(storage: Storage): number {
   return storage.kv.appliedIndex();
 }
 
-export function dumpKv(storage: Storage): { key: string; value: number[]; createRevision: number; modRevision: number; version: number }[] {
+export function dumpKv(storage: Storage): { key: string; value: number[]; createRevision: number; modRevision: number; version: number; lease: number }[] {
   const rows = [];
   let start = "";
   for (;;) {

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { KeySpace } from "../../src/storage/key-space";
 import type { KeyValue } from "../../src/storage/kv-store";
 
-const kv = (key: string, version: number): KeyValue => ({ key, value: new Uint8Array([version]), createRevision: 1, modRevision: version, version });
+const kv = (key: string, version: number): KeyValue => ({ key, value: new Uint8Array([version]), createRevision: 1, modRevision: version, version, lease: 0 });
 const listed = (keys: Iterable<KeyValue>) => [...keys].map((k) => `${k.key}@${k.version}`);
 
 describe("key space", () => {

@@ -39,11 +39,11 @@ describe("kv store", () => {
       clientId: "client-7",
       requestId: 42n,
       kind: "put",
-      kv: { key: "a", value: bytes("1"), createRevision: 1, modRevision: 1, version: 1 },
+      kv: { key: "a", value: bytes("1"), createRevision: 1, modRevision: 1, version: 1, lease: 0 },
     });
     node.apply(putData("b", "x"), putData("a", "2"));
     const a = node.storage.kv.get("a")!;
-    expect({ ...a, value: text(a.value) }).toEqual({ key: "a", value: "2", createRevision: 1, modRevision: 3, version: 2 });
+    expect({ ...a, value: text(a.value) }).toEqual({ key: "a", value: "2", createRevision: 1, modRevision: 3, version: 2, lease: 0 });
     expect(node.storage.kv.revision()).toBe(3);
     expect(node.storage.kv.appliedIndex()).toBe(3);
     expect(node.storage.kv.get("missing")).toBeUndefined();
@@ -254,7 +254,7 @@ describe("kv store", () => {
     expect(page.more).toBe(true);
     expect(node.storage.kv.range({ prefix: "app/", limit: 3 }).more).toBe(false);
     const keysOnly = node.storage.kv.range({ prefix: "app/", keysOnly: true });
-    expect(keysOnly.kvs[0]).toEqual({ key: "app/1", value: new Uint8Array(0), createRevision: 2, modRevision: 2, version: 1 });
+    expect(keysOnly.kvs[0]).toEqual({ key: "app/1", value: new Uint8Array(0), createRevision: 2, modRevision: 2, version: 1, lease: 0 });
     expect(text(node.storage.kv.range({ prefix: "app/" }).kvs[1]!.value)).toBe("v-app/2");
   });
 

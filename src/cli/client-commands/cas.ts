@@ -16,13 +16,15 @@ export const casCommand = defineCommand({
     value: { type: "positional", required: true, description: "New value, or - to read it from standard input" },
     expect: { type: "string", description: "The value the key must hold now" },
     "expect-revision": { type: "string", description: "The mod revision the key must have now (0: the key must not exist)" },
+    lease: { type: "string", description: "Attach the written key to this lease (a lock: --expect-revision 0 --lease ID)" },
     ...clientArgs,
   },
   async run({ args }) {
     const expect = parseExpectation(args.expect, args["expect-revision"]);
+    const lease = parseCount(args.lease, "--lease") ?? 0;
     const value = await readValueArgument(args.value);
     await withClient(args, async (client, output) => {
-      const result = await client.compareAndSwap({ key: args.KEY, expect, value });
+      const result = await client.compareAndSwap({ key: args.KEY, expect, value, lease });
       if (output === "json") printJson(resultJson(args.KEY, result));
       if (!result.succeeded) throw new CliError(failureMessage(args.KEY, expect, result.previous), 1);
       if (output === "table") writeStdout("OK\n");

@@ -23,7 +23,7 @@ export const getCommand = defineCommand({
       if (output === "json") return printJson({ ...keyValueJson(kv), revision: header.revision, member_id: header.memberId });
       writeStdout(kv.value);
       writeStdout("\n");
-      if (args.revision) writeStdout(`mod_revision=${kv.modRevision} create_revision=${kv.createRevision} version=${kv.version}\n`);
+      if (args.revision) writeStdout(`mod_revision=${kv.modRevision} create_revision=${kv.createRevision} version=${kv.version}${kv.lease ? ` lease=${kv.lease}` : ""}\n`);
     });
   },
 });

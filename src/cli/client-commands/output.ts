@@ -38,6 +38,7 @@ export function keyValueJson(kv: KeyValue, keysOnly = false) {
     create_revision: kv.createRevision,
     mod_revision: kv.modRevision,
     version: kv.version,
+    ...(kv.lease !== 0 ? { lease: kv.lease } : {}),
   };
 }
 

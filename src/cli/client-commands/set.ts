@@ -1,6 +1,6 @@
 // `dkv set KEY VALUE`: writes a key; VALUE `-` reads the value from stdin.
 import { defineCommand } from "citty";
-import { clientArgs, readValueArgument, withClient } from "./flags.ts";
+import { clientArgs, parseCount, readValueArgument, withClient } from "./flags.ts";
 import { keyValueJson, printJson, writeStdout } from "./output.ts";
 
 export const setCommand = defineCommand({
@@ -9,12 +9,14 @@ export const setCommand = defineCommand({
     // Upper case: "key" is taken by --key, the client key file.
     KEY: { type: "positional", required: true, description: "Key to write" },
     value: { type: "positional", required: true, description: "Value, or - to read it from standard input" },
+    lease: { type: "string", description: "Attach the key to this lease (dkv lease grant): it is deleted when the lease ends" },
     ...clientArgs,
   },
   async run({ args }) {
+    const lease = parseCount(args.lease, "--lease") ?? 0;
     const value = await readValueArgument(args.value);
     await withClient(args, async (client, output) => {
-      const { kv, header } = await client.put(args.KEY, value);
+      const { kv, header } = await client.put(args.KEY, value, { lease });
       if (output === "json") return printJson({ ...(kv ? keyValueJson(kv) : { key: args.KEY }), revision: header.revision });
       writeStdout("OK\n");
     });

@@ -4,6 +4,7 @@
 import { defineCommand } from "citty";
 import type { WatchEvent } from "../../client/index.ts";
 import { clientArgs, parseCount, withClient } from "./flags.ts";
+import { untilInterrupted } from "./interrupt.ts";
 import { valueCell, valueJson, writeStdout } from "./output.ts";
 
 export const watchCommand = defineCommand({
@@ -19,15 +20,11 @@ export const watchCommand = defineCommand({
   async run({ args }) {
     const startRevision = parseCount(args.rev, "--rev");
     const count = parseCount(args.count, "--count");
-    const stop = new AbortController();
-    const interrupted = (): void => stop.abort();
-    process.once("SIGINT", interrupted);
-    process.once("SIGTERM", interrupted);
-    try {
-      await withClient(args, async (client, output) => {
+    await untilInterrupted((stop) =>
+      withClient(args, async (client, output) => {
         let seen = 0;
         let first = true;
-        const watch = client.watch(args.KEY, { prefix: args.prefix, signal: stop.signal, ...(startRevision ? { startRevision } : {}) });
+        const watch = client.watch(args.KEY, { prefix: args.prefix, signal: stop, ...(startRevision ? { startRevision } : {}) });
         for await (const batch of watch) {
           if (first) {
             first = false;
@@ -42,11 +39,8 @@ export const watchCommand = defineCommand({
             if (count !== undefined && seen >= count) return;
           }
         }
-      });
-    } finally {
-      process.off("SIGINT", interrupted);
-      process.off("SIGTERM", interrupted);
-    }
+      }),
+    );
   },
 });
 

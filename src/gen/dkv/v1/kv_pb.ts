@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file dkv/v1/kv.proto.
  */
 export const file_dkv_v1_kv: GenFile = /*@__PURE__*/
-  fileDesc("Cg9ka3YvdjEva3YucHJvdG8SBmRrdi52MSJICg5SZXNwb25zZUhlYWRlchIQCghyZXZpc2lvbhgBIAEoBBIRCgltZW1iZXJfaWQYAiABKAkSEQoJcmFmdF90ZXJtGAMgASgEImYKCEtleVZhbHVlEgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDBIXCg9jcmVhdGVfcmV2aXNpb24YAyABKAQSFAoMbW9kX3JldmlzaW9uGAQgASgEEg8KB3ZlcnNpb24YBSABKAQiQwoKR2V0UmVxdWVzdBILCgNrZXkYASABKAkSKAoLY29uc2lzdGVuY3kYAiABKA4yEy5ka3YudjEuQ29uc2lzdGVuY3kicQoLR2V0UmVzcG9uc2USDQoFdmFsdWUYASABKAwSDQoFZm91bmQYAiABKAgSHAoCa3YYAyABKAsyEC5ka3YudjEuS2V5VmFsdWUSJgoGaGVhZGVyGAQgASgLMhYuZGt2LnYxLlJlc3BvbnNlSGVhZGVyIigKClNldFJlcXVlc3QSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgMIlMKC1NldFJlc3BvbnNlEiYKBmhlYWRlchgBIAEoCzIWLmRrdi52MS5SZXNwb25zZUhlYWRlchIcCgJrdhgCIAEoCzIQLmRrdi52MS5LZXlWYWx1ZSIcCg1EZWxldGVSZXF1ZXN0EgsKA2tleRgBIAEoCSJJCg5EZWxldGVSZXNwb25zZRImCgZoZWFkZXIYASABKAsyFi5ka3YudjEuUmVzcG9uc2VIZWFkZXISDwoHZGVsZXRlZBgCIAEoCCKJAQoLTGlzdFJlcXVlc3QSDgoGcHJlZml4GAEgASgJEgsKA2tleRgCIAEoCRIRCglyYW5nZV9lbmQYAyABKAkSDQoFbGltaXQYBCABKA0SEQoJa2V5c19vbmx5GAUgASgIEigKC2NvbnNpc3RlbmN5GAYgASgOMhMuZGt2LnYxLkNvbnNpc3RlbmN5ImMKDExpc3RSZXNwb25zZRIdCgNrdnMYASADKAsyEC5ka3YudjEuS2V5VmFsdWUSDAoEbW9yZRgCIAEoCBImCgZoZWFkZXIYAyABKAsyFi5ka3YudjEuUmVzcG9uc2VIZWFkZXIiwgEKB0NvbXBhcmUSCwoDa2V5GAEgASgJEiYKBnRhcmdldBgCIAEoDjIWLmRrdi52MS5Db21wYXJlLlRhcmdldBINCgV2YWx1ZRgDIAEoDBIOCgZudW1iZXIYBCABKAQiYwoGVGFyZ2V0EhAKDFRBUkdFVF9WQUxVRRAAEhIKDlRBUkdFVF9WRVJTSU9OEAESFwoTVEFSR0VUX01PRF9SRVZJU0lPThACEhoKFlRBUkdFVF9DUkVBVEVfUkVWSVNJT04QAyJlChVDb21wYXJlQW5kU3dhcFJlcXVlc3QSIAoHY29tcGFyZRgBIAEoCzIPLmRrdi52MS5Db21wYXJlEgsKA2tleRgCIAEoCRINCgV2YWx1ZRgDIAEoDBIOCgZkZWxldGUYBCABKAgijwEKFkNvbXBhcmVBbmRTd2FwUmVzcG9uc2USEQoJc3VjY2VlZGVkGAEgASgIEiIKCHByZXZpb3VzGAIgASgLMhAuZGt2LnYxLktleVZhbHVlEhYKDnByZXZpb3VzX2ZvdW5kGAMgASgIEiYKBmhlYWRlchgEIAEoCzIWLmRrdi52MS5SZXNwb25zZUhlYWRlciJDCgxXYXRjaFJlcXVlc3QSCwoDa2V5GAEgASgJEg4KBnByZWZpeBgCIAEoCBIWCg5zdGFydF9yZXZpc2lvbhgDIAEoBCJuCgVFdmVudBIgCgR0eXBlGAEgASgOMhIuZGt2LnYxLkV2ZW50LlR5cGUSHAoCa3YYAiABKAsyEC5ka3YudjEuS2V5VmFsdWUiJQoEVHlwZRIMCghUWVBFX1BVVBAAEg8KC1RZUEVfREVMRVRFEAEiVgoNV2F0Y2hSZXNwb25zZRImCgZoZWFkZXIYASABKAsyFi5ka3YudjEuUmVzcG9uc2VIZWFkZXISHQoGZXZlbnRzGAIgAygLMg0uZGt2LnYxLkV2ZW50KkkKC0NvbnNpc3RlbmN5EhwKGENPTlNJU1RFTkNZX0xJTkVBUklaQUJMRRAAEhwKGENPTlNJU1RFTkNZX1NFUklBTElaQUJMRRABMt0CCgZEa3ZBUEkSLgoDR2V0EhIuZGt2LnYxLkdldFJlcXVlc3QaEy5ka3YudjEuR2V0UmVzcG9uc2USLgoDU2V0EhIuZGt2LnYxLlNldFJlcXVlc3QaEy5ka3YudjEuU2V0UmVzcG9uc2USNwoGRGVsZXRlEhUuZGt2LnYxLkRlbGV0ZVJlcXVlc3QaFi5ka3YudjEuRGVsZXRlUmVzcG9uc2USMQoETGlzdBITLmRrdi52MS5MaXN0UmVxdWVzdBoULmRrdi52MS5MaXN0UmVzcG9uc2USTwoOQ29tcGFyZUFuZFN3YXASHS5ka3YudjEuQ29tcGFyZUFuZFN3YXBSZXF1ZXN0Gh4uZGt2LnYxLkNvbXBhcmVBbmRTd2FwUmVzcG9uc2USNgoFV2F0Y2gSFC5ka3YudjEuV2F0Y2hSZXF1ZXN0GhUuZGt2LnYxLldhdGNoUmVzcG9uc2UwAWIGcHJvdG8z");
+  fileDesc("Cg9ka3YvdjEva3YucHJvdG8SBmRrdi52MSJICg5SZXNwb25zZUhlYWRlchIQCghyZXZpc2lvbhgBIAEoBBIRCgltZW1iZXJfaWQYAiABKAkSEQoJcmFmdF90ZXJtGAMgASgEInUKCEtleVZhbHVlEgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDBIXCg9jcmVhdGVfcmV2aXNpb24YAyABKAQSFAoMbW9kX3JldmlzaW9uGAQgASgEEg8KB3ZlcnNpb24YBSABKAQSDQoFbGVhc2UYBiABKAQiQwoKR2V0UmVxdWVzdBILCgNrZXkYASABKAkSKAoLY29uc2lzdGVuY3kYAiABKA4yEy5ka3YudjEuQ29uc2lzdGVuY3kicQoLR2V0UmVzcG9uc2USDQoFdmFsdWUYASABKAwSDQoFZm91bmQYAiABKAgSHAoCa3YYAyABKAsyEC5ka3YudjEuS2V5VmFsdWUSJgoGaGVhZGVyGAQgASgLMhYuZGt2LnYxLlJlc3BvbnNlSGVhZGVyIjcKClNldFJlcXVlc3QSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgMEg0KBWxlYXNlGAMgASgEIlMKC1NldFJlc3BvbnNlEiYKBmhlYWRlchgBIAEoCzIWLmRrdi52MS5SZXNwb25zZUhlYWRlchIcCgJrdhgCIAEoCzIQLmRrdi52MS5LZXlWYWx1ZSIcCg1EZWxldGVSZXF1ZXN0EgsKA2tleRgBIAEoCSJJCg5EZWxldGVSZXNwb25zZRImCgZoZWFkZXIYASABKAsyFi5ka3YudjEuUmVzcG9uc2VIZWFkZXISDwoHZGVsZXRlZBgCIAEoCCKJAQoLTGlzdFJlcXVlc3QSDgoGcHJlZml4GAEgASgJEgsKA2tleRgCIAEoCRIRCglyYW5nZV9lbmQYAyABKAkSDQoFbGltaXQYBCABKA0SEQoJa2V5c19vbmx5GAUgASgIEigKC2NvbnNpc3RlbmN5GAYgASgOMhMuZGt2LnYxLkNvbnNpc3RlbmN5ImMKDExpc3RSZXNwb25zZRIdCgNrdnMYASADKAsyEC5ka3YudjEuS2V5VmFsdWUSDAoEbW9yZRgCIAEoCBImCgZoZWFkZXIYAyABKAsyFi5ka3YudjEuUmVzcG9uc2VIZWFkZXIiwgEKB0NvbXBhcmUSCwoDa2V5GAEgASgJEiYKBnRhcmdldBgCIAEoDjIWLmRrdi52MS5Db21wYXJlLlRhcmdldBINCgV2YWx1ZRgDIAEoDBIOCgZudW1iZXIYBCABKAQiYwoGVGFyZ2V0EhAKDFRBUkdFVF9WQUxVRRAAEhIKDlRBUkdFVF9WRVJTSU9OEAESFwoTVEFSR0VUX01PRF9SRVZJU0lPThACEhoKFlRBUkdFVF9DUkVBVEVfUkVWSVNJT04QAyJ0ChVDb21wYXJlQW5kU3dhcFJlcXVlc3QSIAoHY29tcGFyZRgBIAEoCzIPLmRrdi52MS5Db21wYXJlEgsKA2tleRgCIAEoCRINCgV2YWx1ZRgDIAEoDBIOCgZkZWxldGUYBCABKAgSDQoFbGVhc2UYBSABKAQijwEKFkNvbXBhcmVBbmRTd2FwUmVzcG9uc2USEQoJc3VjY2VlZGVkGAEgASgIEiIKCHByZXZpb3VzGAIgASgLMhAuZGt2LnYxLktleVZhbHVlEhYKDnByZXZpb3VzX2ZvdW5kGAMgASgIEiYKBmhlYWRlchgEIAEoCzIWLmRrdi52MS5SZXNwb25zZUhlYWRlciJDCgxXYXRjaFJlcXVlc3QSCwoDa2V5GAEgASgJEg4KBnByZWZpeBgCIAEoCBIWCg5zdGFydF9yZXZpc2lvbhgDIAEoBCJuCgVFdmVudBIgCgR0eXBlGAEgASgOMhIuZGt2LnYxLkV2ZW50LlR5cGUSHAoCa3YYAiABKAsyEC5ka3YudjEuS2V5VmFsdWUiJQoEVHlwZRIMCghUWVBFX1BVVBAAEg8KC1RZUEVfREVMRVRFEAEiVgoNV2F0Y2hSZXNwb25zZRImCgZoZWFkZXIYASABKAsyFi5ka3YudjEuUmVzcG9uc2VIZWFkZXISHQoGZXZlbnRzGAIgAygLMg0uZGt2LnYxLkV2ZW50IjQKEUxlYXNlR3JhbnRSZXF1ZXN0EhMKC3R0bF9zZWNvbmRzGAEgASgDEgoKAmlkGAIgASgEIl0KEkxlYXNlR3JhbnRSZXNwb25zZRImCgZoZWFkZXIYASABKAsyFi5ka3YudjEuUmVzcG9uc2VIZWFkZXISCgoCaWQYAiABKAQSEwoLdHRsX3NlY29uZHMYAyABKAMiIAoSTGVhc2VSZXZva2VSZXF1ZXN0EgoKAmlkGAEgASgEIlMKE0xlYXNlUmV2b2tlUmVzcG9uc2USJgoGaGVhZGVyGAEgASgLMhYuZGt2LnYxLlJlc3BvbnNlSGVhZGVyEhQKDGRlbGV0ZWRfa2V5cxgCIAEoDSIjChVMZWFzZUtlZXBBbGl2ZVJlcXVlc3QSCgoCaWQYASABKAQiYQoWTGVhc2VLZWVwQWxpdmVSZXNwb25zZRImCgZoZWFkZXIYASABKAsyFi5ka3YudjEuUmVzcG9uc2VIZWFkZXISCgoCaWQYAiABKAQSEwoLdHRsX3NlY29uZHMYAyABKAMiXAoWTGVhc2VUaW1lVG9MaXZlUmVxdWVzdBIKCgJpZBgBIAEoBBIMCgRrZXlzGAIgASgIEigKC2NvbnNpc3RlbmN5GAMgASgOMhMuZGt2LnYxLkNvbnNpc3RlbmN5IpMBChdMZWFzZVRpbWVUb0xpdmVSZXNwb25zZRImCgZoZWFkZXIYASABKAsyFi5ka3YudjEuUmVzcG9uc2VIZWFkZXISCgoCaWQYAiABKAQSGwoTZ3JhbnRlZF90dGxfc2Vjb25kcxgDIAEoAxIMCgRrZXlzGAQgAygJEhkKEXJlbWFpbmluZ19zZWNvbmRzGAUgASgDKkkKC0NvbnNpc3RlbmN5EhwKGENPTlNJU1RFTkNZX0xJTkVBUklaQUJMRRAAEhwKGENPTlNJU1RFTkNZX1NFUklBTElaQUJMRRABMo8FCgZEa3ZBUEkSLgoDR2V0EhIuZGt2LnYxLkdldFJlcXVlc3QaEy5ka3YudjEuR2V0UmVzcG9uc2USLgoDU2V0EhIuZGt2LnYxLlNldFJlcXVlc3QaEy5ka3YudjEuU2V0UmVzcG9uc2USNwoGRGVsZXRlEhUuZGt2LnYxLkRlbGV0ZVJlcXVlc3QaFi5ka3YudjEuRGVsZXRlUmVzcG9uc2USMQoETGlzdBITLmRrdi52MS5MaXN0UmVxdWVzdBoULmRrdi52MS5MaXN0UmVzcG9uc2USTwoOQ29tcGFyZUFuZFN3YXASHS5ka3YudjEuQ29tcGFyZUFuZFN3YXBSZXF1ZXN0Gh4uZGt2LnYxLkNvbXBhcmVBbmRTd2FwUmVzcG9uc2USNgoFV2F0Y2gSFC5ka3YudjEuV2F0Y2hSZXF1ZXN0GhUuZGt2LnYxLldhdGNoUmVzcG9uc2UwARJDCgpMZWFzZUdyYW50EhkuZGt2LnYxLkxlYXNlR3JhbnRSZXF1ZXN0GhouZGt2LnYxLkxlYXNlR3JhbnRSZXNwb25zZRJGCgtMZWFzZVJldm9rZRIaLmRrdi52MS5MZWFzZVJldm9rZVJlcXVlc3QaGy5ka3YudjEuTGVhc2VSZXZva2VSZXNwb25zZRJPCg5MZWFzZUtlZXBBbGl2ZRIdLmRrdi52MS5MZWFzZUtlZXBBbGl2ZVJlcXVlc3QaHi5ka3YudjEuTGVhc2VLZWVwQWxpdmVSZXNwb25zZRJSCg9MZWFzZVRpbWVUb0xpdmUSHi5ka3YudjEuTGVhc2VUaW1lVG9MaXZlUmVxdWVzdBofLmRrdi52MS5MZWFzZVRpbWVUb0xpdmVSZXNwb25zZWIGcHJvdG8z");
 
 /**
  * @generated from message dkv.v1.ResponseHeader
@@ -72,6 +72,13 @@ export type KeyValue = Message<"dkv.v1.KeyValue"> & {
    * @generated from field: uint64 version = 5;
    */
   version: bigint;
+
+  /**
+   * The lease the key is attached to (0: none); the key is deleted when the lease ends.
+   *
+   * @generated from field: uint64 lease = 6;
+   */
+  lease: bigint;
 };
 
 /**
@@ -148,6 +155,13 @@ export type SetRequest = Message<"dkv.v1.SetRequest"> & {
    * @generated from field: bytes value = 2;
    */
   value: Uint8Array;
+
+  /**
+   * Attach the key to this lease (from LeaseGrant); 0 detaches it from any lease.
+   *
+   * @generated from field: uint64 lease = 3;
+   */
+  lease: bigint;
 };
 
 /**
@@ -383,6 +397,14 @@ export type CompareAndSwapRequest = Message<"dkv.v1.CompareAndSwapRequest"> & {
    * @generated from field: bool delete = 4;
    */
   delete: boolean;
+
+  /**
+   * Attach the written key to this lease (0: none), e.g. a lock held while
+   * its owner keeps the lease alive: compare version 0, write with a lease.
+   *
+   * @generated from field: uint64 lease = 5;
+   */
+  lease: bigint;
 };
 
 /**
@@ -533,6 +555,222 @@ export const WatchResponseSchema: GenMessage<WatchResponse> = /*@__PURE__*/
   messageDesc(file_dkv_v1_kv, 15);
 
 /**
+ * A lease ends when its TTL passes without a keep-alive reaching the leader,
+ * or when it is revoked; either way every key attached to it is deleted (one
+ * revision for all of them). A new leader gives every lease its whole TTL
+ * again, so a lease never ends early because the leader changed.
+ *
+ * @generated from message dkv.v1.LeaseGrantRequest
+ */
+export type LeaseGrantRequest = Message<"dkv.v1.LeaseGrantRequest"> & {
+  /**
+   * Seconds the lease lives without a keep-alive.
+   *
+   * @generated from field: int64 ttl_seconds = 1;
+   */
+  ttlSeconds: bigint;
+
+  /**
+   * 0: the member picks an unused id.
+   *
+   * @generated from field: uint64 id = 2;
+   */
+  id: bigint;
+};
+
+/**
+ * Describes the message dkv.v1.LeaseGrantRequest.
+ * Use `create(LeaseGrantRequestSchema)` to create a new message.
+ */
+export const LeaseGrantRequestSchema: GenMessage<LeaseGrantRequest> = /*@__PURE__*/
+  messageDesc(file_dkv_v1_kv, 16);
+
+/**
+ * @generated from message dkv.v1.LeaseGrantResponse
+ */
+export type LeaseGrantResponse = Message<"dkv.v1.LeaseGrantResponse"> & {
+  /**
+   * @generated from field: dkv.v1.ResponseHeader header = 1;
+   */
+  header?: ResponseHeader | undefined;
+
+  /**
+   * @generated from field: uint64 id = 2;
+   */
+  id: bigint;
+
+  /**
+   * @generated from field: int64 ttl_seconds = 3;
+   */
+  ttlSeconds: bigint;
+};
+
+/**
+ * Describes the message dkv.v1.LeaseGrantResponse.
+ * Use `create(LeaseGrantResponseSchema)` to create a new message.
+ */
+export const LeaseGrantResponseSchema: GenMessage<LeaseGrantResponse> = /*@__PURE__*/
+  messageDesc(file_dkv_v1_kv, 17);
+
+/**
+ * @generated from message dkv.v1.LeaseRevokeRequest
+ */
+export type LeaseRevokeRequest = Message<"dkv.v1.LeaseRevokeRequest"> & {
+  /**
+   * @generated from field: uint64 id = 1;
+   */
+  id: bigint;
+};
+
+/**
+ * Describes the message dkv.v1.LeaseRevokeRequest.
+ * Use `create(LeaseRevokeRequestSchema)` to create a new message.
+ */
+export const LeaseRevokeRequestSchema: GenMessage<LeaseRevokeRequest> = /*@__PURE__*/
+  messageDesc(file_dkv_v1_kv, 18);
+
+/**
+ * @generated from message dkv.v1.LeaseRevokeResponse
+ */
+export type LeaseRevokeResponse = Message<"dkv.v1.LeaseRevokeResponse"> & {
+  /**
+   * @generated from field: dkv.v1.ResponseHeader header = 1;
+   */
+  header?: ResponseHeader | undefined;
+
+  /**
+   * Keys deleted because they were attached to the lease.
+   *
+   * @generated from field: uint32 deleted_keys = 2;
+   */
+  deletedKeys: number;
+};
+
+/**
+ * Describes the message dkv.v1.LeaseRevokeResponse.
+ * Use `create(LeaseRevokeResponseSchema)` to create a new message.
+ */
+export const LeaseRevokeResponseSchema: GenMessage<LeaseRevokeResponse> = /*@__PURE__*/
+  messageDesc(file_dkv_v1_kv, 19);
+
+/**
+ * @generated from message dkv.v1.LeaseKeepAliveRequest
+ */
+export type LeaseKeepAliveRequest = Message<"dkv.v1.LeaseKeepAliveRequest"> & {
+  /**
+   * @generated from field: uint64 id = 1;
+   */
+  id: bigint;
+};
+
+/**
+ * Describes the message dkv.v1.LeaseKeepAliveRequest.
+ * Use `create(LeaseKeepAliveRequestSchema)` to create a new message.
+ */
+export const LeaseKeepAliveRequestSchema: GenMessage<LeaseKeepAliveRequest> = /*@__PURE__*/
+  messageDesc(file_dkv_v1_kv, 20);
+
+/**
+ * @generated from message dkv.v1.LeaseKeepAliveResponse
+ */
+export type LeaseKeepAliveResponse = Message<"dkv.v1.LeaseKeepAliveResponse"> & {
+  /**
+   * @generated from field: dkv.v1.ResponseHeader header = 1;
+   */
+  header?: ResponseHeader | undefined;
+
+  /**
+   * @generated from field: uint64 id = 2;
+   */
+  id: bigint;
+
+  /**
+   * The lease lives at least this long from now without another keep-alive.
+   *
+   * @generated from field: int64 ttl_seconds = 3;
+   */
+  ttlSeconds: bigint;
+};
+
+/**
+ * Describes the message dkv.v1.LeaseKeepAliveResponse.
+ * Use `create(LeaseKeepAliveResponseSchema)` to create a new message.
+ */
+export const LeaseKeepAliveResponseSchema: GenMessage<LeaseKeepAliveResponse> = /*@__PURE__*/
+  messageDesc(file_dkv_v1_kv, 21);
+
+/**
+ * @generated from message dkv.v1.LeaseTimeToLiveRequest
+ */
+export type LeaseTimeToLiveRequest = Message<"dkv.v1.LeaseTimeToLiveRequest"> & {
+  /**
+   * @generated from field: uint64 id = 1;
+   */
+  id: bigint;
+
+  /**
+   * Also list the keys attached to the lease.
+   *
+   * @generated from field: bool keys = 2;
+   */
+  keys: boolean;
+
+  /**
+   * @generated from field: dkv.v1.Consistency consistency = 3;
+   */
+  consistency: Consistency;
+};
+
+/**
+ * Describes the message dkv.v1.LeaseTimeToLiveRequest.
+ * Use `create(LeaseTimeToLiveRequestSchema)` to create a new message.
+ */
+export const LeaseTimeToLiveRequestSchema: GenMessage<LeaseTimeToLiveRequest> = /*@__PURE__*/
+  messageDesc(file_dkv_v1_kv, 22);
+
+/**
+ * @generated from message dkv.v1.LeaseTimeToLiveResponse
+ */
+export type LeaseTimeToLiveResponse = Message<"dkv.v1.LeaseTimeToLiveResponse"> & {
+  /**
+   * @generated from field: dkv.v1.ResponseHeader header = 1;
+   */
+  header?: ResponseHeader | undefined;
+
+  /**
+   * @generated from field: uint64 id = 2;
+   */
+  id: bigint;
+
+  /**
+   * The TTL the lease was granted with.
+   *
+   * @generated from field: int64 granted_ttl_seconds = 3;
+   */
+  grantedTtlSeconds: bigint;
+
+  /**
+   * @generated from field: repeated string keys = 4;
+   */
+  keys: string[];
+
+  /**
+   * Whole seconds left; -1 when the answering member is not the leader
+   * (only the leader times leases; clients send this call to the leader).
+   *
+   * @generated from field: int64 remaining_seconds = 5;
+   */
+  remainingSeconds: bigint;
+};
+
+/**
+ * Describes the message dkv.v1.LeaseTimeToLiveResponse.
+ * Use `create(LeaseTimeToLiveResponseSchema)` to create a new message.
+ */
+export const LeaseTimeToLiveResponseSchema: GenMessage<LeaseTimeToLiveResponse> = /*@__PURE__*/
+  messageDesc(file_dkv_v1_kv, 23);
+
+/**
  * @generated from enum dkv.v1.Consistency
  */
 export enum Consistency {
@@ -610,6 +848,38 @@ export const DkvAPI: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchRequestSchema;
     output: typeof WatchResponseSchema;
+  },
+  /**
+   * @generated from rpc dkv.v1.DkvAPI.LeaseGrant
+   */
+  leaseGrant: {
+    methodKind: "unary";
+    input: typeof LeaseGrantRequestSchema;
+    output: typeof LeaseGrantResponseSchema;
+  },
+  /**
+   * @generated from rpc dkv.v1.DkvAPI.LeaseRevoke
+   */
+  leaseRevoke: {
+    methodKind: "unary";
+    input: typeof LeaseRevokeRequestSchema;
+    output: typeof LeaseRevokeResponseSchema;
+  },
+  /**
+   * @generated from rpc dkv.v1.DkvAPI.LeaseKeepAlive
+   */
+  leaseKeepAlive: {
+    methodKind: "unary";
+    input: typeof LeaseKeepAliveRequestSchema;
+    output: typeof LeaseKeepAliveResponseSchema;
+  },
+  /**
+   * @generated from rpc dkv.v1.DkvAPI.LeaseTimeToLive
+   */
+  leaseTimeToLive: {
+    methodKind: "unary";
+    input: typeof LeaseTimeToLiveRequestSchema;
+    output: typeof LeaseTimeToLiveResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_dkv_v1_kv, 0);

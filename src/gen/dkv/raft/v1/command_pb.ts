@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file dkv/raft/v1/command.proto.
  */
 export const file_dkv_raft_v1_command: GenFile = /*@__PURE__*/
-  fileDesc("Chlka3YvcmFmdC92MS9jb21tYW5kLnByb3RvEgtka3YucmFmdC52MSIoCgpQdXRDb21tYW5kEgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDCIcCg1EZWxldGVDb21tYW5kEgsKA2tleRgBIAEoCSLVAQoOQ29tcGFyZUNvbW1hbmQSCwoDa2V5GAEgASgJEjIKBnRhcmdldBgCIAEoDjIiLmRrdi5yYWZ0LnYxLkNvbXBhcmVDb21tYW5kLlRhcmdldBINCgV2YWx1ZRgDIAEoDBIOCgZudW1iZXIYBCABKAQiYwoGVGFyZ2V0EhAKDFRBUkdFVF9WQUxVRRAAEhIKDlRBUkdFVF9WRVJTSU9OEAESFwoTVEFSR0VUX01PRF9SRVZJU0lPThACEhoKFlRBUkdFVF9DUkVBVEVfUkVWSVNJT04QAyJxChVDb21wYXJlQW5kU3dhcENvbW1hbmQSLAoHY29tcGFyZRgBIAEoCzIbLmRrdi5yYWZ0LnYxLkNvbXBhcmVDb21tYW5kEgsKA2tleRgCIAEoCRINCgV2YWx1ZRgDIAEoDBIOCgZkZWxldGUYBCABKAgizAEKB0NvbW1hbmQSJgoDcHV0GAEgASgLMhcuZGt2LnJhZnQudjEuUHV0Q29tbWFuZEgAEiwKBmRlbGV0ZRgCIAEoCzIaLmRrdi5yYWZ0LnYxLkRlbGV0ZUNvbW1hbmRIABI+ChBjb21wYXJlX2FuZF9zd2FwGAMgASgLMiIuZGt2LnJhZnQudjEuQ29tcGFyZUFuZFN3YXBDb21tYW5kSAASEQoJY2xpZW50X2lkGAogASgJEhIKCnJlcXVlc3RfaWQYCyABKARCBAoCb3AibAoOU3RvcmVkS2V5VmFsdWUSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgMEhcKD2NyZWF0ZV9yZXZpc2lvbhgDIAEoBBIUCgxtb2RfcmV2aXNpb24YBCABKAQSDwoHdmVyc2lvbhgFIAEoBCKRAQoNQ29tbWFuZFJlc3VsdBIRCglzdWNjZWVkZWQYASABKAgSLQoIcHJldmlvdXMYAiABKAsyGy5ka3YucmFmdC52MS5TdG9yZWRLZXlWYWx1ZRIsCgdjdXJyZW50GAMgASgLMhsuZGt2LnJhZnQudjEuU3RvcmVkS2V5VmFsdWUSEAoIcmV2aXNpb24YBCABKARiBnByb3RvMw");
+  fileDesc("Chlka3YvcmFmdC92MS9jb21tYW5kLnByb3RvEgtka3YucmFmdC52MSI3CgpQdXRDb21tYW5kEgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDBINCgVsZWFzZRgDIAEoBCI0ChFMZWFzZUdyYW50Q29tbWFuZBIKCgJpZBgBIAEoBBITCgt0dGxfc2Vjb25kcxgCIAEoAyIgChJMZWFzZVJldm9rZUNvbW1hbmQSCgoCaWQYASABKAQiIwoVTGVhc2VLZWVwQWxpdmVDb21tYW5kEgoKAmlkGAEgASgEIhwKDURlbGV0ZUNvbW1hbmQSCwoDa2V5GAEgASgJItUBCg5Db21wYXJlQ29tbWFuZBILCgNrZXkYASABKAkSMgoGdGFyZ2V0GAIgASgOMiIuZGt2LnJhZnQudjEuQ29tcGFyZUNvbW1hbmQuVGFyZ2V0Eg0KBXZhbHVlGAMgASgMEg4KBm51bWJlchgEIAEoBCJjCgZUYXJnZXQSEAoMVEFSR0VUX1ZBTFVFEAASEgoOVEFSR0VUX1ZFUlNJT04QARIXChNUQVJHRVRfTU9EX1JFVklTSU9OEAISGgoWVEFSR0VUX0NSRUFURV9SRVZJU0lPThADIoABChVDb21wYXJlQW5kU3dhcENvbW1hbmQSLAoHY29tcGFyZRgBIAEoCzIbLmRrdi5yYWZ0LnYxLkNvbXBhcmVDb21tYW5kEgsKA2tleRgCIAEoCRINCgV2YWx1ZRgDIAEoDBIOCgZkZWxldGUYBCABKAgSDQoFbGVhc2UYBSABKAQi/AIKB0NvbW1hbmQSJgoDcHV0GAEgASgLMhcuZGt2LnJhZnQudjEuUHV0Q29tbWFuZEgAEiwKBmRlbGV0ZRgCIAEoCzIaLmRrdi5yYWZ0LnYxLkRlbGV0ZUNvbW1hbmRIABI+ChBjb21wYXJlX2FuZF9zd2FwGAMgASgLMiIuZGt2LnJhZnQudjEuQ29tcGFyZUFuZFN3YXBDb21tYW5kSAASNQoLbGVhc2VfZ3JhbnQYBCABKAsyHi5ka3YucmFmdC52MS5MZWFzZUdyYW50Q29tbWFuZEgAEjcKDGxlYXNlX3Jldm9rZRgFIAEoCzIfLmRrdi5yYWZ0LnYxLkxlYXNlUmV2b2tlQ29tbWFuZEgAEj4KEGxlYXNlX2tlZXBfYWxpdmUYBiABKAsyIi5ka3YucmFmdC52MS5MZWFzZUtlZXBBbGl2ZUNvbW1hbmRIABIRCgljbGllbnRfaWQYCiABKAkSEgoKcmVxdWVzdF9pZBgLIAEoBEIECgJvcCJ7Cg5TdG9yZWRLZXlWYWx1ZRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAwSFwoPY3JlYXRlX3JldmlzaW9uGAMgASgEEhQKDG1vZF9yZXZpc2lvbhgEIAEoBBIPCgd2ZXJzaW9uGAUgASgEEg0KBWxlYXNlGAYgASgEIrwBCg1Db21tYW5kUmVzdWx0EhEKCXN1Y2NlZWRlZBgBIAEoCBItCghwcmV2aW91cxgCIAEoCzIbLmRrdi5yYWZ0LnYxLlN0b3JlZEtleVZhbHVlEiwKB2N1cnJlbnQYAyABKAsyGy5ka3YucmFmdC52MS5TdG9yZWRLZXlWYWx1ZRIQCghyZXZpc2lvbhgEIAEoBBIUCgxkZWxldGVkX2tleXMYBSABKA0SEwoLdHRsX3NlY29uZHMYBiABKANiBnByb3RvMw");
 
 /**
  * @generated from message dkv.raft.v1.PutCommand
@@ -28,6 +28,13 @@ export type PutCommand = Message<"dkv.raft.v1.PutCommand"> & {
    * @generated from field: bytes value = 2;
    */
   value: Uint8Array;
+
+  /**
+   * 0: no lease (a put detaches the key from any lease it had).
+   *
+   * @generated from field: uint64 lease = 3;
+   */
+  lease: bigint;
 };
 
 /**
@@ -36,6 +43,66 @@ export type PutCommand = Message<"dkv.raft.v1.PutCommand"> & {
  */
 export const PutCommandSchema: GenMessage<PutCommand> = /*@__PURE__*/
   messageDesc(file_dkv_raft_v1_command, 0);
+
+/**
+ * @generated from message dkv.raft.v1.LeaseGrantCommand
+ */
+export type LeaseGrantCommand = Message<"dkv.raft.v1.LeaseGrantCommand"> & {
+  /**
+   * @generated from field: uint64 id = 1;
+   */
+  id: bigint;
+
+  /**
+   * @generated from field: int64 ttl_seconds = 2;
+   */
+  ttlSeconds: bigint;
+};
+
+/**
+ * Describes the message dkv.raft.v1.LeaseGrantCommand.
+ * Use `create(LeaseGrantCommandSchema)` to create a new message.
+ */
+export const LeaseGrantCommandSchema: GenMessage<LeaseGrantCommand> = /*@__PURE__*/
+  messageDesc(file_dkv_raft_v1_command, 1);
+
+/**
+ * Also what the leader proposes when a lease's TTL passes.
+ *
+ * @generated from message dkv.raft.v1.LeaseRevokeCommand
+ */
+export type LeaseRevokeCommand = Message<"dkv.raft.v1.LeaseRevokeCommand"> & {
+  /**
+   * @generated from field: uint64 id = 1;
+   */
+  id: bigint;
+};
+
+/**
+ * Describes the message dkv.raft.v1.LeaseRevokeCommand.
+ * Use `create(LeaseRevokeCommandSchema)` to create a new message.
+ */
+export const LeaseRevokeCommandSchema: GenMessage<LeaseRevokeCommand> = /*@__PURE__*/
+  messageDesc(file_dkv_raft_v1_command, 2);
+
+/**
+ * Changes no state: the leader restarts the lease's TTL when it applies one.
+ *
+ * @generated from message dkv.raft.v1.LeaseKeepAliveCommand
+ */
+export type LeaseKeepAliveCommand = Message<"dkv.raft.v1.LeaseKeepAliveCommand"> & {
+  /**
+   * @generated from field: uint64 id = 1;
+   */
+  id: bigint;
+};
+
+/**
+ * Describes the message dkv.raft.v1.LeaseKeepAliveCommand.
+ * Use `create(LeaseKeepAliveCommandSchema)` to create a new message.
+ */
+export const LeaseKeepAliveCommandSchema: GenMessage<LeaseKeepAliveCommand> = /*@__PURE__*/
+  messageDesc(file_dkv_raft_v1_command, 3);
 
 /**
  * @generated from message dkv.raft.v1.DeleteCommand
@@ -52,7 +119,7 @@ export type DeleteCommand = Message<"dkv.raft.v1.DeleteCommand"> & {
  * Use `create(DeleteCommandSchema)` to create a new message.
  */
 export const DeleteCommandSchema: GenMessage<DeleteCommand> = /*@__PURE__*/
-  messageDesc(file_dkv_raft_v1_command, 1);
+  messageDesc(file_dkv_raft_v1_command, 4);
 
 /**
  * @generated from message dkv.raft.v1.CompareCommand
@@ -84,7 +151,7 @@ export type CompareCommand = Message<"dkv.raft.v1.CompareCommand"> & {
  * Use `create(CompareCommandSchema)` to create a new message.
  */
 export const CompareCommandSchema: GenMessage<CompareCommand> = /*@__PURE__*/
-  messageDesc(file_dkv_raft_v1_command, 2);
+  messageDesc(file_dkv_raft_v1_command, 5);
 
 /**
  * @generated from enum dkv.raft.v1.CompareCommand.Target
@@ -115,7 +182,7 @@ export enum CompareCommand_Target {
  * Describes the enum dkv.raft.v1.CompareCommand.Target.
  */
 export const CompareCommand_TargetSchema: GenEnum<CompareCommand_Target> = /*@__PURE__*/
-  enumDesc(file_dkv_raft_v1_command, 2, 0);
+  enumDesc(file_dkv_raft_v1_command, 5, 0);
 
 /**
  * Compare, then put or delete key when the comparison holds.
@@ -142,6 +209,13 @@ export type CompareAndSwapCommand = Message<"dkv.raft.v1.CompareAndSwapCommand">
    * @generated from field: bool delete = 4;
    */
   delete: boolean;
+
+  /**
+   * The written key's lease (0: none).
+   *
+   * @generated from field: uint64 lease = 5;
+   */
+  lease: bigint;
 };
 
 /**
@@ -149,7 +223,7 @@ export type CompareAndSwapCommand = Message<"dkv.raft.v1.CompareAndSwapCommand">
  * Use `create(CompareAndSwapCommandSchema)` to create a new message.
  */
 export const CompareAndSwapCommandSchema: GenMessage<CompareAndSwapCommand> = /*@__PURE__*/
-  messageDesc(file_dkv_raft_v1_command, 3);
+  messageDesc(file_dkv_raft_v1_command, 6);
 
 /**
  * @generated from message dkv.raft.v1.Command
@@ -176,6 +250,24 @@ export type Command = Message<"dkv.raft.v1.Command"> & {
      */
     value: CompareAndSwapCommand;
     case: "compareAndSwap";
+  } | {
+    /**
+     * @generated from field: dkv.raft.v1.LeaseGrantCommand lease_grant = 4;
+     */
+    value: LeaseGrantCommand;
+    case: "leaseGrant";
+  } | {
+    /**
+     * @generated from field: dkv.raft.v1.LeaseRevokeCommand lease_revoke = 5;
+     */
+    value: LeaseRevokeCommand;
+    case: "leaseRevoke";
+  } | {
+    /**
+     * @generated from field: dkv.raft.v1.LeaseKeepAliveCommand lease_keep_alive = 6;
+     */
+    value: LeaseKeepAliveCommand;
+    case: "leaseKeepAlive";
   } | { case: undefined; value?: undefined };
 
   /**
@@ -196,7 +288,7 @@ export type Command = Message<"dkv.raft.v1.Command"> & {
  * Use `create(CommandSchema)` to create a new message.
  */
 export const CommandSchema: GenMessage<Command> = /*@__PURE__*/
-  messageDesc(file_dkv_raft_v1_command, 4);
+  messageDesc(file_dkv_raft_v1_command, 7);
 
 /**
  * A key as the state machine stores it.
@@ -228,6 +320,11 @@ export type StoredKeyValue = Message<"dkv.raft.v1.StoredKeyValue"> & {
    * @generated from field: uint64 version = 5;
    */
   version: bigint;
+
+  /**
+   * @generated from field: uint64 lease = 6;
+   */
+  lease: bigint;
 };
 
 /**
@@ -235,7 +332,7 @@ export type StoredKeyValue = Message<"dkv.raft.v1.StoredKeyValue"> & {
  * Use `create(StoredKeyValueSchema)` to create a new message.
  */
 export const StoredKeyValueSchema: GenMessage<StoredKeyValue> = /*@__PURE__*/
-  messageDesc(file_dkv_raft_v1_command, 5);
+  messageDesc(file_dkv_raft_v1_command, 8);
 
 /**
  * What applying one command produced; travels back to a follower that
@@ -271,6 +368,20 @@ export type CommandResult = Message<"dkv.raft.v1.CommandResult"> & {
    * @generated from field: uint64 revision = 4;
    */
   revision: bigint;
+
+  /**
+   * Lease revoke: keys deleted with the lease.
+   *
+   * @generated from field: uint32 deleted_keys = 5;
+   */
+  deletedKeys: number;
+
+  /**
+   * Lease grant and keep-alive: the lease's TTL.
+   *
+   * @generated from field: int64 ttl_seconds = 6;
+   */
+  ttlSeconds: bigint;
 };
 
 /**
@@ -278,5 +389,5 @@ export type CommandResult = Message<"dkv.raft.v1.CommandResult"> & {
  * Use `create(CommandResultSchema)` to create a new message.
  */
 export const CommandResultSchema: GenMessage<CommandResult> = /*@__PURE__*/
-  messageDesc(file_dkv_raft_v1_command, 6);
+  messageDesc(file_dkv_raft_v1_command, 9);
 
