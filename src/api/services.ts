@@ -119,9 +119,13 @@ export function createDkvService(node: KvNode): DkvService {
     },
 
     async delete(request, { signal }) {
-      requireNonEmpty("key", request.key);
-      const result = await node.delete(request.key, signal);
-      return create(DeleteResponseSchema, { deleted: result.deleted, header: headerToProto(result.header) });
+      if (!request.prefix) requireNonEmpty("key", request.key);
+      if (request.prefix && request.rangeEnd !== "") throw invalidArgument("give prefix or range_end, not both");
+      if (request.rangeEnd !== "" && Buffer.compare(Buffer.from(request.key), Buffer.from(request.rangeEnd)) >= 0) {
+        throw invalidArgument(`range_end ${JSON.stringify(request.rangeEnd)} must sort after key ${JSON.stringify(request.key)}`);
+      }
+      const result = await node.delete(request.key, signal, { prefix: request.prefix, rangeEnd: request.rangeEnd });
+      return create(DeleteResponseSchema, { deleted: result.deleted, deletedCount: BigInt(result.deletedCount), header: headerToProto(result.header) });
     },
 
     async list(request, { signal }) {

@@ -13,7 +13,7 @@ import { openWatch, toBatch } from "./watch.ts";
 import { createEndpointClients, type EndpointClients, type TlsMaterial } from "./transport.ts";
 import { fromHeader, fromKeyValue, fromServer, fromStatus, toBytes, toCompare, toNumber, toProtoConsistency } from "./convert.ts";
 import type {
-  CompareAndSwapRequest, CompareAndSwapResult, Consistency, DeleteResult, EndpointStatus, GetResult, HealthReport,
+  CompareAndSwapRequest, CompareAndSwapResult, Consistency, DeleteOptions, DeleteResult, EndpointStatus, GetResult, HealthReport,
   LeaseGrantResult, LeaseKeepAliveResult, LeaseRevokeResult, LeaseTimeToLiveResult,
   ListOptions, ListResult, Member, NodeStatus, PutResult, SnapshotSaveResult, WatchBatch, WatchOptions,
 } from "./types.ts";
@@ -108,9 +108,13 @@ export class DkvClient {
     return response.kv ? { kv: fromKeyValue(response.kv), header } : { header };
   }
 
-  async delete(key: string): Promise<DeleteResult> {
-    const response = await this.run({ operation: `delete "${key}"`, idempotent: true, preferLeader: true }, (c, signal) => c.kv.delete({ key }, { signal }));
-    return { deleted: response.deleted, header: fromHeader(response.header) };
+  async delete(key: string, options: DeleteOptions = {}): Promise<DeleteResult> {
+    const request = { key, prefix: options.prefix ?? false, rangeEnd: options.rangeEnd ?? "" };
+    const what = request.prefix ? `keys starting with "${key}"` : request.rangeEnd ? `["${key}", "${request.rangeEnd}")` : `"${key}"`;
+    const response = await this.run({ operation: `delete ${what}`, idempotent: true, preferLeader: true }, (c, signal) => c.kv.delete(request, { signal }));
+    // A server from before range deletes leaves deleted_count unset.
+    const deletedCount = response.deletedCount > 0n ? toNumber(response.deletedCount) : response.deleted ? 1 : 0;
+    return { deleted: response.deleted, deletedCount, header: fromHeader(response.header) };
   }
 
   async list(options: ListOptions = {}): Promise<ListResult> {

@@ -79,8 +79,18 @@ export interface PutResult {
 }
 
 export interface DeleteResult {
+  /** At least one key was deleted. */
   deleted: boolean;
+  /** Keys deleted (all in one revision). */
+  deletedCount: number;
   header: ResponseHeader;
+}
+
+export interface DeleteOptions {
+  /** Delete every key starting with the key ("" = every key). */
+  prefix?: boolean;
+  /** Delete the keys in [key, rangeEnd). */
+  rangeEnd?: string;
 }
 
 /** What the key must look like for the swap to happen; revision/version 0 means "does not exist". */

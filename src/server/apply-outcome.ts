@@ -10,7 +10,7 @@ export interface ApplyOutcome {
   current?: KeyValue;
   /** Raft index of the entry. */
   revision: number;
-  /** Lease revoke: keys deleted with the lease. */
+  /** Range delete, lease revoke: the keys deleted. */
   deletedKeys?: number;
   /** Lease grant and keep-alive: the lease's TTL. */
   ttlSeconds?: number;
@@ -35,6 +35,7 @@ export function toApplyOutcome(result: ApplyResult): ApplyOutcome {
     case "leaseGrant":
     case "leaseKeepAlive":
       return { succeeded: true, revision: result.index, ttlSeconds: result.ttlSeconds };
+    case "deleteRange":
     case "leaseRevoke":
       return { succeeded: true, revision: result.index, deletedKeys: result.deleted.length };
     case "invalid":

@@ -7,7 +7,7 @@ import {
   CompareCommand_Target,
   type StoredKeyValue,
 } from "../gen/dkv/raft/v1/command_pb.ts";
-import type { CompareAndSwap, CompareTarget, KeyValue } from "./contract.ts";
+import type { CompareAndSwap, CompareTarget, DeleteRange, KeyValue } from "./contract.ts";
 import type { ApplyOutcome } from "./apply-outcome.ts";
 import { encodeCommand } from "../storage/index.ts";
 
@@ -27,8 +27,8 @@ export function encodeLeaseKeepAlive(id: number): Uint8Array {
   return encodeCommand(create(CommandSchema, { op: { case: "leaseKeepAlive", value: { id: BigInt(id) } } }));
 }
 
-export function encodeDelete(key: string): Uint8Array {
-  return encodeCommand(create(CommandSchema, { op: { case: "delete", value: { key } } }));
+export function encodeDelete(key: string, range: DeleteRange = {}): Uint8Array {
+  return encodeCommand(create(CommandSchema, { op: { case: "delete", value: { key, prefix: range.prefix ?? false, rangeEnd: range.rangeEnd ?? "" } } }));
 }
 
 const TARGETS: Record<CompareTarget, CompareCommand_Target> = {

@@ -76,8 +76,17 @@ export interface PutResult {
 }
 
 export interface DeleteResult {
+  /** At least one key was deleted. */
   deleted: boolean;
+  /** Keys deleted (all in one revision). */
+  deletedCount: number;
   header: ResponseHeader;
+}
+
+/** Which keys a delete takes: the key alone (neither set), every key starting with it, or [key, rangeEnd). */
+export interface DeleteRange {
+  prefix?: boolean;
+  rangeEnd?: string;
 }
 
 export interface LeaseGrantResult {
@@ -172,7 +181,7 @@ export interface KvNode {
   list(query: ListQuery, signal?: CancelSignal): Promise<ListResult>;
   /** `lease`: attach the key to that lease (0: no lease; a put detaches the key from the lease it had). */
   put(key: string, value: Uint8Array, signal?: CancelSignal, lease?: number): Promise<PutResult>;
-  delete(key: string, signal?: CancelSignal): Promise<DeleteResult>;
+  delete(key: string, signal?: CancelSignal, range?: DeleteRange): Promise<DeleteResult>;
   compareAndSwap(request: CompareAndSwap, signal?: CancelSignal): Promise<CompareAndSwapResult>;
   /** `id` 0: the member picks one. */
   leaseGrant(ttlSeconds: number, id: number, signal?: CancelSignal): Promise<LeaseGrantResult>;

@@ -28,6 +28,7 @@ import {
   NodeError,
   type CompareAndSwap,
   type CompareAndSwapResult,
+  type DeleteRange,
   type DeleteResult,
   type GetResult,
   type KvNode,
@@ -231,10 +232,21 @@ export class DkvNode implements KvNode {
     return { kv: outcome.current, header: this.header(outcome.revision) };
   }
 
-  async delete(key: string, signal?: CancelSignal): Promise<DeleteResult> {
-    validateKey(key);
-    const outcome = await this.write("propose", encodeDelete(key), signal);
-    return { deleted: outcome.previous !== undefined, header: this.header(outcome.revision) };
+  async delete(key: string, signal?: CancelSignal, range: DeleteRange = {}): Promise<DeleteResult> {
+    const rangeEnd = range.rangeEnd ?? "";
+    if (range.prefix && rangeEnd !== "") throw new NodeError("invalid_argument", "give prefix or range_end, not both");
+    if (!range.prefix || key !== "") validateKey(key);
+    if (rangeEnd !== "") {
+      validateKey(rangeEnd);
+      if (Buffer.compare(Buffer.from(key), Buffer.from(rangeEnd)) >= 0) throw new NodeError("invalid_argument", `range_end ${JSON.stringify(rangeEnd)} must sort after key ${JSON.stringify(key)}`);
+    }
+    const outcome = await this.write("propose", encodeDelete(key, range), signal);
+    if (range.prefix || rangeEnd !== "") {
+      const count = outcome.deletedKeys ?? 0;
+      return { deleted: count > 0, deletedCount: count, header: this.header(outcome.revision) };
+    }
+    const deleted = outcome.previous !== undefined;
+    return { deleted, deletedCount: deleted ? 1 : 0, header: this.header(outcome.revision) };
   }
 
   async compareAndSwap(request: CompareAndSwap, signal?: CancelSignal): Promise<CompareAndSwapResult> {

@@ -53,8 +53,9 @@ export function changesOf(results: readonly ApplyResult[], into: KeyValue[] = []
         if (result.kv !== undefined) change = result.kv;
         else if (result.previous !== undefined) change = deletion(result.previous.key, result.index);
         break;
+      case "deleteRange":
       case "leaseRevoke":
-        // One revision for every key the lease took with it, as etcd reports a revoke.
+        // One revision for every key deleted together, as etcd reports a range delete or a revoke.
         for (const key of result.deleted) if (!key.startsWith(RESERVED_KEY_PREFIX)) into.push(deletion(key, result.index));
         break;
     }

@@ -47,6 +47,8 @@ import {
 } from "./leases";
 
 const ENTRY_TYPE_CONF_CHANGE: EntryType.ConfChange = 1;
+/** Keys below this are dkv's own records (members, leases): "\u0000..." */
+const CLIENT_KEYS_START = "\u0001";
 const EMPTY_VALUE = new Uint8Array(0);
 
 /**
@@ -110,6 +112,8 @@ export type ApplyResult =
   | (CommandResultBase & { kind: "put"; kv: KeyValue })
   | (CommandResultBase & { kind: "delete"; key: string; deleted: boolean })
   | (CommandResultBase & { kind: "compareAndSwap"; succeeded: boolean; previous?: KeyValue; kv?: KeyValue })
+  /** A delete of a prefix or a range: the keys it deleted, for watchers. */
+  | (CommandResultBase & { kind: "deleteRange"; deleted: string[] })
   | (CommandResultBase & { kind: "leaseGrant"; id: number; ttlSeconds: number })
   /** `deleted`: the keys that went with the lease, for watchers. */
   | (CommandResultBase & { kind: "leaseRevoke"; id: number; deleted: string[] })
@@ -278,6 +282,7 @@ export class KvStore {
         return { ...base, kind: "put", kv: this.put(op.value.key, op.value.value, entry.index, id) };
       }
       case "delete":
+        if (op.value.prefix || op.value.rangeEnd !== "") return { ...base, kind: "deleteRange", deleted: this.deleteRange(op.value.key, op.value.prefix, op.value.rangeEnd) };
         if (op.value.key.length === 0) return { ...base, kind: "invalid", error: "key must not be empty" };
         return { ...base, kind: "delete", key: op.value.key, deleted: this.deleteKey(op.value.key) };
       case "compareAndSwap":
@@ -333,6 +338,18 @@ export class KvStore {
     this.keys.delete(key);
     if (previous.lease !== 0) this.keys.delete(leaseAttachmentKey(previous.lease, key));
     return true;
+  }
+
+  /** Deletes the client keys with a prefix, or in [start, rangeEnd); reserved records are never in range. */
+  private deleteRange(start: string, prefix: boolean, rangeEnd: string): string[] {
+    const inRange = prefix ? (key: string) => key.startsWith(start) : (key: string) => compareKeys(key, rangeEnd) < 0;
+    const keys: string[] = [];
+    for (const kv of this.keys.from(start < CLIENT_KEYS_START ? CLIENT_KEYS_START : start)) {
+      if (!inRange(kv.key)) break;
+      keys.push(kv.key);
+    }
+    for (const key of keys) this.deleteKey(key);
+    return keys;
   }
 
   /** Deletes the lease and every key attached to it; returns those keys. */
@@ -481,6 +498,8 @@ function writes(result: ApplyResult): boolean {
       return result.deleted;
     case "compareAndSwap":
       return result.succeeded && (result.kv !== undefined || result.previous !== undefined);
+    case "deleteRange":
+      return result.deleted.length > 0;
     case "leaseGrant":
     case "leaseRevoke":
       return true;

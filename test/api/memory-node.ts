@@ -6,6 +6,7 @@ import {
   type CancelSignal,
   type CompareAndSwap,
   type CompareAndSwapResult,
+  type DeleteRange,
   type DeleteResult,
   type GetResult,
   type KeyValue,
@@ -93,12 +94,20 @@ export class MemoryNode implements KvNode {
     return { kv: { ...kv }, header: this.header() };
   }
 
-  async delete(key: string, signal?: CancelSignal): Promise<DeleteResult> {
+  async delete(key: string, signal?: CancelSignal, range: DeleteRange = {}): Promise<DeleteResult> {
     await this.enter("delete", signal);
+    if (range.prefix || range.rangeEnd) {
+      const end = range.rangeEnd ?? "";
+      const doomed = [...this.data.keys()].filter((k) => (range.prefix ? k.startsWith(key) : k >= key && k < end)).sort();
+      for (const k of doomed) this.data.delete(k);
+      if (doomed.length > 0) this.revision++;
+      if (doomed.length > 0) this.publish({ index: this.revision, kind: "deleteRange", deleted: doomed });
+      return { deleted: doomed.length > 0, deletedCount: doomed.length, header: this.header() };
+    }
     const deleted = this.data.delete(key);
     if (deleted) this.revision++;
     if (deleted) this.publish({ index: this.revision, kind: "delete", key, deleted });
-    return { deleted, header: this.header() };
+    return { deleted, deletedCount: deleted ? 1 : 0, header: this.header() };
   }
 
   async compareAndSwap(request: CompareAndSwap, signal?: CancelSignal): Promise<CompareAndSwapResult> {

@@ -117,6 +117,28 @@ describe("key commands", () => {
     expect((await dkv(["get", "doomed", "--endpoints", all, "--output", "json"])).code).toBe(1);
   });
 
+  test("del --prefix and --range-end delete many keys in one revision; member records are never in range", async () => {
+    for (const key of ["purge/a", "purge/b", "purge/c", "purgeX", "range/1", "range/2", "range/3"]) await ok(["set", key, "x", "--endpoints", all]);
+    const before = (await json(["get", "purgeX", "--endpoints", all])).revision as number;
+    const purged = await json(["del", "purge/", "--prefix", "--endpoints", all]);
+    expect(purged).toMatchObject({ key: "purge/", deleted: true, deleted_count: 3 });
+    expect(purged.revision).toBe(before + 1);
+    expect(await ok(["list", "purge", "--keys-only", "--endpoints", all])).toContain("purgeX");
+    expect(await ok(["list", "purge/", "--keys-only", "--endpoints", all])).not.toContain("purge/");
+    expect(await ok(["del", "range/1", "--range-end", "range/3", "--endpoints", all])).toBe("deleted 2 key(s)\n");
+    expect(await json(["get", "range/3", "--endpoints", all])).toMatchObject({ key: "range/3" });
+    expect(await ok(["del", "nothing/", "--prefix", "--endpoints", all])).toBe("deleted 0 key(s)\n");
+    const both = await dkv(["del", "a", "--prefix", "--range-end", "b", "--endpoints", all]);
+    expectOneLineFailure(both, 2, 5000);
+    const backwards = await dkv(["del", "b", "--range-end", "a", "--endpoints", all]);
+    expectOneLineFailure(backwards, 1, 5000);
+    expect(backwards.stderr).toContain("must sort after key");
+    // Everything: the members stay members.
+    await ok(["del", "", "--prefix", "--endpoints", all]);
+    expect(await ok(["list", "--endpoints", all])).toBe("");
+    expect((await ok(["member", "list", "--endpoints", all])).trim().split("\n")).toHaveLength(4);
+  }, 30_000);
+
   test("list: prefix, --limit, --keys-only, table and json", async () => {
     for (const key of ["p/1", "p/2", "p/3", "q/1"]) await ok(["set", key, `v-${key}`, "--endpoints", all]);
     expect(await ok(["list", "p/", "--endpoints", all])).toBe("KEY  VALUE\np/1  v-p/1\np/2  v-p/2\np/3  v-p/3\n");

@@ -74,3 +74,7 @@ export function leaseRevokeData(id: number): Uint8Array {
 export function leaseKeepAliveData(id: number): Uint8Array {
   return toBinary(CommandSchema, create(CommandSchema, { op: { case: "leaseKeepAlive", value: { id: BigInt(id) } } }));
 }
+
+export function deleteRangeData(key: string, range: { prefix?: boolean; rangeEnd?: string }): Uint8Array {
+  return toBinary(CommandSchema, create(CommandSchema, { op: { case: "delete", value: create(DeleteCommandSchema, { key, prefix: range.prefix ?? false, rangeEnd: range.rangeEnd ?? "" }) } }));
+}

@@ -6,10 +6,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Entry } from "../../src/raft/types";
-import type { Storage } from "../../src/storage";
+import { type ApplyResult, type Storage, openStorage } from "../../src/storage";
 import { entry, putData } from "./commands";
 
-export { bytes, casData, deleteData, entry, leaseGrantData, leaseKeepAliveData, leasePutData, leaseRevokeData, putData, text } from "./commands";
+export { bytes, casData, deleteData, deleteRangeData, entry, leaseGrantData, leaseKeepAliveData, leasePutData, leaseRevokeData, putData, text } from "./commands";
 
 const dirs: string[] = [];
 const opened: Storage[] = [];
@@ -69,4 +69,22 @@ export function dumpKv(storage: Storage): { key: string; value: number[]; create
     start = page.kvs[page.kvs.length - 1]!.key + "\0";
   }
   return rows;
+}
+
+/** A storage whose log holds (and has committed) whatever apply() is given, from the next index on. */
+export class CommittedNode {
+  readonly storage: Storage;
+  private next: number;
+  constructor(dir: string) {
+    this.storage = track(openStorage(dir));
+    this.next = this.storage.kv.appliedIndex() + 1;
+  }
+  apply(...datas: Uint8Array[]): ApplyResult[] {
+    const entries = datas.map((data) => entry(this.next++, 1, data));
+    this.storage.persistReady({ entries, hardState: { term: 1, vote: "", commit: this.next - 1 }, snapshotChunks: [] });
+    return this.storage.applyCommitted(entries);
+  }
+  one(data: Uint8Array): ApplyResult {
+    return this.apply(data)[0]!;
+  }
 }

@@ -1,13 +1,13 @@
 import { describe, expect, test } from "bun:test";
 import { CompareCommand_Target } from "../../src/gen/dkv/raft/v1/command_pb";
-import { type ApplyResult, type Storage, openStorage } from "../../src/storage";
+import { type Storage, openStorage } from "../../src/storage";
 import { changesOf } from "../../src/server/watch-hub";
 import {
   casData,
   cleanUpAfterEachTest,
+  CommittedNode,
   deleteData,
   dumpKv,
-  entry,
   leaseGrantData,
   leaseKeepAliveData,
   leasePutData,
@@ -20,28 +20,11 @@ import {
 
 cleanUpAfterEachTest();
 
-class Node {
-  readonly storage: Storage;
-  private next: number;
-  constructor(dir: string) {
-    this.storage = track(openStorage(dir));
-    this.next = this.storage.kv.appliedIndex() + 1;
-  }
-  apply(...datas: Uint8Array[]): ApplyResult[] {
-    const entries = datas.map((data) => entry(this.next++, 1, data));
-    this.storage.persistReady({ entries, hardState: { term: 1, vote: "", commit: this.next - 1 }, snapshotChunks: [] });
-    return this.storage.applyCommitted(entries);
-  }
-  one(data: Uint8Array): ApplyResult {
-    return this.apply(data)[0]!;
-  }
-}
-
 const userKeys = (storage: Storage) => dumpKv(storage).map((kv) => `${kv.key}:${kv.lease}`);
 
 describe("leases in the state machine", () => {
   test("a put with a lease attaches the key; a put without one, a delete or a compare-and-swap detaches it", () => {
-    const node = new Node(tempDir());
+    const node = new CommittedNode(tempDir());
     expect(node.one(leaseGrantData(7, 30))).toMatchObject({ kind: "leaseGrant", id: 7, ttlSeconds: 30 });
     node.apply(leasePutData("a", "1", 7), leasePutData("b", "1", 7), leasePutData("c", "1", 7), leasePutData("d", "1", 7));
     expect(node.storage.kv.get("a")).toMatchObject({ lease: 7, version: 1 });
@@ -66,7 +49,7 @@ describe("leases in the state machine", () => {
   });
 
   test("a compare-and-swap may write with a lease: a lock taken only if free, gone with its owner's lease", () => {
-    const node = new Node(tempDir());
+    const node = new CommittedNode(tempDir());
     node.apply(leaseGrantData(1, 10), leaseGrantData(2, 10));
     const take = (owner: number) => casData({ compareKey: "lock", target: CompareCommand_Target.VERSION, compareNumber: 0, key: "lock", value: `owner-${owner}`, lease: owner });
     expect(node.one(take(1))).toMatchObject({ kind: "compareAndSwap", succeeded: true, kv: { key: "lock", lease: 1 } });
@@ -84,7 +67,7 @@ describe("leases in the state machine", () => {
   });
 
   test("a revoke deletes the lease's keys in one revision, and a watcher sees one delete per key", () => {
-    const node = new Node(tempDir());
+    const node = new CommittedNode(tempDir());
     node.one(leaseGrantData(5, 10));
     node.apply(leasePutData("app/x", "1", 5), leasePutData("app/y", "1", 5), putData("keep", "1"));
     const result = node.one(leaseRevokeData(5));
@@ -96,7 +79,7 @@ describe("leases in the state machine", () => {
   });
 
   test("unknown leases and taken ids are refused alike on every member, changing nothing", () => {
-    const node = new Node(tempDir());
+    const node = new CommittedNode(tempDir());
     expect(node.one(leasePutData("a", "1", 99))).toMatchObject({ kind: "refused", code: "not_found" });
     expect(node.one(leaseKeepAliveData(99))).toMatchObject({ kind: "refused", code: "not_found" });
     expect(node.one(leaseRevokeData(99))).toMatchObject({ kind: "refused", code: "not_found" });
@@ -112,7 +95,7 @@ describe("leases in the state machine", () => {
 
   test("leases and attachments survive a snapshot and a restart, with the keys' lease ids", async () => {
     const dir = tempDir();
-    const node = new Node(dir);
+    const node = new CommittedNode(dir);
     node.apply(leaseGrantData(11, 15), leaseGrantData(2 ** 40, 60), leasePutData("a", "1", 11), leasePutData("b", "1", 2 ** 40));
     await node.storage.createSnapshot();
     node.apply(leasePutData("c", "1", 11), leaseRevokeData(2 ** 40));
