@@ -46,7 +46,7 @@ import {
   type LeaveServerRequest,
   type LeaveServerResponse,
 } from "../gen/dkv/v1/membership_pb.js";
-import type { SnapshotChunk, StatusResponse } from "../gen/dkv/v1/maintenance_pb.js";
+import { MoveLeaderResponseSchema, type MoveLeaderRequest, type MoveLeaderResponse, type SnapshotChunk, type StatusResponse } from "../gen/dkv/v1/maintenance_pb.js";
 import { invalidArgument } from "./errors.js";
 import {
   compareTargetFromProto,
@@ -87,6 +87,7 @@ export interface MembershipService {
 export interface MaintenanceService {
   status(request: unknown, context: CallContext): Promise<StatusResponse>;
   snapshot(request: unknown, context: CallContext): AsyncIterable<SnapshotChunk>;
+  moveLeader(request: MoveLeaderRequest, context: CallContext): Promise<MoveLeaderResponse>;
 }
 
 function requireNonEmpty(field: string, value: string): void {
@@ -252,6 +253,12 @@ export function createMaintenanceService(node: KvNode): MaintenanceService {
 
     async *snapshot(_request, { signal }) {
       for await (const chunk of node.snapshot(signal)) yield snapshotChunkToProto(chunk);
+    },
+
+    async moveLeader(request, { signal }) {
+      requireNonEmpty("target_id", request.targetId);
+      const result = await node.moveLeader(request.targetId, signal);
+      return create(MoveLeaderResponseSchema, { leaderId: result.leaderId, raftTerm: BigInt(result.raftTerm) });
     },
   };
 }

@@ -212,6 +212,14 @@ export class DkvClient {
     await this.run({ operation: `remove member "${id}"`, idempotent: false, preferLeader: true }, (c, signal) => c.membership.leaveServer({ id }, { signal }));
   }
 
+  /** Hands leadership to voter `id` (etcdctl move-leader); resolves once it leads. */
+  async moveLeader(id: string): Promise<{ leaderId: string; raftTerm: number }> {
+    const response = await this.run({ operation: `move leadership to "${id}"`, idempotent: true, preferLeader: true }, (c, signal) =>
+      c.maintenance.moveLeader({ targetId: id }, { signal }),
+    );
+    return { leaderId: response.leaderId, raftTerm: toNumber(response.raftTerm) };
+  }
+
   /** Status of one endpoint, asked directly (no failover: the point is to hear from that node). */
   async status(endpoint: string, timeoutMs = this.commandTimeoutMs): Promise<NodeStatus> {
     const parsed = parseEndpoint(endpoint, this.secure);

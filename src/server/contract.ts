@@ -200,6 +200,8 @@ export interface KvNode {
   isReady(signal?: CancelSignal): Promise<{ ready: boolean; reason: string }>;
   /** Streams a consistent backup image; the last chunk carries the SHA-256 (hex) of all bytes. */
   snapshot(signal?: CancelSignal): AsyncIterable<{ data: Uint8Array; sha256: string; index: number; sizeBytes: number }>;
+  /** Hands leadership to voter `targetId` and resolves once it leads (any member may be asked). */
+  moveLeader(targetId: string, signal?: CancelSignal): Promise<{ leaderId: string; raftTerm: number }>;
   /** Prometheus text exposition of the node's metrics. */
   metricsText(): string;
   /** The changes of a key or prefix as this member applies them, until `signal` fires; ends with NodeError when the watch cannot go on. */

@@ -603,6 +603,35 @@ export class DkvNode implements KvNode {
     while (this.driver.isLeader && Date.now() < deadline) await sleep(20);
   }
 
+  async moveLeader(targetId: string, signal?: CancelSignal): Promise<{ leaderId: string; raftTerm: number }> {
+    const status = this.raft.status();
+    if (!status.confState.voters.includes(targetId)) {
+      const what = status.confState.learners.includes(targetId) ? "is a learner, not a voter; wait until it is promoted" : "is not a voting member (see dkv member list)";
+      throw new NodeError(status.confState.learners.includes(targetId) ? "failed_precondition" : "not_found", `member ${JSON.stringify(targetId)} ${what}`);
+    }
+    const waitMs = Math.max(3000, this.d.config.electionTimeoutMs * 3);
+    const deadline = Date.now() + waitMs;
+    let askedOf = "";
+    let askedAt = 0;
+    for (;;) {
+      const leader = this.driver.leaderId;
+      if (leader === targetId) return { leaderId: leader, raftTerm: this.raft.status().term };
+      if (signal?.aborted) throw new NodeError("deadline_exceeded", "request cancelled by the client");
+      if (Date.now() >= deadline) {
+        throw new NodeError("unavailable", `leadership did not move to ${targetId} within ${waitMs} ms (is it caught up and reachable?); the leader is ${leader || "unknown"}`);
+      }
+      // A follower passes the request to the leader. The leader gives a transfer up after an
+      // election timeout: ask again then, or at once when another member took the lead meanwhile.
+      if (leader && (leader !== askedOf || Date.now() - askedAt > this.d.config.electionTimeoutMs)) {
+        this.d.log.info("moving leadership on request", { from: leader, to: targetId });
+        this.driver.transferLeadership(targetId);
+        askedOf = leader;
+        askedAt = Date.now();
+      }
+      await sleep(20);
+    }
+  }
+
   private dbSizeBytes(): number {
     let total = 0;
     for (const suffix of ["", "-wal"]) {

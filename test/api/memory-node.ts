@@ -245,6 +245,15 @@ export class MemoryNode implements KvNode {
     }
   }
 
+  async moveLeader(targetId: string, signal?: CancelSignal): Promise<{ leaderId: string; raftTerm: number }> {
+    await this.enter("members", signal);
+    const target = this.memberList.find((m) => m.id === targetId);
+    if (target === undefined) throw new NodeError("not_found", `member ${JSON.stringify(targetId)} is not a voting member`);
+    for (const m of this.memberList) m.isLeader = m.id === targetId;
+    this.raftTerm++;
+    return { leaderId: targetId, raftTerm: this.raftTerm };
+  }
+
   metricsText(): string {
     return this.metricsTextValue;
   }

@@ -216,6 +216,19 @@ describe("member, status, health", () => {
     expect(unknown.stderr).toContain("nobody");
   }, 30_000);
 
+  test("member move-leader hands the lead to the member named; writes go on under it", async () => {
+    const before = await json(["member", "list", "--endpoints", all]);
+    const leader = before.members.find((m: { is_leader: boolean }) => m.is_leader).id as string;
+    const target = before.members.find((m: { id: string }) => m.id !== leader).id as string;
+    expect(await ok(["member", "move-leader", target, "--endpoints", all])).toMatch(new RegExp(`^leader is now "${target}" \\(term \\d+\\)\\n$`));
+    const after = await json(["member", "list", "--endpoints", all]);
+    expect(after.members.find((m: { is_leader: boolean }) => m.is_leader).id).toBe(target);
+    expect(await ok(["set", "after-move", "1", "--endpoints", all])).toBe("OK\n");
+    const unknown = await dkv(["member", "move-leader", "nobody", "--endpoints", all]);
+    expectOneLineFailure(unknown, 1, 6000);
+    expect(unknown.stderr).toContain("not a voting member");
+  }, 30_000);
+
   test("status (table and json) and health with all members up", async () => {
     const status = await json(["status", "--endpoints", all]);
     expect(status.endpoints).toHaveLength(3);

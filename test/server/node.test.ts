@@ -351,3 +351,29 @@ describe("leases", () => {
     expect(await codeOf(node.leaseTimeToLive(7, false, "linearizable"))).toBe("not_found");
   }, 20_000);
 });
+
+describe("move leader", () => {
+  test("any member hands leadership to the voter asked for; unknown members and learners are refused", async () => {
+    const { nodes } = await startCluster(3);
+    const leader = await leaderWithTwoVoters(nodes);
+    const followers = nodes.filter((n) => n !== leader);
+    const targetId = (await followers[1]!.status()).memberId;
+    // Asked of the follower that is not the target: it passes the request on to the leader.
+    const moved = await followers[0]!.moveLeader(targetId);
+    expect(moved.leaderId).toBe(targetId);
+    expect((await followers[1]!.status()).isLeader).toBe(true);
+    expect(moved.raftTerm).toBeGreaterThan(0);
+    // Already there: answers at once.
+    expect((await leader.moveLeader(targetId)).leaderId).toBe(targetId);
+    await followers[1]!.put("after", text("1"));
+    for (const n of nodes) await until("the write under the new leader everywhere", 5000, async () => decode((await n.get("after", "serializable")).kv?.value) === "1");
+    const unknown = await leader.moveLeader("nobody").catch((error: NodeError) => error);
+    expect(unknown).toBeInstanceOf(NodeError);
+    expect((unknown as NodeError).code).toBe("not_found");
+    const current = followers[1]!;
+    await current.addMember("m9", "127.0.0.1:3999", "127.0.0.1:4999", true);
+    const learner = await current.moveLeader("m9").catch((error: NodeError) => error);
+    expect((learner as NodeError).code).toBe("failed_precondition");
+    expect((learner as NodeError).message).toContain("is a learner");
+  }, 30_000);
+});

@@ -57,6 +57,14 @@ async function runRemove(args: ClientFlags & { name: string }): Promise<void> {
   });
 }
 
+async function runMoveLeader(args: ClientFlags & { name: string }): Promise<void> {
+  await withClient(args, async (client, output) => {
+    const moved = await client.moveLeader(args.name);
+    if (output === "json") return printJson({ leader: moved.leaderId, raft_term: moved.raftTerm });
+    writeStdout(`leader is now ${JSON.stringify(moved.leaderId)} (term ${moved.raftTerm})\n`);
+  });
+}
+
 function listCommand(name: string): CommandDef<typeof listArgs> {
   return defineCommand({ meta: { name, description: "List the cluster's members" }, args: listArgs, run: ({ args }) => runList(args) });
 }
@@ -69,9 +77,20 @@ function removeCommand(name: string): CommandDef<typeof removeArgs> {
   return defineCommand({ meta: { name, description: "Remove a member (NAME)" }, args: removeArgs, run: ({ args }) => runRemove(args) });
 }
 
+const moveLeaderArgs = {
+  name: { type: "positional", required: true, description: "Name (member id) of the voter to lead" },
+  ...clientArgs,
+} as const satisfies ArgsDef;
+
+const moveLeaderCommand = defineCommand({
+  meta: { name: "move-leader", description: "Hand leadership to another voter (NAME), e.g. before maintenance of the leader's machine" },
+  args: moveLeaderArgs,
+  run: ({ args }) => runMoveLeader(args),
+});
+
 export const memberCommand = defineCommand({
-  meta: { name: "member", description: "List, add and remove cluster members" },
-  subCommands: { list: listCommand("list"), add: addCommand("add"), remove: removeCommand("remove") },
+  meta: { name: "member", description: "List, add and remove cluster members; move the leadership" },
+  subCommands: { list: listCommand("list"), add: addCommand("add"), remove: removeCommand("remove"), "move-leader": moveLeaderCommand },
 });
 
 /** The seed's spellings, wired as top-level commands. */

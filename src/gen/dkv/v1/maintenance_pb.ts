@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file dkv/v1/maintenance.proto.
  */
 export const file_dkv_v1_maintenance: GenFile = /*@__PURE__*/
-  fileDesc("Chhka3YvdjEvbWFpbnRlbmFuY2UucHJvdG8SBmRrdi52MSIPCg1TdGF0dXNSZXF1ZXN0ItkBCg5TdGF0dXNSZXNwb25zZRIRCgltZW1iZXJfaWQYASABKAkSEQoJbGVhZGVyX2lkGAIgASgJEhEKCWlzX2xlYWRlchgDIAEoCBIRCglyYWZ0X3Rlcm0YBCABKAQSFAoMY29tbWl0X2luZGV4GAUgASgEEhUKDWFwcGxpZWRfaW5kZXgYBiABKAQSFQoNZGJfc2l6ZV9ieXRlcxgHIAEoBBIPCgd2ZXJzaW9uGAggASgJEhIKCmNsdXN0ZXJfaWQYCSABKAkSEgoKaXNfbGVhcm5lchgKIAEoCCIRCg9TbmFwc2hvdFJlcXVlc3QiUAoNU25hcHNob3RDaHVuaxIMCgRkYXRhGAEgASgMEg4KBnNoYTI1NhgCIAEoCRINCgVpbmRleBgDIAEoBBISCgpzaXplX2J5dGVzGAQgASgEMocBCg5NYWludGVuYW5jZUFQSRI3CgZTdGF0dXMSFS5ka3YudjEuU3RhdHVzUmVxdWVzdBoWLmRrdi52MS5TdGF0dXNSZXNwb25zZRI8CghTbmFwc2hvdBIXLmRrdi52MS5TbmFwc2hvdFJlcXVlc3QaFS5ka3YudjEuU25hcHNob3RDaHVuazABYgZwcm90bzM");
+  fileDesc("Chhka3YvdjEvbWFpbnRlbmFuY2UucHJvdG8SBmRrdi52MSIPCg1TdGF0dXNSZXF1ZXN0ItkBCg5TdGF0dXNSZXNwb25zZRIRCgltZW1iZXJfaWQYASABKAkSEQoJbGVhZGVyX2lkGAIgASgJEhEKCWlzX2xlYWRlchgDIAEoCBIRCglyYWZ0X3Rlcm0YBCABKAQSFAoMY29tbWl0X2luZGV4GAUgASgEEhUKDWFwcGxpZWRfaW5kZXgYBiABKAQSFQoNZGJfc2l6ZV9ieXRlcxgHIAEoBBIPCgd2ZXJzaW9uGAggASgJEhIKCmNsdXN0ZXJfaWQYCSABKAkSEgoKaXNfbGVhcm5lchgKIAEoCCIRCg9TbmFwc2hvdFJlcXVlc3QiUAoNU25hcHNob3RDaHVuaxIMCgRkYXRhGAEgASgMEg4KBnNoYTI1NhgCIAEoCRINCgVpbmRleBgDIAEoBBISCgpzaXplX2J5dGVzGAQgASgEIiYKEU1vdmVMZWFkZXJSZXF1ZXN0EhEKCXRhcmdldF9pZBgBIAEoCSI6ChJNb3ZlTGVhZGVyUmVzcG9uc2USEQoJbGVhZGVyX2lkGAEgASgJEhEKCXJhZnRfdGVybRgCIAEoBDLMAQoOTWFpbnRlbmFuY2VBUEkSNwoGU3RhdHVzEhUuZGt2LnYxLlN0YXR1c1JlcXVlc3QaFi5ka3YudjEuU3RhdHVzUmVzcG9uc2USPAoIU25hcHNob3QSFy5ka3YudjEuU25hcHNob3RSZXF1ZXN0GhUuZGt2LnYxLlNuYXBzaG90Q2h1bmswARJDCgpNb3ZlTGVhZGVyEhkuZGt2LnYxLk1vdmVMZWFkZXJSZXF1ZXN0GhouZGt2LnYxLk1vdmVMZWFkZXJSZXNwb25zZWIGcHJvdG8z");
 
 /**
  * @generated from message dkv.v1.StatusRequest
@@ -137,6 +137,48 @@ export const SnapshotChunkSchema: GenMessage<SnapshotChunk> = /*@__PURE__*/
   messageDesc(file_dkv_v1_maintenance, 3);
 
 /**
+ * Hands leadership to another voter (etcdctl move-leader), e.g. before
+ * maintenance of the leader's machine. Answers once the target leads.
+ *
+ * @generated from message dkv.v1.MoveLeaderRequest
+ */
+export type MoveLeaderRequest = Message<"dkv.v1.MoveLeaderRequest"> & {
+  /**
+   * @generated from field: string target_id = 1;
+   */
+  targetId: string;
+};
+
+/**
+ * Describes the message dkv.v1.MoveLeaderRequest.
+ * Use `create(MoveLeaderRequestSchema)` to create a new message.
+ */
+export const MoveLeaderRequestSchema: GenMessage<MoveLeaderRequest> = /*@__PURE__*/
+  messageDesc(file_dkv_v1_maintenance, 4);
+
+/**
+ * @generated from message dkv.v1.MoveLeaderResponse
+ */
+export type MoveLeaderResponse = Message<"dkv.v1.MoveLeaderResponse"> & {
+  /**
+   * @generated from field: string leader_id = 1;
+   */
+  leaderId: string;
+
+  /**
+   * @generated from field: uint64 raft_term = 2;
+   */
+  raftTerm: bigint;
+};
+
+/**
+ * Describes the message dkv.v1.MoveLeaderResponse.
+ * Use `create(MoveLeaderResponseSchema)` to create a new message.
+ */
+export const MoveLeaderResponseSchema: GenMessage<MoveLeaderResponse> = /*@__PURE__*/
+  messageDesc(file_dkv_v1_maintenance, 5);
+
+/**
  * @generated from service dkv.v1.MaintenanceAPI
  */
 export const MaintenanceAPI: GenService<{
@@ -155,6 +197,14 @@ export const MaintenanceAPI: GenService<{
     methodKind: "server_streaming";
     input: typeof SnapshotRequestSchema;
     output: typeof SnapshotChunkSchema;
+  },
+  /**
+   * @generated from rpc dkv.v1.MaintenanceAPI.MoveLeader
+   */
+  moveLeader: {
+    methodKind: "unary";
+    input: typeof MoveLeaderRequestSchema;
+    output: typeof MoveLeaderResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_dkv_v1_maintenance, 0);
