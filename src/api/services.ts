@@ -35,6 +35,9 @@ import {
   type SetResponse,
   type WatchRequest,
   type WatchResponse,
+  TxnResponseSchema,
+  type TxnRequest,
+  type TxnResponse,
 } from "../gen/dkv/v1/kv_pb.js";
 import {
   GetServersResponseSchema,
@@ -56,6 +59,9 @@ import {
   memberToProto,
   snapshotChunkToProto,
   statusToProto,
+  txnCompareResultFromProto,
+  txnOpFromProto,
+  txnOpResultToProto,
   uint64FromProto,
 } from "./translate.js";
 import type { CancelSignal } from "../server/cancel-signal.js";
@@ -72,6 +78,7 @@ export interface DkvService {
   list(request: ListRequest, context: CallContext): Promise<ListResponse>;
   compareAndSwap(request: CompareAndSwapRequest, context: CallContext): Promise<CompareAndSwapResponse>;
   watch(request: WatchRequest, context: CallContext): AsyncIterable<WatchResponse>;
+  txn(request: TxnRequest, context: CallContext): Promise<TxnResponse>;
   leaseGrant(request: LeaseGrantRequest, context: CallContext): Promise<LeaseGrantResponse>;
   leaseRevoke(request: LeaseRevokeRequest, context: CallContext): Promise<LeaseRevokeResponse>;
   leaseKeepAlive(request: LeaseKeepAliveRequest, context: CallContext): Promise<LeaseKeepAliveResponse>;
@@ -163,6 +170,27 @@ export function createDkvService(node: KvNode): DkvService {
           events: batch.events.map((event) => ({ type: event.type === "put" ? Event_Type.PUT : Event_Type.DELETE, kv: keyValueToProto(event.kv) })),
         });
       }
+    },
+
+    async txn(request, { signal }) {
+      const result = await node.txn(
+        {
+          compare: request.compare.map((c, i) => {
+            if (c.key === "") throw invalidArgument(`compare[${i}].key must not be empty`);
+            return {
+              key: c.key,
+              target: compareTargetFromProto(c.target),
+              result: txnCompareResultFromProto(c.result),
+              value: c.value,
+              number: uint64FromProto(`compare[${i}].number`, c.number),
+            };
+          }),
+          success: request.success.map((op, i) => txnOpFromProto(op, `success[${i}]`)),
+          failure: request.failure.map((op, i) => txnOpFromProto(op, `failure[${i}]`)),
+        },
+        signal,
+      );
+      return create(TxnResponseSchema, { succeeded: result.succeeded, results: result.results.map(txnOpResultToProto), header: headerToProto(result.header) });
     },
 
     async leaseGrant(request, { signal }) {

@@ -4,7 +4,18 @@
 // is a node bug and surfaces as internal.
 import { create } from "@bufbuild/protobuf";
 import type * as domain from "../server/contract.js";
-import { Compare_Target, Consistency, KeyValueSchema, ResponseHeaderSchema, type KeyValue, type ResponseHeader } from "../gen/dkv/v1/kv_pb.js";
+import {
+  Compare_Target,
+  Consistency,
+  KeyValueSchema,
+  ResponseHeaderSchema,
+  TxnCompare_Result,
+  TxnOpResultSchema,
+  type KeyValue,
+  type ResponseHeader,
+  type TxnOp,
+  type TxnOpResult,
+} from "../gen/dkv/v1/kv_pb.js";
 import { ServerSchema, type Server } from "../gen/dkv/v1/membership_pb.js";
 import { SnapshotChunkSchema, StatusResponseSchema, type SnapshotChunk, type StatusResponse } from "../gen/dkv/v1/maintenance_pb.js";
 import { invalidArgument } from "./errors.js";
@@ -31,8 +42,54 @@ export function compareTargetFromProto(target: Compare_Target): domain.CompareTa
       return "mod_revision";
     case Compare_Target.CREATE_REVISION:
       return "create_revision";
+    case Compare_Target.LEASE:
+      return "lease";
     default:
-      throw invalidArgument(`compare.target ${String(target)} is unknown; use TARGET_VALUE, TARGET_VERSION, TARGET_MOD_REVISION or TARGET_CREATE_REVISION`);
+      throw invalidArgument(`compare.target ${String(target)} is unknown; use TARGET_VALUE, TARGET_VERSION, TARGET_MOD_REVISION, TARGET_CREATE_REVISION or TARGET_LEASE`);
+  }
+}
+
+export function txnCompareResultFromProto(result: TxnCompare_Result): domain.TxnCompareResult {
+  switch (result) {
+    case TxnCompare_Result.EQUAL:
+      return "equal";
+    case TxnCompare_Result.NOT_EQUAL:
+      return "not_equal";
+    case TxnCompare_Result.GREATER:
+      return "greater";
+    case TxnCompare_Result.LESS:
+      return "less";
+    default:
+      throw invalidArgument(`compare.result ${String(result)} is unknown; use RESULT_EQUAL, RESULT_NOT_EQUAL, RESULT_GREATER or RESULT_LESS`);
+  }
+}
+
+export function txnOpFromProto(op: TxnOp, where: string): domain.TxnOp {
+  switch (op.op.case) {
+    case "put":
+      if (op.op.value.key === "") throw invalidArgument(`${where}: put.key must not be empty`);
+      return { type: "put", key: op.op.value.key, value: op.op.value.value, lease: uint64FromProto(`${where}: put.lease`, op.op.value.lease) };
+    case "delete":
+      if (op.op.value.key === "" && !op.op.value.prefix) throw invalidArgument(`${where}: delete.key must not be empty`);
+      return { type: "delete", key: op.op.value.key, prefix: op.op.value.prefix, rangeEnd: op.op.value.rangeEnd };
+    case "get":
+      if (op.op.value.key === "") throw invalidArgument(`${where}: get.key must not be empty`);
+      return { type: "get", key: op.op.value.key };
+    default:
+      throw invalidArgument(`${where} has no operation: set put, delete or get`);
+  }
+}
+
+export function txnOpResultToProto(result: domain.TxnOpResult): TxnOpResult {
+  switch (result.type) {
+    case "put":
+      return create(TxnOpResultSchema, { result: { case: "put", value: { kv: keyValueToProto(result.kv) } } });
+    case "delete":
+      return create(TxnOpResultSchema, { result: { case: "delete", value: { deleted: result.deleted > 0, deletedCount: BigInt(result.deleted) } } });
+    case "get":
+      return create(TxnOpResultSchema, {
+        result: { case: "get", value: { found: result.kv !== undefined, value: result.kv?.value ?? new Uint8Array(0), kv: result.kv === undefined ? undefined : keyValueToProto(result.kv) } },
+      });
   }
 }
 

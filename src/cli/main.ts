@@ -17,6 +17,7 @@ export const rootCommand = defineCommand({
     cas: () => import("./client-commands/cas.ts").then((m) => m.casCommand),
     watch: () => import("./client-commands/watch.ts").then((m) => m.watchCommand),
     lease: () => import("./client-commands/lease.ts").then((m) => m.leaseCommand),
+    txn: () => import("./client-commands/txn.ts").then((m) => m.txnCommand),
     member: () => import("./client-commands/member.ts").then((m) => m.memberCommand),
     status: () => import("./client-commands/status.ts").then((m) => m.statusCommand),
     health: () => import("./client-commands/health.ts").then((m) => m.healthCommand),

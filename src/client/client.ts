@@ -11,10 +11,10 @@ import { EndpointPool } from "./pool.ts";
 import { writeVerifiedSnapshot } from "./snapshot.ts";
 import { openWatch, toBatch } from "./watch.ts";
 import { createEndpointClients, type EndpointClients, type TlsMaterial } from "./transport.ts";
-import { fromHeader, fromKeyValue, fromServer, fromStatus, toBytes, toCompare, toNumber, toProtoConsistency } from "./convert.ts";
+import { fromHeader, fromKeyValue, fromServer, fromStatus, fromTxnOpResult, toBytes, toCompare, toNumber, toProtoConsistency, toTxnRequest } from "./convert.ts";
 import type {
   CompareAndSwapRequest, CompareAndSwapResult, Consistency, DeleteOptions, DeleteResult, EndpointStatus, GetResult, HealthReport,
-  LeaseGrantResult, LeaseKeepAliveResult, LeaseRevokeResult, LeaseTimeToLiveResult,
+  LeaseGrantResult, LeaseKeepAliveResult, LeaseRevokeResult, LeaseTimeToLiveResult, TxnRequest, TxnResult,
   ListOptions, ListResult, Member, NodeStatus, PutResult, SnapshotSaveResult, WatchBatch, WatchOptions,
 } from "./types.ts";
 
@@ -132,6 +132,17 @@ export class DkvClient {
       c.kv.list(request, { signal }),
     );
     return { kvs: response.kvs.map(fromKeyValue), more: response.more, header: fromHeader(response.header) };
+  }
+
+  /**
+   * A transaction: if every comparison holds, the success ops run, else the
+   * failure ops; atomically, all writes in one revision. Never retried once
+   * it may have reached a server (a lost answer is an OutcomeUnknownError).
+   */
+  async txn(request: TxnRequest): Promise<TxnResult> {
+    const message = toTxnRequest(request);
+    const response = await this.run({ operation: "transaction", idempotent: false, preferLeader: true }, (c, signal) => c.kv.txn(message, { signal }));
+    return { succeeded: response.succeeded, results: response.results.map(fromTxnOpResult), header: fromHeader(response.header) };
   }
 
   /**

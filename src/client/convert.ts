@@ -1,8 +1,31 @@
 // Protobuf messages to and from the client's domain types.
-import { Compare_Target, Consistency as ProtoConsistency, type KeyValue as ProtoKeyValue, type ResponseHeader as ProtoHeader } from "../gen/dkv/v1/kv_pb.ts";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import {
+  Compare_Target,
+  Consistency as ProtoConsistency,
+  TxnCompare_Result,
+  type KeyValue as ProtoKeyValue,
+  type ResponseHeader as ProtoHeader,
+  type TxnOpResult as ProtoTxnOpResult,
+  type TxnOpSchema,
+  type TxnRequestSchema,
+} from "../gen/dkv/v1/kv_pb.ts";
 import type { StatusResponse } from "../gen/dkv/v1/maintenance_pb.ts";
 import type { Server } from "../gen/dkv/v1/membership_pb.ts";
-import type { Consistency, Expectation, KeyValue, Member, NodeStatus, ResponseHeader } from "./types.ts";
+import { DkvClientError } from "./errors.ts";
+import type {
+  Consistency,
+  Expectation,
+  KeyValue,
+  Member,
+  NodeStatus,
+  ResponseHeader,
+  TxnCompareResult,
+  TxnCompareTarget,
+  TxnOp,
+  TxnOpResult,
+  TxnRequest,
+} from "./types.ts";
 
 const encoder = new TextEncoder();
 
@@ -63,6 +86,55 @@ export function toCompare(key: string, expect: Expectation): { key: string; targ
   if ("createRevision" in expect) return { ...base, target: Compare_Target.CREATE_REVISION, number: toBigint(expect.createRevision) };
   // "Absent" is a mod revision of 0: the proto's way of saying the key does not exist.
   return { ...base, target: Compare_Target.MOD_REVISION, number: 0n };
+}
+
+const TXN_TARGETS: Record<TxnCompareTarget, Compare_Target> = {
+  value: Compare_Target.VALUE,
+  version: Compare_Target.VERSION,
+  mod_revision: Compare_Target.MOD_REVISION,
+  create_revision: Compare_Target.CREATE_REVISION,
+  lease: Compare_Target.LEASE,
+};
+
+const TXN_RESULTS: Record<TxnCompareResult, TxnCompare_Result> = {
+  equal: TxnCompare_Result.EQUAL,
+  not_equal: TxnCompare_Result.NOT_EQUAL,
+  greater: TxnCompare_Result.GREATER,
+  less: TxnCompare_Result.LESS,
+};
+
+export function toTxnRequest(request: TxnRequest): MessageInitShape<typeof TxnRequestSchema> {
+  const op = (o: TxnOp): MessageInitShape<typeof TxnOpSchema> => {
+    if ("put" in o) return { op: { case: "put", value: { key: o.put.key, value: toBytes(o.put.value), lease: toBigint(o.put.lease ?? 0) } } };
+    if ("delete" in o) return { op: { case: "delete", value: { key: o.delete.key, prefix: o.delete.prefix ?? false, rangeEnd: o.delete.rangeEnd ?? "" } } };
+    return { op: { case: "get", value: { key: o.get.key } } };
+  };
+  return {
+    compare: (request.compare ?? []).map((c) => {
+      const target = TXN_TARGETS[c.target];
+      const result = TXN_RESULTS[c.result ?? "equal"];
+      if (target === undefined) throw new RangeError(`compare target must be value, version, mod_revision, create_revision or lease, not ${JSON.stringify(c.target)}`);
+      if (result === undefined) throw new RangeError(`compare result must be equal, not_equal, greater or less, not ${JSON.stringify(c.result)}`);
+      return { key: c.key, target, result, value: toBytes(c.value ?? new Uint8Array()), number: toBigint(c.number ?? 0) };
+    }),
+    success: (request.success ?? []).map(op),
+    failure: (request.failure ?? []).map(op),
+  };
+}
+
+export function fromTxnOpResult(result: ProtoTxnOpResult): TxnOpResult {
+  switch (result.result.case) {
+    case "put":
+      return { put: { kv: fromKeyValue(result.result.value.kv!) } };
+    case "delete":
+      return { delete: { deletedCount: toNumber(result.result.value.deletedCount) } };
+    case "get": {
+      const kv = result.result.value.kv;
+      return { get: kv ? { kv: fromKeyValue(kv) } : {} };
+    }
+    default:
+      throw new DkvClientError("the server answered a transaction op this client does not know", "internal");
+  }
 }
 
 function toBigint(value: number): bigint {

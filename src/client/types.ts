@@ -26,6 +26,41 @@ export interface GetResult {
   header: ResponseHeader;
 }
 
+export type TxnCompareTarget = "value" | "version" | "mod_revision" | "create_revision" | "lease";
+export type TxnCompareResult = "equal" | "not_equal" | "greater" | "less";
+
+export interface TxnCompare {
+  key: string;
+  target: TxnCompareTarget;
+  /** Default "equal". */
+  result?: TxnCompareResult;
+  /** For target "value". */
+  value?: string | Uint8Array;
+  /** For the numeric targets (a missing key has 0). */
+  number?: number;
+}
+
+export type TxnOp =
+  | { put: { key: string; value: string | Uint8Array; lease?: number } }
+  | { delete: { key: string; prefix?: boolean; rangeEnd?: string } }
+  | { get: { key: string } };
+
+export type TxnOpResult = { put: { kv: KeyValue } } | { delete: { deletedCount: number } } | { get: { kv?: KeyValue } };
+
+export interface TxnRequest {
+  compare?: TxnCompare[];
+  success?: TxnOp[];
+  failure?: TxnOp[];
+}
+
+export interface TxnResult {
+  /** Every comparison held: the success ops ran. */
+  succeeded: boolean;
+  /** One per op of the branch that ran. */
+  results: TxnOpResult[];
+  header: ResponseHeader;
+}
+
 export interface LeaseGrantResult {
   id: number;
   ttlSeconds: number;

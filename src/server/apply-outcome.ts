@@ -1,5 +1,5 @@
 // The storage's per-entry apply results, reduced to what a waiting client is told.
-import type { ApplyResult } from "../storage/index.ts";
+import type { ApplyResult, TxnOpOutcome } from "../storage/index.ts";
 import type { KeyValue } from "./contract.ts";
 import { NodeError } from "./contract.ts";
 
@@ -14,6 +14,8 @@ export interface ApplyOutcome {
   deletedKeys?: number;
   /** Lease grant and keep-alive: the lease's TTL. */
   ttlSeconds?: number;
+  /** Txn: one outcome per op run (succeeded says which branch). */
+  txnResults?: TxnOpOutcome[];
 }
 
 export function toApplyOutcome(result: ApplyResult): ApplyOutcome {
@@ -35,6 +37,8 @@ export function toApplyOutcome(result: ApplyResult): ApplyOutcome {
     case "leaseGrant":
     case "leaseKeepAlive":
       return { succeeded: true, revision: result.index, ttlSeconds: result.ttlSeconds };
+    case "txn":
+      return { succeeded: result.succeeded, revision: result.index, txnResults: result.results };
     case "deleteRange":
     case "leaseRevoke":
       return { succeeded: true, revision: result.index, deletedKeys: result.deleted.length };

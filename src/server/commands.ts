@@ -6,8 +6,14 @@ import {
   CommandSchema,
   CompareCommand_Target,
   type StoredKeyValue,
+  TxnCompareCommand_Result,
+  type TxnOpCommand,
+  TxnOpCommandSchema,
+  type TxnOpOutcome as TxnOpOutcomeMessage,
+  TxnOpOutcomeSchema,
 } from "../gen/dkv/raft/v1/command_pb.ts";
-import type { CompareAndSwap, CompareTarget, DeleteRange, KeyValue } from "./contract.ts";
+import { NodeError, type CompareAndSwap, type CompareTarget, type DeleteRange, type KeyValue, type TxnCompareResult, type TxnOp, type TxnRequest } from "./contract.ts";
+import type { TxnOpOutcome } from "../storage/index.ts";
 import type { ApplyOutcome } from "./apply-outcome.ts";
 import { encodeCommand } from "../storage/index.ts";
 
@@ -36,7 +42,68 @@ const TARGETS: Record<CompareTarget, CompareCommand_Target> = {
   version: CompareCommand_Target.VERSION,
   mod_revision: CompareCommand_Target.MOD_REVISION,
   create_revision: CompareCommand_Target.CREATE_REVISION,
+  lease: CompareCommand_Target.LEASE,
 };
+
+const RESULTS: Record<TxnCompareResult, TxnCompareCommand_Result> = {
+  equal: TxnCompareCommand_Result.EQUAL,
+  not_equal: TxnCompareCommand_Result.NOT_EQUAL,
+  greater: TxnCompareCommand_Result.GREATER,
+  less: TxnCompareCommand_Result.LESS,
+};
+
+function txnOpCommand(op: TxnOp): TxnOpCommand {
+  switch (op.type) {
+    case "put":
+      return create(TxnOpCommandSchema, { op: { case: "put", value: { key: op.key, value: op.value, lease: BigInt(op.lease) } } });
+    case "delete":
+      return create(TxnOpCommandSchema, { op: { case: "delete", value: { key: op.key, prefix: op.prefix, rangeEnd: op.rangeEnd } } });
+    case "get":
+      return create(TxnOpCommandSchema, { op: { case: "get", value: op.key } });
+  }
+}
+
+export function encodeTxn(request: TxnRequest): Uint8Array {
+  return encodeCommand(
+    create(CommandSchema, {
+      op: {
+        case: "txn",
+        value: {
+          compare: request.compare.map((c) => ({ key: c.key, target: TARGETS[c.target], result: RESULTS[c.result], value: c.value, number: BigInt(c.number) })),
+          success: request.success.map(txnOpCommand),
+          failure: request.failure.map(txnOpCommand),
+        },
+      },
+    }),
+  );
+}
+
+function toTxnOutcome(result: TxnOpOutcome): TxnOpOutcomeMessage {
+  switch (result.type) {
+    case "put":
+      return create(TxnOpOutcomeSchema, { result: { case: "put", value: toStored(result.kv)! } });
+    case "delete":
+      return create(TxnOpOutcomeSchema, { result: { case: "deleted", value: BigInt(result.deleted) } });
+    case "get":
+      return create(TxnOpOutcomeSchema, { result: { case: "get", value: { kv: toStored(result.kv) } } });
+  }
+}
+
+function fromTxnOutcome(message: TxnOpOutcomeMessage): TxnOpOutcome {
+  const result = message.result;
+  switch (result.case) {
+    case "put":
+      return { type: "put", kv: fromStored(result.value)! };
+    case "deleted":
+      return { type: "delete", deleted: Number(result.value) };
+    case "get": {
+      const kv = fromStored(result.value.kv);
+      return kv ? { type: "get", kv } : { type: "get" };
+    }
+    default:
+      throw new NodeError("internal", "the leader answered a transaction op this member does not know");
+  }
+}
 
 export function encodeCompareAndSwap(request: CompareAndSwap): Uint8Array {
   const { compare } = request;
@@ -91,6 +158,7 @@ export function encodeOutcome(outcome: ApplyOutcome): Uint8Array {
       revision: BigInt(outcome.revision),
       deletedKeys: outcome.deletedKeys ?? 0,
       ttlSeconds: BigInt(outcome.ttlSeconds ?? 0),
+      txnResults: (outcome.txnResults ?? []).map(toTxnOutcome),
     }),
   );
 }
@@ -104,6 +172,7 @@ export function decodeOutcome(bytes: Uint8Array): ApplyOutcome {
     revision: Number(result.revision),
     ...(result.deletedKeys !== 0 ? { deletedKeys: result.deletedKeys } : {}),
     ...(result.ttlSeconds !== 0n ? { ttlSeconds: Number(result.ttlSeconds) } : {}),
+    ...(result.txnResults.length > 0 ? { txnResults: result.txnResults.map(fromTxnOutcome) } : {}),
     ...(previous ? { previous } : {}),
     ...(current ? { current } : {}),
   };

@@ -117,7 +117,39 @@ export interface LeaseTimeToLiveResult {
   header: ResponseHeader;
 }
 
-export type CompareTarget = "value" | "version" | "mod_revision" | "create_revision";
+export type CompareTarget = "value" | "version" | "mod_revision" | "create_revision" | "lease";
+
+export type TxnCompareResult = "equal" | "not_equal" | "greater" | "less";
+
+export interface TxnCompare {
+  key: string;
+  target: CompareTarget;
+  result: TxnCompareResult;
+  /** For target "value" (bytewise order). */
+  value: Uint8Array;
+  /** For the numeric targets (a missing key has 0). */
+  number: number;
+}
+
+export type TxnOp =
+  | { type: "put"; key: string; value: Uint8Array; lease: number }
+  | { type: "delete"; key: string; prefix: boolean; rangeEnd: string }
+  | { type: "get"; key: string };
+
+export type TxnOpResult = { type: "put"; kv: KeyValue } | { type: "delete"; deleted: number } | { type: "get"; kv?: KeyValue };
+
+export interface TxnRequest {
+  compare: TxnCompare[];
+  success: TxnOp[];
+  failure: TxnOp[];
+}
+
+export interface TxnResult {
+  /** Every comparison held: the success ops ran. */
+  succeeded: boolean;
+  results: TxnOpResult[];
+  header: ResponseHeader;
+}
 
 export interface CompareAndSwap {
   compare: { key: string; target: CompareTarget; value: Uint8Array; number: number };
@@ -183,6 +215,8 @@ export interface KvNode {
   put(key: string, value: Uint8Array, signal?: CancelSignal, lease?: number): Promise<PutResult>;
   delete(key: string, signal?: CancelSignal, range?: DeleteRange): Promise<DeleteResult>;
   compareAndSwap(request: CompareAndSwap, signal?: CancelSignal): Promise<CompareAndSwapResult>;
+  /** Compares, then the success or the failure ops, atomically in one revision. */
+  txn(request: TxnRequest, signal?: CancelSignal): Promise<TxnResult>;
   /** `id` 0: the member picks one. */
   leaseGrant(ttlSeconds: number, id: number, signal?: CancelSignal): Promise<LeaseGrantResult>;
   /** Ends the lease and deletes every key attached to it; not_found if there is no such lease. */

@@ -23,6 +23,7 @@ import {
   encodeLeaseRevoke,
   encodeOutcome,
   encodePut,
+  encodeTxn,
 } from "./commands.ts";
 import {
   NodeError,
@@ -43,6 +44,8 @@ import {
   type PutResult,
   type ReadConsistency,
   type ResponseHeader,
+  type TxnRequest,
+  type TxnResult,
   type WatchBatch,
   type WatchQuery,
 } from "./contract.ts";
@@ -64,6 +67,8 @@ import { createSeededPrng } from "./prng.ts";
 import { Cancellation, type CancelSignal } from "./cancel-signal.ts";
 import { requestTimers } from "./request-timers.ts";
 
+/** Most comparisons, and ops per branch, one transaction may have (etcd's --max-txn-ops default). */
+export const MAX_TXN_OPS = 128;
 /** How often the leader looks for listed members to add and learners to promote. */
 const MEMBERSHIP_LOOP_MS = 500;
 /** Backup stream chunk size. */
@@ -233,13 +238,8 @@ export class DkvNode implements KvNode {
   }
 
   async delete(key: string, signal?: CancelSignal, range: DeleteRange = {}): Promise<DeleteResult> {
+    validateDeleteRange(key, range);
     const rangeEnd = range.rangeEnd ?? "";
-    if (range.prefix && rangeEnd !== "") throw new NodeError("invalid_argument", "give prefix or range_end, not both");
-    if (!range.prefix || key !== "") validateKey(key);
-    if (rangeEnd !== "") {
-      validateKey(rangeEnd);
-      if (Buffer.compare(Buffer.from(key), Buffer.from(rangeEnd)) >= 0) throw new NodeError("invalid_argument", `range_end ${JSON.stringify(rangeEnd)} must sort after key ${JSON.stringify(key)}`);
-    }
     const outcome = await this.write("propose", encodeDelete(key, range), signal);
     if (range.prefix || rangeEnd !== "") {
       const count = outcome.deletedKeys ?? 0;
@@ -264,6 +264,36 @@ export class DkvNode implements KvNode {
       ...(outcome.previous ? { previous: outcome.previous } : {}),
       header: this.header(outcome.revision),
     };
+  }
+
+  async txn(request: TxnRequest, signal?: CancelSignal): Promise<TxnResult> {
+    for (const [name, list] of [["compare", request.compare], ["success", request.success], ["failure", request.failure]] as const) {
+      if (list.length > MAX_TXN_OPS) throw new NodeError("invalid_argument", `a transaction takes at most ${MAX_TXN_OPS} ${name} entries, got ${list.length}`);
+    }
+    for (const compare of request.compare) {
+      validateKey(compare.key);
+      if (compare.target === "value") validateValue(compare.value);
+    }
+    let largestGrowth = 0;
+    for (const ops of [request.success, request.failure]) {
+      let growth = 0;
+      for (const op of ops) {
+        if (op.type === "put") {
+          validateKey(op.key);
+          validateValue(op.value);
+          validateLeaseId(op.lease, true);
+          growth += Math.max(0, this.d.store.kv.growthIfPut(op.key, op.value.byteLength));
+        } else if (op.type === "delete") {
+          validateDeleteRange(op.key, op);
+        } else {
+          validateKey(op.key);
+        }
+      }
+      largestGrowth = Math.max(largestGrowth, growth);
+    }
+    this.checkGrowth(largestGrowth);
+    const outcome = await this.write("propose", encodeTxn(request), signal);
+    return { succeeded: outcome.succeeded, results: outcome.txnResults ?? [], header: this.header(outcome.revision) };
   }
 
   // ---- KvNode: leases ----
@@ -321,8 +351,11 @@ export class DkvNode implements KvNode {
    * against that member's state.
    */
   private checkQuota(key: string, value: Uint8Array): void {
+    this.checkGrowth(this.d.store.kv.growthIfPut(key, value.byteLength));
+  }
+
+  private checkGrowth(growth: number): void {
     const kv = this.d.store.kv;
-    const growth = kv.growthIfPut(key, value.byteLength);
     const quota = this.d.config.quotaBytes;
     if (growth > 0 && kv.dataBytes() + growth > quota) {
       throw new NodeError(
@@ -667,6 +700,17 @@ export function prefixEnd(prefix: string): string {
   if (prefix === "") return "";
   const last = prefix.charCodeAt(prefix.length - 1);
   return prefix.slice(0, -1) + String.fromCharCode(last + 1);
+}
+
+/** A delete of one key, a prefix ("" = everything) or [key, rangeEnd). */
+function validateDeleteRange(key: string, range: DeleteRange): void {
+  const rangeEnd = range.rangeEnd ?? "";
+  if (range.prefix && rangeEnd !== "") throw new NodeError("invalid_argument", "give prefix or range_end, not both");
+  if (!range.prefix || key !== "") validateKey(key);
+  if (rangeEnd !== "") {
+    validateKey(rangeEnd);
+    if (Buffer.compare(Buffer.from(key), Buffer.from(rangeEnd)) >= 0) throw new NodeError("invalid_argument", `range_end ${JSON.stringify(rangeEnd)} must sort after key ${JSON.stringify(key)}`);
+  }
 }
 
 /** Lease ids are 1..2^53-1; 0 means "none" where `zeroAllowed`. */

@@ -53,6 +53,13 @@ export function changesOf(results: readonly ApplyResult[], into: KeyValue[] = []
         if (result.kv !== undefined) change = result.kv;
         else if (result.previous !== undefined) change = deletion(result.previous.key, result.index);
         break;
+      case "txn":
+        // In op order, all at the transaction's revision.
+        for (const change of result.changes) {
+          const kv = typeof change === "string" ? deletion(change, result.index) : change;
+          if (!kv.key.startsWith(RESERVED_KEY_PREFIX)) into.push(kv);
+        }
+        break;
       case "deleteRange":
       case "leaseRevoke":
         // One revision for every key deleted together, as etcd reports a range delete or a revoke.

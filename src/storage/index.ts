@@ -3,7 +3,7 @@
 
 export { openStorage, Storage, type StorageOptions, type PersistReadyInput, type PersistReadyResult, type PreparedSnapshot } from "./storage";
 export { LogStore, type PersistInput, ENTRY_CACHE_MAX_BYTES, ENTRY_CACHE_MAX_ENTRIES } from "./log-store";
-export { KvStore, type ApplyResult, type KeyValue, type LeaseInfo, type RangeOptions, type RangeResult, encodeCommand, encodedPending, forgetEncoded, prefixEnd } from "./kv-store";
+export { KvStore, type ApplyResult, type KeyValue, type LeaseInfo, type TxnOpOutcome, type RangeOptions, type RangeResult, encodeCommand, encodedPending, forgetEncoded, prefixEnd } from "./kv-store";
 export { SnapshotStore, SNAPSHOTS_KEPT, MAX_SNAPSHOT_CHUNK_BYTES } from "./snapshot-store";
 export { type Identity, type OpenDataDirOptions, dataDirPaths } from "./data-dir";
 export { StorageError, StorageInvariantError, type StorageErrorCode } from "./errors";

@@ -26,6 +26,10 @@ import {
   type CompareCommand,
   CommandSchema,
   CompareCommand_Target,
+  type TxnCommand,
+  type TxnCompareCommand,
+  TxnCompareCommand_Result,
+  type TxnOpCommand,
 } from "../gen/dkv/raft/v1/command_pb";
 import type { ConfState, Entry, EntryType } from "../raft/types";
 import { assert } from "./errors";
@@ -112,6 +116,8 @@ export type ApplyResult =
   | (CommandResultBase & { kind: "put"; kv: KeyValue })
   | (CommandResultBase & { kind: "delete"; key: string; deleted: boolean })
   | (CommandResultBase & { kind: "compareAndSwap"; succeeded: boolean; previous?: KeyValue; kv?: KeyValue })
+  /** A transaction: which branch ran, one outcome per op, and its changes in order (a string: that key was deleted). */
+  | (CommandResultBase & { kind: "txn"; succeeded: boolean; results: TxnOpOutcome[]; changes: Array<KeyValue | string> })
   /** A delete of a prefix or a range: the keys it deleted, for watchers. */
   | (CommandResultBase & { kind: "deleteRange"; deleted: string[] })
   | (CommandResultBase & { kind: "leaseGrant"; id: number; ttlSeconds: number })
@@ -150,6 +156,9 @@ interface StateAt<Keys> {
   confState: ConfState;
   keys: Keys;
 }
+
+/** What one op of a transaction did. */
+export type TxnOpOutcome = { type: "put"; kv: KeyValue } | { type: "delete"; deleted: number } | { type: "get"; kv?: KeyValue };
 
 /** A lease as the state holds it (when it ends is the leader's business). */
 export interface LeaseInfo {
@@ -287,6 +296,8 @@ export class KvStore {
         return { ...base, kind: "delete", key: op.value.key, deleted: this.deleteKey(op.value.key) };
       case "compareAndSwap":
         return this.compareAndSwap(base, op.value, entry.index);
+      case "txn":
+        return this.txn(base, op.value, entry.index);
       case "leaseGrant": {
         const id = leaseId(op.value.id);
         const ttl = Number(op.value.ttlSeconds);
@@ -338,6 +349,53 @@ export class KvStore {
     this.keys.delete(key);
     if (previous.lease !== 0) this.keys.delete(leaseAttachmentKey(previous.lease, key));
     return true;
+  }
+
+  private txn(base: CommandResultBase, txn: TxnCommand, index: number): ApplyResult {
+    let succeeded = true;
+    for (const compare of txn.compare) {
+      if (compare.key.length === 0) return { ...base, kind: "invalid", error: "a comparison's key must not be empty" };
+      const holds = txnCompares(compare, this.keys.get(compare.key));
+      if (holds === undefined) return { ...base, kind: "invalid", error: `unknown compare target ${compare.target} or result ${compare.result}` };
+      succeeded &&= holds;
+    }
+    const ops = succeeded ? txn.success : txn.failure;
+    // Checked before any op runs, so a refused transaction changes nothing.
+    for (const op of ops) {
+      const problem = txnOpProblem(op);
+      if (problem !== undefined) return { ...base, kind: "invalid", error: problem };
+      if (op.op.case === "put" && op.op.value.lease !== 0n) {
+        const id = leaseId(op.op.value.lease);
+        if (id === undefined) return { ...base, kind: "invalid", error: `lease id ${op.op.value.lease} is out of range` };
+        if (this.keys.get(leaseRecordKey(id)) === undefined) {
+          return { ...base, kind: "refused", code: "not_found", error: `lease ${id} not found (it expired or was revoked); grant a new one` };
+        }
+      }
+    }
+    const results: TxnOpOutcome[] = [];
+    const changes: Array<KeyValue | string> = [];
+    for (const { op } of ops) {
+      switch (op.case) {
+        case "put": {
+          const kv = this.put(op.value.key, op.value.value, index, op.value.lease === 0n ? 0 : Number(op.value.lease));
+          results.push({ type: "put", kv });
+          changes.push(kv);
+          break;
+        }
+        case "delete": {
+          const deleted = op.value.prefix || op.value.rangeEnd !== "" ? this.deleteRange(op.value.key, op.value.prefix, op.value.rangeEnd) : this.deleteKey(op.value.key) ? [op.value.key] : [];
+          results.push({ type: "delete", deleted: deleted.length });
+          changes.push(...deleted);
+          break;
+        }
+        case "get": {
+          const kv = this.keys.get(op.value);
+          results.push(kv === undefined ? { type: "get" } : { type: "get", kv });
+          break;
+        }
+      }
+    }
+    return { ...base, kind: "txn", succeeded, results, changes };
   }
 
   /** Deletes the client keys with a prefix, or in [start, rangeEnd); reserved records are never in range. */
@@ -500,12 +558,78 @@ function writes(result: ApplyResult): boolean {
       return result.succeeded && (result.kv !== undefined || result.previous !== undefined);
     case "deleteRange":
       return result.deleted.length > 0;
+    case "txn":
+      return result.changes.length > 0;
     case "leaseGrant":
     case "leaseRevoke":
       return true;
     default:
       return false;
   }
+}
+
+/** Why an op of a transaction cannot run (every member finds the same); undefined when it can. */
+function txnOpProblem({ op }: TxnOpCommand): string | undefined {
+  switch (op.case) {
+    case "put":
+      return op.value.key.length === 0 ? "a put's key must not be empty" : undefined;
+    case "delete":
+      return op.value.key.length === 0 && !op.value.prefix ? "a delete's key must not be empty" : undefined;
+    case "get":
+      return op.value.length === 0 ? "a get's key must not be empty" : undefined;
+    default:
+      return "an op without an operation";
+  }
+}
+
+/**
+ * Whether a transaction's comparison holds (etcd's rules): a value compared
+ * with a missing key never holds; numbers of a missing key are 0.
+ * Undefined for a target or result this version does not know.
+ */
+function txnCompares(compare: TxnCompareCommand, current: KeyValue | undefined): boolean | undefined {
+  let order: number;
+  switch (compare.target) {
+    case CompareCommand_Target.VALUE:
+      if (current === undefined) return knownResult(compare.result) ? false : undefined;
+      order = Buffer.compare(current.value, compare.value);
+      break;
+    case CompareCommand_Target.VERSION:
+      order = compareNumbers(current?.version ?? 0, compare.number);
+      break;
+    case CompareCommand_Target.MOD_REVISION:
+      order = compareNumbers(current?.modRevision ?? 0, compare.number);
+      break;
+    case CompareCommand_Target.CREATE_REVISION:
+      order = compareNumbers(current?.createRevision ?? 0, compare.number);
+      break;
+    case CompareCommand_Target.LEASE:
+      order = compareNumbers(current?.lease ?? 0, compare.number);
+      break;
+    default:
+      return undefined;
+  }
+  switch (compare.result) {
+    case TxnCompareCommand_Result.EQUAL:
+      return order === 0;
+    case TxnCompareCommand_Result.NOT_EQUAL:
+      return order !== 0;
+    case TxnCompareCommand_Result.GREATER:
+      return order > 0;
+    case TxnCompareCommand_Result.LESS:
+      return order < 0;
+    default:
+      return undefined;
+  }
+}
+
+function knownResult(result: TxnCompareCommand_Result): boolean {
+  return result >= TxnCompareCommand_Result.EQUAL && result <= TxnCompareCommand_Result.LESS;
+}
+
+function compareNumbers(actual: number, expected: bigint): number {
+  const a = BigInt(actual);
+  return a === expected ? 0 : a > expected ? 1 : -1;
 }
 
 /** Whether the comparison holds; undefined for a target this version does not know. */
@@ -520,6 +644,8 @@ function compares(compare: CompareCommand, current: KeyValue | undefined): boole
       return BigInt(current?.modRevision ?? 0) === compare.number;
     case CompareCommand_Target.CREATE_REVISION:
       return BigInt(current?.createRevision ?? 0) === compare.number;
+    case CompareCommand_Target.LEASE:
+      return BigInt(current?.lease ?? 0) === compare.number;
     default:
       return undefined;
   }

@@ -22,13 +22,17 @@ import {
   type PutResult,
   type ReadConsistency,
   type ResponseHeader,
+  type TxnCompare,
+  type TxnOpResult,
+  type TxnRequest,
+  type TxnResult,
   type WatchBatch,
   type WatchQuery,
 } from "../../src/server/contract.js";
 import { WatchHub, streamWatch } from "../../src/server/watch-hub.js";
 import type { ApplyResult } from "../../src/storage/index.js";
 
-type MethodName = "get" | "list" | "put" | "delete" | "compareAndSwap" | "members" | "addMember" | "removeMember" | "status" | "snapshot" | "isReady" | "lease";
+type MethodName = "get" | "list" | "put" | "delete" | "compareAndSwap" | "members" | "addMember" | "removeMember" | "status" | "snapshot" | "isReady" | "lease" | "txn";
 
 export class MemoryNode implements KvNode {
   readonly data = new Map<string, KeyValue>();
@@ -132,6 +136,33 @@ export class MemoryNode implements KvNode {
       this.publish({ index: this.revision, kind: "compareAndSwap", succeeded: true, kv });
     }
     return { succeeded: true, previous: previous && { ...previous }, header: this.header() };
+  }
+
+  /** Sequential ops through put/delete (so each write takes its own revision here, unlike a member's one). */
+  async txn(request: TxnRequest, signal?: CancelSignal): Promise<TxnResult> {
+    await this.enter("txn", signal);
+    const holds = (c: TxnCompare): boolean => {
+      const kv = this.data.get(c.key);
+      if (c.target === "value" && kv === undefined) return false;
+      const order = c.target === "value" ? Buffer.compare(kv!.value, c.value) : Math.sign(this.numberOf(kv, c.target) - c.number);
+      return c.result === "equal" ? order === 0 : c.result === "not_equal" ? order !== 0 : c.result === "greater" ? order > 0 : order < 0;
+    };
+    const succeeded = request.compare.every(holds);
+    const results: TxnOpResult[] = [];
+    for (const op of succeeded ? request.success : request.failure) {
+      if (op.type === "put") results.push({ type: "put", kv: (await this.put(op.key, op.value, signal, op.lease)).kv });
+      else if (op.type === "delete") results.push({ type: "delete", deleted: (await this.delete(op.key, signal, op)).deletedCount });
+      else {
+        const kv = this.data.get(op.key);
+        results.push(kv ? { type: "get", kv: { ...kv } } : { type: "get" });
+      }
+    }
+    return { succeeded, results, header: this.header() };
+  }
+
+  private numberOf(kv: KeyValue | undefined, target: TxnCompare["target"]): number {
+    if (kv === undefined) return 0;
+    return target === "version" ? kv.version : target === "mod_revision" ? kv.modRevision : target === "create_revision" ? kv.createRevision : kv.lease;
   }
 
   async leaseGrant(ttlSeconds: number, id: number, signal?: CancelSignal): Promise<LeaseGrantResult> {
@@ -280,6 +311,8 @@ export class MemoryNode implements KvNode {
         return (kv?.modRevision ?? 0) === compare.number;
       case "create_revision":
         return (kv?.createRevision ?? 0) === compare.number;
+      case "lease":
+        return (kv?.lease ?? 0) === compare.number;
     }
   }
 

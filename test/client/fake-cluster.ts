@@ -301,5 +301,7 @@ function matches(compare: Compare, entry: Entry | undefined): boolean {
       return (entry?.modRevision ?? 0n) === compare.number;
     case Compare_Target.CREATE_REVISION:
       return (entry?.createRevision ?? 0n) === compare.number;
+    default:
+      return false;
   }
 }

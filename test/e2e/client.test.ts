@@ -139,6 +139,31 @@ describe("key commands", () => {
     expect((await ok(["member", "list", "--endpoints", all])).trim().split("\n")).toHaveLength(4);
   }, 30_000);
 
+  test("txn: a JSON transaction from stdin; SUCCESS or FAILURE and one line per result; bad JSON exits 2", async () => {
+    const doc = (owner: string) =>
+      JSON.stringify({
+        compare: [{ key: "txn/lock", target: "create_revision", result: "equal", number: 0 }],
+        success: [{ put: { key: "txn/lock", value: owner } }, { get: { key: "txn/lock" } }],
+        failure: [{ get: { key: "txn/lock" } }],
+      });
+    const first = await ok(["txn", "--endpoints", all], doc("alice"));
+    expect(first).toMatch(/^SUCCESS\nput "txn\/lock" revision=\d+\nget "txn\/lock" alice revision=\d+\n$/);
+    expect(await ok(["txn", "-", "--endpoints", all], doc("bob"))).toMatch(/^FAILURE\nget "txn\/lock" alice revision=\d+\n$/);
+    const asJson = await json(["txn", "--endpoints", all], doc("carol"));
+    expect(asJson).toMatchObject({ succeeded: false, results: [{ get: { found: true, key: "txn/lock", value: "alice" } }] });
+    for (const [input, message] of [
+      ["{", "not valid JSON"],
+      ['{"compare": [{"key": "k", "target": "colour"}]}', "compare[0].target must be one of"],
+      ['{"success": [{"put": {"key": "k"}}]}', "success[0].put.value must be a string"],
+      ['{"success": [{"frob": {}}]}', 'must be one of put, delete, get; not "frob"'],
+      ['{"sucess": []}', 'unknown field "sucess"'],
+    ] as const) {
+      const bad = await dkv(["txn", "--endpoints", all], { stdin: input });
+      expectOneLineFailure(bad, 2, 5000);
+      expect(bad.stderr).toContain(message);
+    }
+  }, 30_000);
+
   test("list: prefix, --limit, --keys-only, table and json", async () => {
     for (const key of ["p/1", "p/2", "p/3", "q/1"]) await ok(["set", key, `v-${key}`, "--endpoints", all]);
     expect(await ok(["list", "p/", "--endpoints", all])).toBe("KEY  VALUE\np/1  v-p/1\np/2  v-p/2\np/3  v-p/3\n");

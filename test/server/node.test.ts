@@ -377,3 +377,33 @@ describe("move leader", () => {
     expect((learner as NodeError).message).toContain("is a learner");
   }, 30_000);
 });
+
+describe("transactions", () => {
+  test("a transaction through a follower answers the ops' results as the leader applied them; limits are checked first", async () => {
+    const { nodes } = await startCluster(3);
+    const leader = await leaderWithTwoVoters(nodes);
+    const follower = nodes.find((n) => n !== leader)!;
+    const lease = await follower.leaseGrant(60, 0, undefined);
+    const take = (owner: string) =>
+      follower.txn({
+        compare: [{ key: "lock", target: "create_revision", result: "equal", value: new Uint8Array(0), number: 0 }],
+        success: [{ type: "put", key: "lock", value: text(owner), lease: lease.id }, { type: "get", key: "lock" }],
+        failure: [{ type: "get", key: "lock" }],
+      });
+    const first = await take("one");
+    expect(first.succeeded).toBe(true);
+    expect(first.results.map((r) => r.type)).toEqual(["put", "get"]);
+    const put = first.results[0]!;
+    expect(put.type === "put" && put.kv.lease).toBe(lease.id);
+    expect(put.type === "put" && put.kv.modRevision).toBe(first.header.revision);
+    const second = await take("two");
+    expect(second.succeeded).toBe(false);
+    const seen = second.results[0]!;
+    expect(seen.type === "get" && decode(seen.kv?.value)).toBe("one");
+    for (const n of nodes) await until("the lock everywhere", 5000, async () => decode((await n.get("lock", "serializable")).kv?.value) === "one");
+
+    const tooMany = Array.from({ length: 129 }, (_, i) => ({ type: "get" as const, key: `k${i}` }));
+    expect(await follower.txn({ compare: [], success: tooMany, failure: [] }).catch((error: NodeError) => error.code)).toBe("invalid_argument");
+    expect(await follower.txn({ compare: [], success: [{ type: "put", key: "\u0000dkv/x", value: text("1"), lease: 0 }], failure: [] }).catch((error: NodeError) => error.code)).toBe("invalid_argument");
+  }, 30_000);
+});

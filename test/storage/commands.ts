@@ -78,3 +78,25 @@ export function leaseKeepAliveData(id: number): Uint8Array {
 export function deleteRangeData(key: string, range: { prefix?: boolean; rangeEnd?: string }): Uint8Array {
   return toBinary(CommandSchema, create(CommandSchema, { op: { case: "delete", value: create(DeleteCommandSchema, { key, prefix: range.prefix ?? false, rangeEnd: range.rangeEnd ?? "" }) } }));
 }
+
+export interface TxnSpec {
+  compare?: Array<{ key: string; target: number; result?: number; value?: string; number?: number }>;
+  success?: Array<{ put?: [string, string, number?]; delete?: [string, { prefix?: boolean; rangeEnd?: string }?]; get?: string }>;
+  failure?: TxnSpec["success"];
+}
+
+/** A transaction command; ops are written [key, value, lease?] for put, [key, range?] for delete, key for get. */
+export function txnData(spec: TxnSpec): Uint8Array {
+  const ops = (list: TxnSpec["success"] = []) =>
+    list.map((op) => {
+      if (op.put) return { op: { case: "put" as const, value: { key: op.put[0], value: bytes(op.put[1]), lease: BigInt(op.put[2] ?? 0) } } };
+      if (op.delete) return { op: { case: "delete" as const, value: { key: op.delete[0], prefix: op.delete[1]?.prefix ?? false, rangeEnd: op.delete[1]?.rangeEnd ?? "" } } };
+      return { op: { case: "get" as const, value: op.get! } };
+    });
+  const txn = {
+    compare: (spec.compare ?? []).map((c) => ({ key: c.key, target: c.target, result: c.result ?? 0, value: bytes(c.value ?? ""), number: BigInt(c.number ?? 0) })),
+    success: ops(spec.success),
+    failure: ops(spec.failure),
+  };
+  return toBinary(CommandSchema, create(CommandSchema, { op: { case: "txn", value: txn } }));
+}

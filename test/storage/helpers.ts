@@ -9,7 +9,7 @@ import type { Entry } from "../../src/raft/types";
 import { type ApplyResult, type Storage, openStorage } from "../../src/storage";
 import { entry, putData } from "./commands";
 
-export { bytes, casData, deleteData, deleteRangeData, entry, leaseGrantData, leaseKeepAliveData, leasePutData, leaseRevokeData, putData, text } from "./commands";
+export { bytes, casData, deleteData, deleteRangeData, entry, txnData, leaseGrantData, leaseKeepAliveData, leasePutData, leaseRevokeData, putData, text } from "./commands";
 
 const dirs: string[] = [];
 const opened: Storage[] = [];

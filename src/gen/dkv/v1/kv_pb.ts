@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file dkv/v1/kv.proto.
  */
 export const file_dkv_v1_kv: GenFile = /*@__PURE__*/
-  fileDesc("Cg9ka3YvdjEva3YucHJvdG8SBmRrdi52MSJICg5SZXNwb25zZUhlYWRlchIQCghyZXZpc2lvbhgBIAEoBBIRCgltZW1iZXJfaWQYAiABKAkSEQoJcmFmdF90ZXJtGAMgASgEInUKCEtleVZhbHVlEgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDBIXCg9jcmVhdGVfcmV2aXNpb24YAyABKAQSFAoMbW9kX3JldmlzaW9uGAQgASgEEg8KB3ZlcnNpb24YBSABKAQSDQoFbGVhc2UYBiABKAQiQwoKR2V0UmVxdWVzdBILCgNrZXkYASABKAkSKAoLY29uc2lzdGVuY3kYAiABKA4yEy5ka3YudjEuQ29uc2lzdGVuY3kicQoLR2V0UmVzcG9uc2USDQoFdmFsdWUYASABKAwSDQoFZm91bmQYAiABKAgSHAoCa3YYAyABKAsyEC5ka3YudjEuS2V5VmFsdWUSJgoGaGVhZGVyGAQgASgLMhYuZGt2LnYxLlJlc3BvbnNlSGVhZGVyIjcKClNldFJlcXVlc3QSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgMEg0KBWxlYXNlGAMgASgEIlMKC1NldFJlc3BvbnNlEiYKBmhlYWRlchgBIAEoCzIWLmRrdi52MS5SZXNwb25zZUhlYWRlchIcCgJrdhgCIAEoCzIQLmRrdi52MS5LZXlWYWx1ZSI/Cg1EZWxldGVSZXF1ZXN0EgsKA2tleRgBIAEoCRIOCgZwcmVmaXgYAiABKAgSEQoJcmFuZ2VfZW5kGAMgASgJImAKDkRlbGV0ZVJlc3BvbnNlEiYKBmhlYWRlchgBIAEoCzIWLmRrdi52MS5SZXNwb25zZUhlYWRlchIPCgdkZWxldGVkGAIgASgIEhUKDWRlbGV0ZWRfY291bnQYAyABKAQiiQEKC0xpc3RSZXF1ZXN0Eg4KBnByZWZpeBgBIAEoCRILCgNrZXkYAiABKAkSEQoJcmFuZ2VfZW5kGAMgASgJEg0KBWxpbWl0GAQgASgNEhEKCWtleXNfb25seRgFIAEoCBIoCgtjb25zaXN0ZW5jeRgGIAEoDjITLmRrdi52MS5Db25zaXN0ZW5jeSJjCgxMaXN0UmVzcG9uc2USHQoDa3ZzGAEgAygLMhAuZGt2LnYxLktleVZhbHVlEgwKBG1vcmUYAiABKAgSJgoGaGVhZGVyGAMgASgLMhYuZGt2LnYxLlJlc3BvbnNlSGVhZGVyIsIBCgdDb21wYXJlEgsKA2tleRgBIAEoCRImCgZ0YXJnZXQYAiABKA4yFi5ka3YudjEuQ29tcGFyZS5UYXJnZXQSDQoFdmFsdWUYAyABKAwSDgoGbnVtYmVyGAQgASgEImMKBlRhcmdldBIQCgxUQVJHRVRfVkFMVUUQABISCg5UQVJHRVRfVkVSU0lPThABEhcKE1RBUkdFVF9NT0RfUkVWSVNJT04QAhIaChZUQVJHRVRfQ1JFQVRFX1JFVklTSU9OEAMidAoVQ29tcGFyZUFuZFN3YXBSZXF1ZXN0EiAKB2NvbXBhcmUYASABKAsyDy5ka3YudjEuQ29tcGFyZRILCgNrZXkYAiABKAkSDQoFdmFsdWUYAyABKAwSDgoGZGVsZXRlGAQgASgIEg0KBWxlYXNlGAUgASgEIo8BChZDb21wYXJlQW5kU3dhcFJlc3BvbnNlEhEKCXN1Y2NlZWRlZBgBIAEoCBIiCghwcmV2aW91cxgCIAEoCzIQLmRrdi52MS5LZXlWYWx1ZRIWCg5wcmV2aW91c19mb3VuZBgDIAEoCBImCgZoZWFkZXIYBCABKAsyFi5ka3YudjEuUmVzcG9uc2VIZWFkZXIiQwoMV2F0Y2hSZXF1ZXN0EgsKA2tleRgBIAEoCRIOCgZwcmVmaXgYAiABKAgSFgoOc3RhcnRfcmV2aXNpb24YAyABKAQibgoFRXZlbnQSIAoEdHlwZRgBIAEoDjISLmRrdi52MS5FdmVudC5UeXBlEhwKAmt2GAIgASgLMhAuZGt2LnYxLktleVZhbHVlIiUKBFR5cGUSDAoIVFlQRV9QVVQQABIPCgtUWVBFX0RFTEVURRABIlYKDVdhdGNoUmVzcG9uc2USJgoGaGVhZGVyGAEgASgLMhYuZGt2LnYxLlJlc3BvbnNlSGVhZGVyEh0KBmV2ZW50cxgCIAMoCzINLmRrdi52MS5FdmVudCI0ChFMZWFzZUdyYW50UmVxdWVzdBITCgt0dGxfc2Vjb25kcxgBIAEoAxIKCgJpZBgCIAEoBCJdChJMZWFzZUdyYW50UmVzcG9uc2USJgoGaGVhZGVyGAEgASgLMhYuZGt2LnYxLlJlc3BvbnNlSGVhZGVyEgoKAmlkGAIgASgEEhMKC3R0bF9zZWNvbmRzGAMgASgDIiAKEkxlYXNlUmV2b2tlUmVxdWVzdBIKCgJpZBgBIAEoBCJTChNMZWFzZVJldm9rZVJlc3BvbnNlEiYKBmhlYWRlchgBIAEoCzIWLmRrdi52MS5SZXNwb25zZUhlYWRlchIUCgxkZWxldGVkX2tleXMYAiABKA0iIwoVTGVhc2VLZWVwQWxpdmVSZXF1ZXN0EgoKAmlkGAEgASgEImEKFkxlYXNlS2VlcEFsaXZlUmVzcG9uc2USJgoGaGVhZGVyGAEgASgLMhYuZGt2LnYxLlJlc3BvbnNlSGVhZGVyEgoKAmlkGAIgASgEEhMKC3R0bF9zZWNvbmRzGAMgASgDIlwKFkxlYXNlVGltZVRvTGl2ZVJlcXVlc3QSCgoCaWQYASABKAQSDAoEa2V5cxgCIAEoCBIoCgtjb25zaXN0ZW5jeRgDIAEoDjITLmRrdi52MS5Db25zaXN0ZW5jeSKTAQoXTGVhc2VUaW1lVG9MaXZlUmVzcG9uc2USJgoGaGVhZGVyGAEgASgLMhYuZGt2LnYxLlJlc3BvbnNlSGVhZGVyEgoKAmlkGAIgASgEEhsKE2dyYW50ZWRfdHRsX3NlY29uZHMYAyABKAMSDAoEa2V5cxgEIAMoCRIZChFyZW1haW5pbmdfc2Vjb25kcxgFIAEoAypJCgtDb25zaXN0ZW5jeRIcChhDT05TSVNURU5DWV9MSU5FQVJJWkFCTEUQABIcChhDT05TSVNURU5DWV9TRVJJQUxJWkFCTEUQATKPBQoGRGt2QVBJEi4KA0dldBISLmRrdi52MS5HZXRSZXF1ZXN0GhMuZGt2LnYxLkdldFJlc3BvbnNlEi4KA1NldBISLmRrdi52MS5TZXRSZXF1ZXN0GhMuZGt2LnYxLlNldFJlc3BvbnNlEjcKBkRlbGV0ZRIVLmRrdi52MS5EZWxldGVSZXF1ZXN0GhYuZGt2LnYxLkRlbGV0ZVJlc3BvbnNlEjEKBExpc3QSEy5ka3YudjEuTGlzdFJlcXVlc3QaFC5ka3YudjEuTGlzdFJlc3BvbnNlEk8KDkNvbXBhcmVBbmRTd2FwEh0uZGt2LnYxLkNvbXBhcmVBbmRTd2FwUmVxdWVzdBoeLmRrdi52MS5Db21wYXJlQW5kU3dhcFJlc3BvbnNlEjYKBVdhdGNoEhQuZGt2LnYxLldhdGNoUmVxdWVzdBoVLmRrdi52MS5XYXRjaFJlc3BvbnNlMAESQwoKTGVhc2VHcmFudBIZLmRrdi52MS5MZWFzZUdyYW50UmVxdWVzdBoaLmRrdi52MS5MZWFzZUdyYW50UmVzcG9uc2USRgoLTGVhc2VSZXZva2USGi5ka3YudjEuTGVhc2VSZXZva2VSZXF1ZXN0GhsuZGt2LnYxLkxlYXNlUmV2b2tlUmVzcG9uc2USTwoOTGVhc2VLZWVwQWxpdmUSHS5ka3YudjEuTGVhc2VLZWVwQWxpdmVSZXF1ZXN0Gh4uZGt2LnYxLkxlYXNlS2VlcEFsaXZlUmVzcG9uc2USUgoPTGVhc2VUaW1lVG9MaXZlEh4uZGt2LnYxLkxlYXNlVGltZVRvTGl2ZVJlcXVlc3QaHy5ka3YudjEuTGVhc2VUaW1lVG9MaXZlUmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("Cg9ka3YvdjEva3YucHJvdG8SBmRrdi52MSJICg5SZXNwb25zZUhlYWRlchIQCghyZXZpc2lvbhgBIAEoBBIRCgltZW1iZXJfaWQYAiABKAkSEQoJcmFmdF90ZXJtGAMgASgEInUKCEtleVZhbHVlEgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDBIXCg9jcmVhdGVfcmV2aXNpb24YAyABKAQSFAoMbW9kX3JldmlzaW9uGAQgASgEEg8KB3ZlcnNpb24YBSABKAQSDQoFbGVhc2UYBiABKAQiQwoKR2V0UmVxdWVzdBILCgNrZXkYASABKAkSKAoLY29uc2lzdGVuY3kYAiABKA4yEy5ka3YudjEuQ29uc2lzdGVuY3kicQoLR2V0UmVzcG9uc2USDQoFdmFsdWUYASABKAwSDQoFZm91bmQYAiABKAgSHAoCa3YYAyABKAsyEC5ka3YudjEuS2V5VmFsdWUSJgoGaGVhZGVyGAQgASgLMhYuZGt2LnYxLlJlc3BvbnNlSGVhZGVyIjcKClNldFJlcXVlc3QSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgMEg0KBWxlYXNlGAMgASgEIlMKC1NldFJlc3BvbnNlEiYKBmhlYWRlchgBIAEoCzIWLmRrdi52MS5SZXNwb25zZUhlYWRlchIcCgJrdhgCIAEoCzIQLmRrdi52MS5LZXlWYWx1ZSI/Cg1EZWxldGVSZXF1ZXN0EgsKA2tleRgBIAEoCRIOCgZwcmVmaXgYAiABKAgSEQoJcmFuZ2VfZW5kGAMgASgJImAKDkRlbGV0ZVJlc3BvbnNlEiYKBmhlYWRlchgBIAEoCzIWLmRrdi52MS5SZXNwb25zZUhlYWRlchIPCgdkZWxldGVkGAIgASgIEhUKDWRlbGV0ZWRfY291bnQYAyABKAQiiQEKC0xpc3RSZXF1ZXN0Eg4KBnByZWZpeBgBIAEoCRILCgNrZXkYAiABKAkSEQoJcmFuZ2VfZW5kGAMgASgJEg0KBWxpbWl0GAQgASgNEhEKCWtleXNfb25seRgFIAEoCBIoCgtjb25zaXN0ZW5jeRgGIAEoDjITLmRrdi52MS5Db25zaXN0ZW5jeSJjCgxMaXN0UmVzcG9uc2USHQoDa3ZzGAEgAygLMhAuZGt2LnYxLktleVZhbHVlEgwKBG1vcmUYAiABKAgSJgoGaGVhZGVyGAMgASgLMhYuZGt2LnYxLlJlc3BvbnNlSGVhZGVyItQBCgdDb21wYXJlEgsKA2tleRgBIAEoCRImCgZ0YXJnZXQYAiABKA4yFi5ka3YudjEuQ29tcGFyZS5UYXJnZXQSDQoFdmFsdWUYAyABKAwSDgoGbnVtYmVyGAQgASgEInUKBlRhcmdldBIQCgxUQVJHRVRfVkFMVUUQABISCg5UQVJHRVRfVkVSU0lPThABEhcKE1RBUkdFVF9NT0RfUkVWSVNJT04QAhIaChZUQVJHRVRfQ1JFQVRFX1JFVklTSU9OEAMSEAoMVEFSR0VUX0xFQVNFEAQidAoVQ29tcGFyZUFuZFN3YXBSZXF1ZXN0EiAKB2NvbXBhcmUYASABKAsyDy5ka3YudjEuQ29tcGFyZRILCgNrZXkYAiABKAkSDQoFdmFsdWUYAyABKAwSDgoGZGVsZXRlGAQgASgIEg0KBWxlYXNlGAUgASgEIo8BChZDb21wYXJlQW5kU3dhcFJlc3BvbnNlEhEKCXN1Y2NlZWRlZBgBIAEoCBIiCghwcmV2aW91cxgCIAEoCzIQLmRrdi52MS5LZXlWYWx1ZRIWCg5wcmV2aW91c19mb3VuZBgDIAEoCBImCgZoZWFkZXIYBCABKAsyFi5ka3YudjEuUmVzcG9uc2VIZWFkZXIiQwoMV2F0Y2hSZXF1ZXN0EgsKA2tleRgBIAEoCRIOCgZwcmVmaXgYAiABKAgSFgoOc3RhcnRfcmV2aXNpb24YAyABKAQibgoFRXZlbnQSIAoEdHlwZRgBIAEoDjISLmRrdi52MS5FdmVudC5UeXBlEhwKAmt2GAIgASgLMhAuZGt2LnYxLktleVZhbHVlIiUKBFR5cGUSDAoIVFlQRV9QVVQQABIPCgtUWVBFX0RFTEVURRABIlYKDVdhdGNoUmVzcG9uc2USJgoGaGVhZGVyGAEgASgLMhYuZGt2LnYxLlJlc3BvbnNlSGVhZGVyEh0KBmV2ZW50cxgCIAMoCzINLmRrdi52MS5FdmVudCI0ChFMZWFzZUdyYW50UmVxdWVzdBITCgt0dGxfc2Vjb25kcxgBIAEoAxIKCgJpZBgCIAEoBCJdChJMZWFzZUdyYW50UmVzcG9uc2USJgoGaGVhZGVyGAEgASgLMhYuZGt2LnYxLlJlc3BvbnNlSGVhZGVyEgoKAmlkGAIgASgEEhMKC3R0bF9zZWNvbmRzGAMgASgDIiAKEkxlYXNlUmV2b2tlUmVxdWVzdBIKCgJpZBgBIAEoBCJTChNMZWFzZVJldm9rZVJlc3BvbnNlEiYKBmhlYWRlchgBIAEoCzIWLmRrdi52MS5SZXNwb25zZUhlYWRlchIUCgxkZWxldGVkX2tleXMYAiABKA0iIwoVTGVhc2VLZWVwQWxpdmVSZXF1ZXN0EgoKAmlkGAEgASgEImEKFkxlYXNlS2VlcEFsaXZlUmVzcG9uc2USJgoGaGVhZGVyGAEgASgLMhYuZGt2LnYxLlJlc3BvbnNlSGVhZGVyEgoKAmlkGAIgASgEEhMKC3R0bF9zZWNvbmRzGAMgASgDIlwKFkxlYXNlVGltZVRvTGl2ZVJlcXVlc3QSCgoCaWQYASABKAQSDAoEa2V5cxgCIAEoCBIoCgtjb25zaXN0ZW5jeRgDIAEoDjITLmRrdi52MS5Db25zaXN0ZW5jeSKTAQoXTGVhc2VUaW1lVG9MaXZlUmVzcG9uc2USJgoGaGVhZGVyGAEgASgLMhYuZGt2LnYxLlJlc3BvbnNlSGVhZGVyEgoKAmlkGAIgASgEEhsKE2dyYW50ZWRfdHRsX3NlY29uZHMYAyABKAMSDAoEa2V5cxgEIAMoCRIZChFyZW1haW5pbmdfc2Vjb25kcxgFIAEoAyLiAQoKVHhuQ29tcGFyZRILCgNrZXkYASABKAkSJgoGdGFyZ2V0GAIgASgOMhYuZGt2LnYxLkNvbXBhcmUuVGFyZ2V0EikKBnJlc3VsdBgDIAEoDjIZLmRrdi52MS5UeG5Db21wYXJlLlJlc3VsdBINCgV2YWx1ZRgEIAEoDBIOCgZudW1iZXIYBSABKAQiVQoGUmVzdWx0EhAKDFJFU1VMVF9FUVVBTBAAEhQKEFJFU1VMVF9OT1RfRVFVQUwQARISCg5SRVNVTFRfR1JFQVRFUhACEg8KC1JFU1VMVF9MRVNTEAMifAoFVHhuT3ASIQoDcHV0GAEgASgLMhIuZGt2LnYxLlNldFJlcXVlc3RIABInCgZkZWxldGUYAiABKAsyFS5ka3YudjEuRGVsZXRlUmVxdWVzdEgAEiEKA2dldBgDIAEoCzISLmRrdi52MS5HZXRSZXF1ZXN0SABCBAoCb3AiiQEKC1R4bk9wUmVzdWx0EiIKA3B1dBgBIAEoCzITLmRrdi52MS5TZXRSZXNwb25zZUgAEigKBmRlbGV0ZRgCIAEoCzIWLmRrdi52MS5EZWxldGVSZXNwb25zZUgAEiIKA2dldBgDIAEoCzITLmRrdi52MS5HZXRSZXNwb25zZUgAQggKBnJlc3VsdCJxCgpUeG5SZXF1ZXN0EiMKB2NvbXBhcmUYASADKAsyEi5ka3YudjEuVHhuQ29tcGFyZRIeCgdzdWNjZXNzGAIgAygLMg0uZGt2LnYxLlR4bk9wEh4KB2ZhaWx1cmUYAyADKAsyDS5ka3YudjEuVHhuT3AibgoLVHhuUmVzcG9uc2USJgoGaGVhZGVyGAEgASgLMhYuZGt2LnYxLlJlc3BvbnNlSGVhZGVyEhEKCXN1Y2NlZWRlZBgCIAEoCBIkCgdyZXN1bHRzGAMgAygLMhMuZGt2LnYxLlR4bk9wUmVzdWx0KkkKC0NvbnNpc3RlbmN5EhwKGENPTlNJU1RFTkNZX0xJTkVBUklaQUJMRRAAEhwKGENPTlNJU1RFTkNZX1NFUklBTElaQUJMRRABMr8FCgZEa3ZBUEkSLgoDR2V0EhIuZGt2LnYxLkdldFJlcXVlc3QaEy5ka3YudjEuR2V0UmVzcG9uc2USLgoDU2V0EhIuZGt2LnYxLlNldFJlcXVlc3QaEy5ka3YudjEuU2V0UmVzcG9uc2USNwoGRGVsZXRlEhUuZGt2LnYxLkRlbGV0ZVJlcXVlc3QaFi5ka3YudjEuRGVsZXRlUmVzcG9uc2USMQoETGlzdBITLmRrdi52MS5MaXN0UmVxdWVzdBoULmRrdi52MS5MaXN0UmVzcG9uc2USTwoOQ29tcGFyZUFuZFN3YXASHS5ka3YudjEuQ29tcGFyZUFuZFN3YXBSZXF1ZXN0Gh4uZGt2LnYxLkNvbXBhcmVBbmRTd2FwUmVzcG9uc2USNgoFV2F0Y2gSFC5ka3YudjEuV2F0Y2hSZXF1ZXN0GhUuZGt2LnYxLldhdGNoUmVzcG9uc2UwARIuCgNUeG4SEi5ka3YudjEuVHhuUmVxdWVzdBoTLmRrdi52MS5UeG5SZXNwb25zZRJDCgpMZWFzZUdyYW50EhkuZGt2LnYxLkxlYXNlR3JhbnRSZXF1ZXN0GhouZGt2LnYxLkxlYXNlR3JhbnRSZXNwb25zZRJGCgtMZWFzZVJldm9rZRIaLmRrdi52MS5MZWFzZVJldm9rZVJlcXVlc3QaGy5ka3YudjEuTGVhc2VSZXZva2VSZXNwb25zZRJPCg5MZWFzZUtlZXBBbGl2ZRIdLmRrdi52MS5MZWFzZUtlZXBBbGl2ZVJlcXVlc3QaHi5ka3YudjEuTGVhc2VLZWVwQWxpdmVSZXNwb25zZRJSCg9MZWFzZVRpbWVUb0xpdmUSHi5ka3YudjEuTGVhc2VUaW1lVG9MaXZlUmVxdWVzdBofLmRrdi52MS5MZWFzZVRpbWVUb0xpdmVSZXNwb25zZWIGcHJvdG8z");
 
 /**
  * @generated from message dkv.v1.ResponseHeader
@@ -387,6 +387,13 @@ export enum Compare_Target {
    * @generated from enum value: TARGET_CREATE_REVISION = 3;
    */
   CREATE_REVISION = 3,
+
+  /**
+   * The key's lease id (0: none, or no key). Txn only.
+   *
+   * @generated from enum value: TARGET_LEASE = 4;
+   */
+  LEASE = 4,
 }
 
 /**
@@ -794,6 +801,212 @@ export const LeaseTimeToLiveResponseSchema: GenMessage<LeaseTimeToLiveResponse> 
   messageDesc(file_dkv_v1_kv, 23);
 
 /**
+ * A transaction (etcd's Txn): if every comparison holds, the success ops
+ * run, else the failure ops; in order, atomically, as one raft entry, so all
+ * writes share one revision. A get sees the writes before it.
+ *
+ * @generated from message dkv.v1.TxnCompare
+ */
+export type TxnCompare = Message<"dkv.v1.TxnCompare"> & {
+  /**
+   * @generated from field: string key = 1;
+   */
+  key: string;
+
+  /**
+   * @generated from field: dkv.v1.Compare.Target target = 2;
+   */
+  target: Compare_Target;
+
+  /**
+   * @generated from field: dkv.v1.TxnCompare.Result result = 3;
+   */
+  result: TxnCompare_Result;
+
+  /**
+   * For TARGET_VALUE (bytewise order); a value comparison on a missing key never holds.
+   *
+   * @generated from field: bytes value = 4;
+   */
+  value: Uint8Array;
+
+  /**
+   * For the numeric targets; a missing key has 0 for each.
+   *
+   * @generated from field: uint64 number = 5;
+   */
+  number: bigint;
+};
+
+/**
+ * Describes the message dkv.v1.TxnCompare.
+ * Use `create(TxnCompareSchema)` to create a new message.
+ */
+export const TxnCompareSchema: GenMessage<TxnCompare> = /*@__PURE__*/
+  messageDesc(file_dkv_v1_kv, 24);
+
+/**
+ * @generated from enum dkv.v1.TxnCompare.Result
+ */
+export enum TxnCompare_Result {
+  /**
+   * @generated from enum value: RESULT_EQUAL = 0;
+   */
+  EQUAL = 0,
+
+  /**
+   * @generated from enum value: RESULT_NOT_EQUAL = 1;
+   */
+  NOT_EQUAL = 1,
+
+  /**
+   * @generated from enum value: RESULT_GREATER = 2;
+   */
+  GREATER = 2,
+
+  /**
+   * @generated from enum value: RESULT_LESS = 3;
+   */
+  LESS = 3,
+}
+
+/**
+ * Describes the enum dkv.v1.TxnCompare.Result.
+ */
+export const TxnCompare_ResultSchema: GenEnum<TxnCompare_Result> = /*@__PURE__*/
+  enumDesc(file_dkv_v1_kv, 24, 0);
+
+/**
+ * @generated from message dkv.v1.TxnOp
+ */
+export type TxnOp = Message<"dkv.v1.TxnOp"> & {
+  /**
+   * @generated from oneof dkv.v1.TxnOp.op
+   */
+  op: {
+    /**
+     * @generated from field: dkv.v1.SetRequest put = 1;
+     */
+    value: SetRequest;
+    case: "put";
+  } | {
+    /**
+     * @generated from field: dkv.v1.DeleteRequest delete = 2;
+     */
+    value: DeleteRequest;
+    case: "delete";
+  } | {
+    /**
+     * Reads the key as the transaction left it so far (consistency is ignored).
+     *
+     * @generated from field: dkv.v1.GetRequest get = 3;
+     */
+    value: GetRequest;
+    case: "get";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message dkv.v1.TxnOp.
+ * Use `create(TxnOpSchema)` to create a new message.
+ */
+export const TxnOpSchema: GenMessage<TxnOp> = /*@__PURE__*/
+  messageDesc(file_dkv_v1_kv, 25);
+
+/**
+ * One per op run; their headers are left unset (see TxnResponse.header).
+ *
+ * @generated from message dkv.v1.TxnOpResult
+ */
+export type TxnOpResult = Message<"dkv.v1.TxnOpResult"> & {
+  /**
+   * @generated from oneof dkv.v1.TxnOpResult.result
+   */
+  result: {
+    /**
+     * @generated from field: dkv.v1.SetResponse put = 1;
+     */
+    value: SetResponse;
+    case: "put";
+  } | {
+    /**
+     * @generated from field: dkv.v1.DeleteResponse delete = 2;
+     */
+    value: DeleteResponse;
+    case: "delete";
+  } | {
+    /**
+     * @generated from field: dkv.v1.GetResponse get = 3;
+     */
+    value: GetResponse;
+    case: "get";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message dkv.v1.TxnOpResult.
+ * Use `create(TxnOpResultSchema)` to create a new message.
+ */
+export const TxnOpResultSchema: GenMessage<TxnOpResult> = /*@__PURE__*/
+  messageDesc(file_dkv_v1_kv, 26);
+
+/**
+ * @generated from message dkv.v1.TxnRequest
+ */
+export type TxnRequest = Message<"dkv.v1.TxnRequest"> & {
+  /**
+   * @generated from field: repeated dkv.v1.TxnCompare compare = 1;
+   */
+  compare: TxnCompare[];
+
+  /**
+   * @generated from field: repeated dkv.v1.TxnOp success = 2;
+   */
+  success: TxnOp[];
+
+  /**
+   * @generated from field: repeated dkv.v1.TxnOp failure = 3;
+   */
+  failure: TxnOp[];
+};
+
+/**
+ * Describes the message dkv.v1.TxnRequest.
+ * Use `create(TxnRequestSchema)` to create a new message.
+ */
+export const TxnRequestSchema: GenMessage<TxnRequest> = /*@__PURE__*/
+  messageDesc(file_dkv_v1_kv, 27);
+
+/**
+ * @generated from message dkv.v1.TxnResponse
+ */
+export type TxnResponse = Message<"dkv.v1.TxnResponse"> & {
+  /**
+   * @generated from field: dkv.v1.ResponseHeader header = 1;
+   */
+  header?: ResponseHeader | undefined;
+
+  /**
+   * Every comparison held (the success ops ran).
+   *
+   * @generated from field: bool succeeded = 2;
+   */
+  succeeded: boolean;
+
+  /**
+   * @generated from field: repeated dkv.v1.TxnOpResult results = 3;
+   */
+  results: TxnOpResult[];
+};
+
+/**
+ * Describes the message dkv.v1.TxnResponse.
+ * Use `create(TxnResponseSchema)` to create a new message.
+ */
+export const TxnResponseSchema: GenMessage<TxnResponse> = /*@__PURE__*/
+  messageDesc(file_dkv_v1_kv, 28);
+
+/**
  * @generated from enum dkv.v1.Consistency
  */
 export enum Consistency {
@@ -871,6 +1084,14 @@ export const DkvAPI: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchRequestSchema;
     output: typeof WatchResponseSchema;
+  },
+  /**
+   * @generated from rpc dkv.v1.DkvAPI.Txn
+   */
+  txn: {
+    methodKind: "unary";
+    input: typeof TxnRequestSchema;
+    output: typeof TxnResponseSchema;
   },
   /**
    * @generated from rpc dkv.v1.DkvAPI.LeaseGrant

@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file dkv/raft/v1/command.proto.
  */
 export const file_dkv_raft_v1_command: GenFile = /*@__PURE__*/
-  fileDesc("Chlka3YvcmFmdC92MS9jb21tYW5kLnByb3RvEgtka3YucmFmdC52MSI3CgpQdXRDb21tYW5kEgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDBINCgVsZWFzZRgDIAEoBCI0ChFMZWFzZUdyYW50Q29tbWFuZBIKCgJpZBgBIAEoBBITCgt0dGxfc2Vjb25kcxgCIAEoAyIgChJMZWFzZVJldm9rZUNvbW1hbmQSCgoCaWQYASABKAQiIwoVTGVhc2VLZWVwQWxpdmVDb21tYW5kEgoKAmlkGAEgASgEIj8KDURlbGV0ZUNvbW1hbmQSCwoDa2V5GAEgASgJEg4KBnByZWZpeBgCIAEoCBIRCglyYW5nZV9lbmQYAyABKAki1QEKDkNvbXBhcmVDb21tYW5kEgsKA2tleRgBIAEoCRIyCgZ0YXJnZXQYAiABKA4yIi5ka3YucmFmdC52MS5Db21wYXJlQ29tbWFuZC5UYXJnZXQSDQoFdmFsdWUYAyABKAwSDgoGbnVtYmVyGAQgASgEImMKBlRhcmdldBIQCgxUQVJHRVRfVkFMVUUQABISCg5UQVJHRVRfVkVSU0lPThABEhcKE1RBUkdFVF9NT0RfUkVWSVNJT04QAhIaChZUQVJHRVRfQ1JFQVRFX1JFVklTSU9OEAMigAEKFUNvbXBhcmVBbmRTd2FwQ29tbWFuZBIsCgdjb21wYXJlGAEgASgLMhsuZGt2LnJhZnQudjEuQ29tcGFyZUNvbW1hbmQSCwoDa2V5GAIgASgJEg0KBXZhbHVlGAMgASgMEg4KBmRlbGV0ZRgEIAEoCBINCgVsZWFzZRgFIAEoBCL8AgoHQ29tbWFuZBImCgNwdXQYASABKAsyFy5ka3YucmFmdC52MS5QdXRDb21tYW5kSAASLAoGZGVsZXRlGAIgASgLMhouZGt2LnJhZnQudjEuRGVsZXRlQ29tbWFuZEgAEj4KEGNvbXBhcmVfYW5kX3N3YXAYAyABKAsyIi5ka3YucmFmdC52MS5Db21wYXJlQW5kU3dhcENvbW1hbmRIABI1CgtsZWFzZV9ncmFudBgEIAEoCzIeLmRrdi5yYWZ0LnYxLkxlYXNlR3JhbnRDb21tYW5kSAASNwoMbGVhc2VfcmV2b2tlGAUgASgLMh8uZGt2LnJhZnQudjEuTGVhc2VSZXZva2VDb21tYW5kSAASPgoQbGVhc2Vfa2VlcF9hbGl2ZRgGIAEoCzIiLmRrdi5yYWZ0LnYxLkxlYXNlS2VlcEFsaXZlQ29tbWFuZEgAEhEKCWNsaWVudF9pZBgKIAEoCRISCgpyZXF1ZXN0X2lkGAsgASgEQgQKAm9wInsKDlN0b3JlZEtleVZhbHVlEgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDBIXCg9jcmVhdGVfcmV2aXNpb24YAyABKAQSFAoMbW9kX3JldmlzaW9uGAQgASgEEg8KB3ZlcnNpb24YBSABKAQSDQoFbGVhc2UYBiABKAQivAEKDUNvbW1hbmRSZXN1bHQSEQoJc3VjY2VlZGVkGAEgASgIEi0KCHByZXZpb3VzGAIgASgLMhsuZGt2LnJhZnQudjEuU3RvcmVkS2V5VmFsdWUSLAoHY3VycmVudBgDIAEoCzIbLmRrdi5yYWZ0LnYxLlN0b3JlZEtleVZhbHVlEhAKCHJldmlzaW9uGAQgASgEEhQKDGRlbGV0ZWRfa2V5cxgFIAEoDRITCgt0dGxfc2Vjb25kcxgGIAEoA2IGcHJvdG8z");
+  fileDesc("Chlka3YvcmFmdC92MS9jb21tYW5kLnByb3RvEgtka3YucmFmdC52MSI3CgpQdXRDb21tYW5kEgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDBINCgVsZWFzZRgDIAEoBCI0ChFMZWFzZUdyYW50Q29tbWFuZBIKCgJpZBgBIAEoBBITCgt0dGxfc2Vjb25kcxgCIAEoAyIgChJMZWFzZVJldm9rZUNvbW1hbmQSCgoCaWQYASABKAQiIwoVTGVhc2VLZWVwQWxpdmVDb21tYW5kEgoKAmlkGAEgASgEIj8KDURlbGV0ZUNvbW1hbmQSCwoDa2V5GAEgASgJEg4KBnByZWZpeBgCIAEoCBIRCglyYW5nZV9lbmQYAyABKAki5wEKDkNvbXBhcmVDb21tYW5kEgsKA2tleRgBIAEoCRIyCgZ0YXJnZXQYAiABKA4yIi5ka3YucmFmdC52MS5Db21wYXJlQ29tbWFuZC5UYXJnZXQSDQoFdmFsdWUYAyABKAwSDgoGbnVtYmVyGAQgASgEInUKBlRhcmdldBIQCgxUQVJHRVRfVkFMVUUQABISCg5UQVJHRVRfVkVSU0lPThABEhcKE1RBUkdFVF9NT0RfUkVWSVNJT04QAhIaChZUQVJHRVRfQ1JFQVRFX1JFVklTSU9OEAMSEAoMVEFSR0VUX0xFQVNFEAQigAEKFUNvbXBhcmVBbmRTd2FwQ29tbWFuZBIsCgdjb21wYXJlGAEgASgLMhsuZGt2LnJhZnQudjEuQ29tcGFyZUNvbW1hbmQSCwoDa2V5GAIgASgJEg0KBXZhbHVlGAMgASgMEg4KBmRlbGV0ZRgEIAEoCBINCgVsZWFzZRgFIAEoBCKBAgoRVHhuQ29tcGFyZUNvbW1hbmQSCwoDa2V5GAEgASgJEjIKBnRhcmdldBgCIAEoDjIiLmRrdi5yYWZ0LnYxLkNvbXBhcmVDb21tYW5kLlRhcmdldBI1CgZyZXN1bHQYAyABKA4yJS5ka3YucmFmdC52MS5UeG5Db21wYXJlQ29tbWFuZC5SZXN1bHQSDQoFdmFsdWUYBCABKAwSDgoGbnVtYmVyGAUgASgEIlUKBlJlc3VsdBIQCgxSRVNVTFRfRVFVQUwQABIUChBSRVNVTFRfTk9UX0VRVUFMEAESEgoOUkVTVUxUX0dSRUFURVIQAhIPCgtSRVNVTFRfTEVTUxADInkKDFR4bk9wQ29tbWFuZBImCgNwdXQYASABKAsyFy5ka3YucmFmdC52MS5QdXRDb21tYW5kSAASLAoGZGVsZXRlGAIgASgLMhouZGt2LnJhZnQudjEuRGVsZXRlQ29tbWFuZEgAEg0KA2dldBgDIAEoCUgAQgQKAm9wIpUBCgpUeG5Db21tYW5kEi8KB2NvbXBhcmUYASADKAsyHi5ka3YucmFmdC52MS5UeG5Db21wYXJlQ29tbWFuZBIqCgdzdWNjZXNzGAIgAygLMhkuZGt2LnJhZnQudjEuVHhuT3BDb21tYW5kEioKB2ZhaWx1cmUYAyADKAsyGS5ka3YucmFmdC52MS5UeG5PcENvbW1hbmQipAMKB0NvbW1hbmQSJgoDcHV0GAEgASgLMhcuZGt2LnJhZnQudjEuUHV0Q29tbWFuZEgAEiwKBmRlbGV0ZRgCIAEoCzIaLmRrdi5yYWZ0LnYxLkRlbGV0ZUNvbW1hbmRIABI+ChBjb21wYXJlX2FuZF9zd2FwGAMgASgLMiIuZGt2LnJhZnQudjEuQ29tcGFyZUFuZFN3YXBDb21tYW5kSAASNQoLbGVhc2VfZ3JhbnQYBCABKAsyHi5ka3YucmFmdC52MS5MZWFzZUdyYW50Q29tbWFuZEgAEjcKDGxlYXNlX3Jldm9rZRgFIAEoCzIfLmRrdi5yYWZ0LnYxLkxlYXNlUmV2b2tlQ29tbWFuZEgAEj4KEGxlYXNlX2tlZXBfYWxpdmUYBiABKAsyIi5ka3YucmFmdC52MS5MZWFzZUtlZXBBbGl2ZUNvbW1hbmRIABImCgN0eG4YByABKAsyFy5ka3YucmFmdC52MS5UeG5Db21tYW5kSAASEQoJY2xpZW50X2lkGAogASgJEhIKCnJlcXVlc3RfaWQYCyABKARCBAoCb3AiewoOU3RvcmVkS2V5VmFsdWUSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgMEhcKD2NyZWF0ZV9yZXZpc2lvbhgDIAEoBBIUCgxtb2RfcmV2aXNpb24YBCABKAQSDwoHdmVyc2lvbhgFIAEoBBINCgVsZWFzZRgGIAEoBCLsAQoNQ29tbWFuZFJlc3VsdBIRCglzdWNjZWVkZWQYASABKAgSLQoIcHJldmlvdXMYAiABKAsyGy5ka3YucmFmdC52MS5TdG9yZWRLZXlWYWx1ZRIsCgdjdXJyZW50GAMgASgLMhsuZGt2LnJhZnQudjEuU3RvcmVkS2V5VmFsdWUSEAoIcmV2aXNpb24YBCABKAQSFAoMZGVsZXRlZF9rZXlzGAUgASgNEhMKC3R0bF9zZWNvbmRzGAYgASgDEi4KC3R4bl9yZXN1bHRzGAcgAygLMhkuZGt2LnJhZnQudjEuVHhuT3BPdXRjb21lIoIBCgxUeG5PcE91dGNvbWUSKgoDcHV0GAEgASgLMhsuZGt2LnJhZnQudjEuU3RvcmVkS2V5VmFsdWVIABIRCgdkZWxldGVkGAIgASgESAASKQoDZ2V0GAMgASgLMhouZGt2LnJhZnQudjEuVHhuR2V0T3V0Y29tZUgAQggKBnJlc3VsdCI4Cg1UeG5HZXRPdXRjb21lEicKAmt2GAEgASgLMhsuZGt2LnJhZnQudjEuU3RvcmVkS2V5VmFsdWViBnByb3RvMw");
 
 /**
  * @generated from message dkv.raft.v1.PutCommand
@@ -190,6 +190,11 @@ export enum CompareCommand_Target {
    * @generated from enum value: TARGET_CREATE_REVISION = 3;
    */
   CREATE_REVISION = 3,
+
+  /**
+   * @generated from enum value: TARGET_LEASE = 4;
+   */
+  LEASE = 4,
 }
 
 /**
@@ -240,6 +245,138 @@ export const CompareAndSwapCommandSchema: GenMessage<CompareAndSwapCommand> = /*
   messageDesc(file_dkv_raft_v1_command, 6);
 
 /**
+ * @generated from message dkv.raft.v1.TxnCompareCommand
+ */
+export type TxnCompareCommand = Message<"dkv.raft.v1.TxnCompareCommand"> & {
+  /**
+   * @generated from field: string key = 1;
+   */
+  key: string;
+
+  /**
+   * @generated from field: dkv.raft.v1.CompareCommand.Target target = 2;
+   */
+  target: CompareCommand_Target;
+
+  /**
+   * @generated from field: dkv.raft.v1.TxnCompareCommand.Result result = 3;
+   */
+  result: TxnCompareCommand_Result;
+
+  /**
+   * @generated from field: bytes value = 4;
+   */
+  value: Uint8Array;
+
+  /**
+   * @generated from field: uint64 number = 5;
+   */
+  number: bigint;
+};
+
+/**
+ * Describes the message dkv.raft.v1.TxnCompareCommand.
+ * Use `create(TxnCompareCommandSchema)` to create a new message.
+ */
+export const TxnCompareCommandSchema: GenMessage<TxnCompareCommand> = /*@__PURE__*/
+  messageDesc(file_dkv_raft_v1_command, 7);
+
+/**
+ * @generated from enum dkv.raft.v1.TxnCompareCommand.Result
+ */
+export enum TxnCompareCommand_Result {
+  /**
+   * @generated from enum value: RESULT_EQUAL = 0;
+   */
+  EQUAL = 0,
+
+  /**
+   * @generated from enum value: RESULT_NOT_EQUAL = 1;
+   */
+  NOT_EQUAL = 1,
+
+  /**
+   * @generated from enum value: RESULT_GREATER = 2;
+   */
+  GREATER = 2,
+
+  /**
+   * @generated from enum value: RESULT_LESS = 3;
+   */
+  LESS = 3,
+}
+
+/**
+ * Describes the enum dkv.raft.v1.TxnCompareCommand.Result.
+ */
+export const TxnCompareCommand_ResultSchema: GenEnum<TxnCompareCommand_Result> = /*@__PURE__*/
+  enumDesc(file_dkv_raft_v1_command, 7, 0);
+
+/**
+ * @generated from message dkv.raft.v1.TxnOpCommand
+ */
+export type TxnOpCommand = Message<"dkv.raft.v1.TxnOpCommand"> & {
+  /**
+   * @generated from oneof dkv.raft.v1.TxnOpCommand.op
+   */
+  op: {
+    /**
+     * @generated from field: dkv.raft.v1.PutCommand put = 1;
+     */
+    value: PutCommand;
+    case: "put";
+  } | {
+    /**
+     * @generated from field: dkv.raft.v1.DeleteCommand delete = 2;
+     */
+    value: DeleteCommand;
+    case: "delete";
+  } | {
+    /**
+     * The key to read.
+     *
+     * @generated from field: string get = 3;
+     */
+    value: string;
+    case: "get";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message dkv.raft.v1.TxnOpCommand.
+ * Use `create(TxnOpCommandSchema)` to create a new message.
+ */
+export const TxnOpCommandSchema: GenMessage<TxnOpCommand> = /*@__PURE__*/
+  messageDesc(file_dkv_raft_v1_command, 8);
+
+/**
+ * @generated from message dkv.raft.v1.TxnCommand
+ */
+export type TxnCommand = Message<"dkv.raft.v1.TxnCommand"> & {
+  /**
+   * @generated from field: repeated dkv.raft.v1.TxnCompareCommand compare = 1;
+   */
+  compare: TxnCompareCommand[];
+
+  /**
+   * @generated from field: repeated dkv.raft.v1.TxnOpCommand success = 2;
+   */
+  success: TxnOpCommand[];
+
+  /**
+   * @generated from field: repeated dkv.raft.v1.TxnOpCommand failure = 3;
+   */
+  failure: TxnOpCommand[];
+};
+
+/**
+ * Describes the message dkv.raft.v1.TxnCommand.
+ * Use `create(TxnCommandSchema)` to create a new message.
+ */
+export const TxnCommandSchema: GenMessage<TxnCommand> = /*@__PURE__*/
+  messageDesc(file_dkv_raft_v1_command, 9);
+
+/**
  * @generated from message dkv.raft.v1.Command
  */
 export type Command = Message<"dkv.raft.v1.Command"> & {
@@ -282,6 +419,12 @@ export type Command = Message<"dkv.raft.v1.Command"> & {
      */
     value: LeaseKeepAliveCommand;
     case: "leaseKeepAlive";
+  } | {
+    /**
+     * @generated from field: dkv.raft.v1.TxnCommand txn = 7;
+     */
+    value: TxnCommand;
+    case: "txn";
   } | { case: undefined; value?: undefined };
 
   /**
@@ -302,7 +445,7 @@ export type Command = Message<"dkv.raft.v1.Command"> & {
  * Use `create(CommandSchema)` to create a new message.
  */
 export const CommandSchema: GenMessage<Command> = /*@__PURE__*/
-  messageDesc(file_dkv_raft_v1_command, 7);
+  messageDesc(file_dkv_raft_v1_command, 10);
 
 /**
  * A key as the state machine stores it.
@@ -346,7 +489,7 @@ export type StoredKeyValue = Message<"dkv.raft.v1.StoredKeyValue"> & {
  * Use `create(StoredKeyValueSchema)` to create a new message.
  */
 export const StoredKeyValueSchema: GenMessage<StoredKeyValue> = /*@__PURE__*/
-  messageDesc(file_dkv_raft_v1_command, 8);
+  messageDesc(file_dkv_raft_v1_command, 11);
 
 /**
  * What applying one command produced; travels back to a follower that
@@ -396,6 +539,13 @@ export type CommandResult = Message<"dkv.raft.v1.CommandResult"> & {
    * @generated from field: int64 ttl_seconds = 6;
    */
   ttlSeconds: bigint;
+
+  /**
+   * Txn: one per op run, in order.
+   *
+   * @generated from field: repeated dkv.raft.v1.TxnOpOutcome txn_results = 7;
+   */
+  txnResults: TxnOpOutcome[];
 };
 
 /**
@@ -403,5 +553,63 @@ export type CommandResult = Message<"dkv.raft.v1.CommandResult"> & {
  * Use `create(CommandResultSchema)` to create a new message.
  */
 export const CommandResultSchema: GenMessage<CommandResult> = /*@__PURE__*/
-  messageDesc(file_dkv_raft_v1_command, 9);
+  messageDesc(file_dkv_raft_v1_command, 12);
+
+/**
+ * @generated from message dkv.raft.v1.TxnOpOutcome
+ */
+export type TxnOpOutcome = Message<"dkv.raft.v1.TxnOpOutcome"> & {
+  /**
+   * @generated from oneof dkv.raft.v1.TxnOpOutcome.result
+   */
+  result: {
+    /**
+     * A put: the key as stored.
+     *
+     * @generated from field: dkv.raft.v1.StoredKeyValue put = 1;
+     */
+    value: StoredKeyValue;
+    case: "put";
+  } | {
+    /**
+     * A delete: how many keys it deleted.
+     *
+     * @generated from field: uint64 deleted = 2;
+     */
+    value: bigint;
+    case: "deleted";
+  } | {
+    /**
+     * A get: the key, absent when it does not exist.
+     *
+     * @generated from field: dkv.raft.v1.TxnGetOutcome get = 3;
+     */
+    value: TxnGetOutcome;
+    case: "get";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message dkv.raft.v1.TxnOpOutcome.
+ * Use `create(TxnOpOutcomeSchema)` to create a new message.
+ */
+export const TxnOpOutcomeSchema: GenMessage<TxnOpOutcome> = /*@__PURE__*/
+  messageDesc(file_dkv_raft_v1_command, 13);
+
+/**
+ * @generated from message dkv.raft.v1.TxnGetOutcome
+ */
+export type TxnGetOutcome = Message<"dkv.raft.v1.TxnGetOutcome"> & {
+  /**
+   * @generated from field: dkv.raft.v1.StoredKeyValue kv = 1;
+   */
+  kv?: StoredKeyValue | undefined;
+};
+
+/**
+ * Describes the message dkv.raft.v1.TxnGetOutcome.
+ * Use `create(TxnGetOutcomeSchema)` to create a new message.
+ */
+export const TxnGetOutcomeSchema: GenMessage<TxnGetOutcome> = /*@__PURE__*/
+  messageDesc(file_dkv_raft_v1_command, 14);
 
