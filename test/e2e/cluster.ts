@@ -21,13 +21,8 @@ export interface Member extends MemberSpec {
   output: string[];
 }
 
-/** A free TCP port on host (the kernel's choice; closed again before use). */
-export function freePort(host: string): number {
-  const server = Bun.listen({ hostname: host, port: 0, socket: { data() {} } });
-  const port = server.port;
-  server.stop(true);
-  return port;
-}
+export { freePort } from "../ports.ts";
+import { freePort } from "../ports.ts";
 
 export async function waitFor<T>(what: string, deadlineMs: number, probe: () => Promise<T | undefined> | T | undefined, intervalMs = 50): Promise<T> {
   const deadline = Date.now() + deadlineMs;

@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { bindDatagramReceiver } from "./unix-datagram.ts";
+import { freePort } from "../ports.ts";
 
 const UNIT_PATH = join(import.meta.dir, "../../systemd/dkv.service");
 const BUILT_BINARY = join(import.meta.dir, "../../dist/dkv");
@@ -120,14 +121,6 @@ describe("systemd/dkv.service", () => {
     expect(service.has("MemoryDenyWriteExecute")).toBe(false);
   });
 });
-
-/** A port nothing listens on right now (the OS picks it; closed again at once). */
-function freePort(): number {
-  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = probe.port;
-  probe.stop(true);
-  return port;
-}
 
 describe("dkv serve as dkv.service runs it", () => {
   test("configured from DKV_* variables, it sends READY=1 once clients are served and STOPPING=1 on SIGTERM, then exits 0", async () => {

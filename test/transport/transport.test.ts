@@ -6,6 +6,7 @@ import { create } from "@bufbuild/protobuf";
 import { ForwardRequestSchema, ForwardResponseSchema } from "../../src/gen/dkv/raft/v1/raft_pb";
 import { encodeFrame, writeFrameHeader } from "../../src/transport/index";
 import { type CertFixture, CapturingLogger, Fleet, Inbox, mintCerts, raft, raftMessage, waitUntil } from "./helpers";
+import { freePort } from "../ports.ts";
 
 const fleet = new Fleet();
 let certs: CertFixture;
@@ -34,14 +35,6 @@ function pair(options: Parameters<Fleet["make"]>[2] = {}, mode: Mode = "plain TC
   a.transport.setPeerAddress("n2", `127.0.0.1:${portB}`);
   b.transport.setPeerAddress("n1", `127.0.0.1:${portA}`);
   return { a, b, inboxA, inboxB, portA, portB };
-}
-
-/** A port nothing listens on (bound by the OS, then released). */
-function freePort(): number {
-  const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = listener.port;
-  listener.stop(true);
-  return port;
 }
 
 /** A raw client on the peer port: what it got back and when the server closed it. */
