@@ -8,6 +8,7 @@ import {
   DeleteResponseSchema,
   GetResponseSchema,
   LeaseGrantResponseSchema,
+  LeaseLeasesResponseSchema,
   LeaseKeepAliveResponseSchema,
   LeaseRevokeResponseSchema,
   LeaseTimeToLiveResponseSchema,
@@ -24,6 +25,8 @@ import {
   type LeaseGrantRequest,
   type LeaseGrantResponse,
   type LeaseKeepAliveRequest,
+  type LeaseLeasesRequest,
+  type LeaseLeasesResponse,
   type LeaseKeepAliveResponse,
   type LeaseRevokeRequest,
   type LeaseRevokeResponse,
@@ -83,6 +86,7 @@ export interface DkvService {
   leaseRevoke(request: LeaseRevokeRequest, context: CallContext): Promise<LeaseRevokeResponse>;
   leaseKeepAlive(request: LeaseKeepAliveRequest, context: CallContext): Promise<LeaseKeepAliveResponse>;
   leaseTimeToLive(request: LeaseTimeToLiveRequest, context: CallContext): Promise<LeaseTimeToLiveResponse>;
+  leaseLeases(request: LeaseLeasesRequest, context: CallContext): Promise<LeaseLeasesResponse>;
 }
 
 export interface MembershipService {
@@ -208,6 +212,14 @@ export function createDkvService(node: KvNode): DkvService {
     async leaseKeepAlive(request, { signal }) {
       const result = await node.leaseKeepAlive(requireLeaseId(request.id), signal);
       return create(LeaseKeepAliveResponseSchema, { id: BigInt(result.id), ttlSeconds: BigInt(result.ttlSeconds), header: headerToProto(result.header) });
+    },
+
+    async leaseLeases(request, { signal }) {
+      const result = await node.leaseList(consistencyFromProto(request.consistency), signal);
+      return create(LeaseLeasesResponseSchema, {
+        leases: result.leases.map((lease) => ({ id: BigInt(lease.id), grantedTtlSeconds: BigInt(lease.ttlSeconds) })),
+        header: headerToProto(result.header),
+      });
     },
 
     async leaseTimeToLive(request, { signal }) {

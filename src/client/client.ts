@@ -14,7 +14,7 @@ import { createEndpointClients, type EndpointClients, type TlsMaterial } from ".
 import { fromHeader, fromKeyValue, fromServer, fromStatus, fromTxnOpResult, toBytes, toCompare, toNumber, toProtoConsistency, toTxnRequest } from "./convert.ts";
 import type {
   CompareAndSwapRequest, CompareAndSwapResult, Consistency, DeleteOptions, DeleteResult, EndpointStatus, GetResult, HealthReport,
-  LeaseGrantResult, LeaseKeepAliveResult, LeaseRevokeResult, LeaseTimeToLiveResult, TxnRequest, TxnResult,
+  LeaseGrantResult, LeaseKeepAliveResult, LeaseRevokeResult, LeaseTimeToLiveResult, ResponseHeader, TxnRequest, TxnResult,
   ListOptions, ListResult, Member, NodeStatus, PutResult, SnapshotSaveResult, WatchBatch, WatchOptions,
 } from "./types.ts";
 
@@ -172,6 +172,15 @@ export class DkvClient {
       c.kv.leaseRevoke({ id: BigInt(id) }, { signal }),
     );
     return { deletedKeys: response.deletedKeys, header: fromHeader(response.header) };
+  }
+
+  /** Every lease with its granted TTL, by id. */
+  async leaseList(options: { consistency?: Consistency } = {}): Promise<{ leases: Array<{ id: number; grantedTtlSeconds: number }>; header: ResponseHeader }> {
+    const consistency = options.consistency ?? "linearizable";
+    const response = await this.run({ operation: "list leases", idempotent: true, preferLeader: consistency === "linearizable" }, (c, signal) =>
+      c.kv.leaseLeases({ consistency: toProtoConsistency(consistency) }, { signal }),
+    );
+    return { leases: response.leases.map((l) => ({ id: toNumber(l.id), grantedTtlSeconds: Number(l.grantedTtlSeconds) })), header: fromHeader(response.header) };
   }
 
   /** The lease's granted TTL, the seconds it has left (asked of the leader, which alone times leases) and, with keys, its keys. */

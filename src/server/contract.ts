@@ -224,6 +224,8 @@ export interface KvNode {
   /** Restarts the lease's TTL; not_found if it has ended. */
   leaseKeepAlive(id: number, signal?: CancelSignal): Promise<LeaseKeepAliveResult>;
   leaseTimeToLive(id: number, withKeys: boolean, consistency: ReadConsistency, signal?: CancelSignal): Promise<LeaseTimeToLiveResult>;
+  /** Every lease, by id. */
+  leaseList(consistency: ReadConsistency, signal?: CancelSignal): Promise<{ leases: Array<{ id: number; ttlSeconds: number }>; header: ResponseHeader }>;
   members(): Promise<Member[]>;
   addMember(id: string, peerAddress: string, clientAddress: string, learner: boolean, signal?: CancelSignal): Promise<void>;
   removeMember(id: string, signal?: CancelSignal): Promise<void>;

@@ -344,6 +344,11 @@ export class DkvNode implements KvNode {
     };
   }
 
+  async leaseList(consistency: ReadConsistency, signal?: CancelSignal): Promise<{ leases: Array<{ id: number; ttlSeconds: number }>; header: ResponseHeader }> {
+    await this.readPoint(consistency, signal);
+    return { leases: this.d.store.kv.leases().sort((a, b) => a.id - b.id), header: this.header() };
+  }
+
   /**
    * The keys live in memory: past the quota a write that adds bytes is
    * refused (deletes and shrinking writes still go through), as etcd refuses

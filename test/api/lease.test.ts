@@ -27,6 +27,8 @@ for (const wire of WIRES) {
     const ttl = await dkv.leaseTimeToLive({ id: big, keys: true });
     expect(ttl.grantedTtlSeconds).toBe(30n);
     expect(ttl.keys).toEqual(["svc/a"]);
+    const listed = await dkv.leaseLeases({});
+    expect(listed.leases.map((l) => [l.id, l.grantedTtlSeconds])).toEqual([[auto.id, 5n], [big, 30n]].sort((a, b) => (a[0]! < b[0]! ? -1 : 1)));
     expect((await dkv.leaseRevoke({ id: big })).deletedKeys).toBe(1);
     expect(node.data.has("svc/a")).toBe(false);
 

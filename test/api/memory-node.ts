@@ -200,6 +200,13 @@ export class MemoryNode implements KvNode {
     return { id, grantedTtlSeconds: ttl, remainingSeconds: ttl, keys, header: this.header() };
   }
 
+  async leaseList(consistency: ReadConsistency, signal?: CancelSignal): Promise<{ leases: Array<{ id: number; ttlSeconds: number }>; header: ResponseHeader }> {
+    await this.enter("lease", signal);
+    this.consistencies.push(consistency);
+    const leases = [...this.leases].map(([id, ttlSeconds]) => ({ id, ttlSeconds })).sort((a, b) => a.id - b.id);
+    return { leases, header: this.header() };
+  }
+
   watch(query: WatchQuery, signal?: CancelSignal): AsyncIterable<WatchBatch> {
     return streamWatch(this.watches, query, {
       applied: this.revision,

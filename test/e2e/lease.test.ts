@@ -101,6 +101,9 @@ describe("leases", () => {
     const first = ok("lease", "grant", "60", "--endpoints", all).trim();
     const second = ok("lease", "grant", "60", "--endpoints", all).trim();
     expect(ok("cas", "locks/job", "worker-1", "--expect-revision", "0", "--lease", first, "--endpoints", all)).toBe("OK\n");
+    const listed = ok("lease", "list", "--endpoints", all);
+    expect(listed.split("\n")[0]).toMatch(/^ID\s+GRANTED TTL$/);
+    for (const id of [first, second]) expect(listed).toMatch(new RegExp(`^${id}\\s+60 s$`, "m"));
     const refused = dkv("cas", "locks/job", "worker-2", "--expect-revision", "0", "--lease", second, "--endpoints", all);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain("worker-1");

@@ -337,6 +337,8 @@ describe("leases", () => {
     const node = (await until("a leader", 5000, () => leaderOf(nodes)))!;
     const lease = await node.leaseGrant(600, 42, undefined);
     expect(lease.id).toBe(42);
+    await node.leaseGrant(5, 7, undefined);
+    expect((await node.leaseList("linearizable")).leases).toEqual([{ id: 7, ttlSeconds: 5 }, { id: 42, ttlSeconds: 600 }]);
     expect(await codeOf(node.leaseGrant(600, 42, undefined))).toBe("failed_precondition");
     for (const key of ["a", "b", "c"]) await node.put(key, text("1"), undefined, 42);
     await node.put("c", text("2"));
@@ -344,11 +346,12 @@ describe("leases", () => {
     expect(revoked.deletedKeys).toBe(2);
     expect((await node.list({ prefix: "", key: "", rangeEnd: "", limit: 0, keysOnly: true, consistency: "linearizable" })).kvs.map((kv) => kv.key)).toEqual(["c"]);
     expect(await codeOf(node.leaseRevoke(42))).toBe("not_found");
+    expect((await node.leaseList("serializable")).leases.map((l) => l.id)).toEqual([7]);
     expect(await codeOf(node.leaseGrant(0, 0, undefined))).toBe("invalid_argument");
     expect(await codeOf(node.leaseGrant(366 * 24 * 3600, 0, undefined))).toBe("invalid_argument");
     expect(await codeOf(node.leaseKeepAlive(-1))).toBe("invalid_argument");
     expect(await codeOf(node.put("d", text("1"), undefined, 2 ** 53))).toBe("invalid_argument");
-    expect(await codeOf(node.leaseTimeToLive(7, false, "linearizable"))).toBe("not_found");
+    expect(await codeOf(node.leaseTimeToLive(8, false, "linearizable"))).toBe("not_found");
   }, 20_000);
 });
 

@@ -8,7 +8,7 @@ import { CliError, UsageError } from "../errors.ts";
 import { ServerError } from "../../client/index.ts";
 import { clientArgs, parseCount, withClient } from "./flags.ts";
 import { sleepUnless, untilInterrupted } from "./interrupt.ts";
-import { printJson, writeStdout } from "./output.ts";
+import { printJson, printTable, writeStdout } from "./output.ts";
 
 function leaseId(text: string): number {
   const id = parseCount(text, "lease ID");
@@ -101,7 +101,19 @@ const ttlCommand = defineCommand({
   },
 });
 
+const listCommand = defineCommand({
+  meta: { name: "list", description: "List every lease and the TTL it was granted" },
+  args: { ...clientArgs },
+  async run({ args }) {
+    await withClient(args, async (client, output) => {
+      const { leases } = await client.leaseList();
+      if (output === "json") return printJson({ leases: leases.map((l) => ({ id: l.id, granted_ttl_seconds: l.grantedTtlSeconds })) });
+      printTable(["ID", "GRANTED TTL"], leases.map((l) => [String(l.id), `${l.grantedTtlSeconds} s`]));
+    });
+  },
+});
+
 export const leaseCommand = defineCommand({
-  meta: { name: "lease", description: "Grant, keep alive, revoke and inspect leases (keys set with --lease end with them)" },
-  subCommands: { grant: grantCommand, "keep-alive": keepAliveCommand, revoke: revokeCommand, ttl: ttlCommand },
+  meta: { name: "lease", description: "Grant, keep alive, revoke, list and inspect leases (keys set with --lease end with them)" },
+  subCommands: { grant: grantCommand, "keep-alive": keepAliveCommand, revoke: revokeCommand, ttl: ttlCommand, list: listCommand },
 });
