@@ -167,11 +167,18 @@ export function createDkvService(node: KvNode): DkvService {
 
     async *watch(request, { signal }) {
       if (!request.prefix) requireNonEmpty("key", request.key);
-      const batches = node.watch({ key: request.key, prefix: request.prefix, startRevision: uint64FromProto("start_revision", request.startRevision) }, signal);
+      const batches = node.watch(
+        { key: request.key, prefix: request.prefix, startRevision: uint64FromProto("start_revision", request.startRevision), prevKv: request.prevKv },
+        signal,
+      );
       for await (const batch of batches) {
         yield create(WatchResponseSchema, {
           header: headerToProto(batch.header),
-          events: batch.events.map((event) => ({ type: event.type === "put" ? Event_Type.PUT : Event_Type.DELETE, kv: keyValueToProto(event.kv) })),
+          events: batch.events.map((event) => ({
+            type: event.type === "put" ? Event_Type.PUT : Event_Type.DELETE,
+            kv: keyValueToProto(event.kv),
+            prevKv: event.prevKv === undefined ? undefined : keyValueToProto(event.prevKv),
+          })),
         });
       }
     },

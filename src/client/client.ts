@@ -307,7 +307,7 @@ export class DkvClient {
     let next = options.startRevision ?? 0;
     let breaksInARow = 0;
     while (!options.signal?.aborted) {
-      const request = { key, prefix, startRevision: next };
+      const request = { key, prefix, startRevision: next, prevKv: options.prevKv ?? false };
       const opened = await this.run({ operation: `watch "${key}"`, idempotent: true, preferLeader: false }, (c, signal) => openWatch(c, request, signal, options.signal));
       try {
         let batch = opened.first;

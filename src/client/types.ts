@@ -217,6 +217,8 @@ export interface WatchOptions {
   prefix?: boolean;
   /** First revision to report (it must still be in the member's history); default: changes after now. */
   startRevision?: number;
+  /** Also report each key as it was before the change (WatchEvent.prevKv). */
+  prevKv?: boolean;
   /** Ends the watch. */
   signal?: AbortSignal;
 }
@@ -225,6 +227,8 @@ export interface WatchEvent {
   type: "put" | "delete";
   /** After a put, the key as stored; after a delete, the key and, in modRevision, the revision of the delete. */
   kv: KeyValue;
+  /** With prevKv: the key before the change (absent when it did not exist). */
+  prevKv?: KeyValue;
 }
 
 /** One message of a watch. The first has no events (the watch is in place); so do the keep-alives. */

@@ -16,7 +16,7 @@ export interface OpenWatch {
 
 export async function openWatch(
   clients: EndpointClients,
-  request: { key: string; prefix: boolean; startRevision: number },
+  request: { key: string; prefix: boolean; startRevision: number; prevKv: boolean },
   attemptSignal: AbortSignal,
   callerSignal: AbortSignal | undefined,
 ): Promise<OpenWatch> {
@@ -29,7 +29,10 @@ export async function openWatch(
     controller.abort();
   };
   try {
-    const stream = clients.kv.watch({ key: request.key, prefix: request.prefix, startRevision: BigInt(request.startRevision) }, { signal: controller.signal });
+    const stream = clients.kv.watch(
+      { key: request.key, prefix: request.prefix, startRevision: BigInt(request.startRevision), prevKv: request.prevKv },
+      { signal: controller.signal },
+    );
     const rest = stream[Symbol.asyncIterator]();
     const first = await rest.next();
     if (first.done) throw new Error("the watch stream ended before it was in place");
@@ -48,6 +51,7 @@ export function toBatch(response: WatchResponse): WatchBatch {
     events: response.events.map((event) => ({
       type: event.type === Event_Type.DELETE ? "delete" : "put",
       kv: event.kv ? fromKeyValue(event.kv) : { key: "", value: new Uint8Array(0), createRevision: 0, modRevision: 0, version: 0, lease: 0 },
+      ...(event.prevKv ? { prevKv: fromKeyValue(event.prevKv) } : {}),
     })),
   };
 }

@@ -193,12 +193,16 @@ export interface WatchQuery {
   prefix: boolean;
   /** First revision to report; 0 = the changes after the current one. */
   startRevision: number;
+  /** Also report each key as it was before the change. */
+  prevKv?: boolean;
 }
 
 export interface WatchEvent {
   type: "put" | "delete";
   /** After a put, the key as stored; after a delete, the key and, in modRevision, the revision of the delete. */
   kv: KeyValue;
+  /** With prevKv: the key before the change (absent when it did not exist). */
+  prevKv?: KeyValue;
 }
 
 /** One message of a watch: the first has no events (the watch is in place); so do the keep-alives. */

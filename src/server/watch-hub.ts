@@ -15,6 +15,8 @@ export interface WatchFilter {
   key: string;
   /** Every key starting with `key` ("" = all keys). */
   prefix: boolean;
+  /** Also report each key as it was before the change (etcd's prev_kv). */
+  prevKv?: boolean;
 }
 
 export interface WatchLimits {
@@ -36,44 +38,47 @@ const NO_VALUE = new Uint8Array(0);
  * and modRevision = the revision of the delete. Failed compare-and-swaps and
  * deletes of absent keys change nothing, and member records are not keys
  * of the user's. Puts add no object: the history holds the very KeyValue
- * the state holds.
+ * the state holds. `previousInto` gets, for each change, the key before it
+ * (undefined: it did not exist).
  */
-export function changesOf(results: readonly ApplyResult[], into: KeyValue[] = []): KeyValue[] {
+export function changesOf(results: readonly ApplyResult[], into: KeyValue[] = [], previousInto: Array<KeyValue | undefined> = []): KeyValue[] {
+  // Member records live under reserved keys no client can write or list: no watcher sees them either.
+  const add = (change: KeyValue, previous: KeyValue | undefined): void => {
+    if (change.key.startsWith(RESERVED_KEY_PREFIX)) return;
+    into.push(change);
+    previousInto.push(previous);
+  };
   for (const result of results) {
-    let change: KeyValue | undefined;
     switch (result.kind) {
       case "put":
-        change = result.kv;
+        add(result.kv, result.previous);
         break;
       case "delete":
-        if (result.deleted) change = deletion(result.key, result.index);
+        if (result.deleted) add(deletion(result.key, result.index), result.previous);
         break;
       case "compareAndSwap":
         if (!result.succeeded) break;
-        if (result.kv !== undefined) change = result.kv;
-        else if (result.previous !== undefined) change = deletion(result.previous.key, result.index);
+        if (result.kv !== undefined) add(result.kv, result.previous);
+        else if (result.previous !== undefined) add(deletion(result.previous.key, result.index), result.previous);
         break;
       case "txn":
         // In op order, all at the transaction's revision.
-        for (const change of result.changes) {
-          const kv = typeof change === "string" ? deletion(change, result.index) : change;
-          if (!kv.key.startsWith(RESERVED_KEY_PREFIX)) into.push(kv);
-        }
+        for (const change of result.changes) add(change.kv ?? deletion(change.key, result.index), change.previous);
         break;
       case "deleteRange":
       case "leaseRevoke":
         // One revision for every key deleted together, as etcd reports a range delete or a revoke.
-        for (const key of result.deleted) if (!key.startsWith(RESERVED_KEY_PREFIX)) into.push(deletion(key, result.index));
+        for (const previous of result.deleted) add(deletion(previous.key, result.index), previous);
         break;
     }
-    // Member records live under reserved keys no client can write or list: no watcher sees them either.
-    if (change !== undefined && !change.key.startsWith(RESERVED_KEY_PREFIX)) into.push(change);
   }
   return into;
 }
 
-export function toEvent(change: KeyValue): WatchEvent {
-  return { type: change.version === 0 ? "delete" : "put", kv: change };
+export function toEvent(change: KeyValue, previous?: KeyValue): WatchEvent {
+  const event: WatchEvent = { type: change.version === 0 ? "delete" : "put", kv: change };
+  if (previous !== undefined) event.prevKv = previous;
+  return event;
 }
 
 function deletion(key: string, revision: number): KeyValue {
@@ -84,8 +89,8 @@ function matches(filter: WatchFilter, key: string): boolean {
   return filter.prefix ? key.startsWith(filter.key) : key === filter.key;
 }
 
-function bytesOf(change: KeyValue): number {
-  return change.key.length + change.value.byteLength;
+function bytesOf(change: KeyValue, previous: KeyValue | undefined): number {
+  return change.key.length + change.value.byteLength + (previous === undefined ? 0 : previous.value.byteLength);
 }
 
 export interface WatchStreamOptions {
@@ -103,7 +108,7 @@ export interface WatchStreamOptions {
  * no events and says from which revision on changes follow.
  */
 export function streamWatch(hub: WatchHub, query: WatchQuery, options: WatchStreamOptions): AsyncIterable<WatchBatch> {
-  const watcher = hub.watch({ key: query.key, prefix: query.prefix }, query.startRevision, options.applied);
+  const watcher = hub.watch({ key: query.key, prefix: query.prefix, prevKv: query.prevKv === true }, query.startRevision, options.applied);
   const { signal } = options;
   // Also when the stream is dropped before it is read: the client going away ends the watcher.
   const closeWatcher = (): void => watcher.close();
@@ -124,8 +129,9 @@ export function streamWatch(hub: WatchHub, query: WatchQuery, options: WatchStre
 }
 
 export class WatchHub {
-  /** A ring of the newest changes: `size` of them, the oldest at `head`. */
+  /** A ring of the newest changes: `size` of them, the oldest at `head`; `previousRing` holds each one's key before it. */
   private ring: (KeyValue | undefined)[];
+  private previousRing: (KeyValue | undefined)[];
   private head = 0;
   private size = 0;
   private historyBytes = 0;
@@ -133,6 +139,7 @@ export class WatchHub {
   private completeFrom: number;
   private readonly watchers = new Set<Watcher>();
   private readonly scratch: KeyValue[] = [];
+  private readonly scratchPrevious: Array<KeyValue | undefined> = [];
 
   constructor(
     nextRevision: number,
@@ -140,6 +147,7 @@ export class WatchHub {
   ) {
     this.completeFrom = nextRevision;
     this.ring = new Array(limits.historyEvents);
+    this.previousRing = new Array(limits.historyEvents);
   }
 
   get watching(): number {
@@ -153,11 +161,13 @@ export class WatchHub {
 
   /** The results of one apply round, in order. */
   publish(results: readonly ApplyResult[]): void {
-    const changes = changesOf(results, this.scratch);
+    const previous = this.scratchPrevious;
+    const changes = changesOf(results, this.scratch, previous);
     if (changes.length === 0) return;
-    for (const change of changes) this.remember(change);
-    for (const watcher of this.watchers) watcher.offer(changes);
+    for (let i = 0; i < changes.length; i++) this.remember(changes[i]!, previous[i]);
+    for (const watcher of this.watchers) watcher.offer(changes, previous);
     changes.length = 0;
+    previous.length = 0;
   }
 
   /**
@@ -173,7 +183,8 @@ export class WatchHub {
       );
     }
     const watcher = new Watcher(filter, from, this.limits.queuedEvents, (w) => this.watchers.delete(w));
-    watcher.offer(this.historyFrom(from));
+    const history = this.historyFrom(from);
+    watcher.offer(history.changes, history.previous);
     this.watchers.add(watcher);
     return watcher;
   }
@@ -181,6 +192,7 @@ export class WatchHub {
   /** The state was replaced by a snapshot: the changes before it were not applied here one by one. */
   reset(nextRevision: number, reason: string): void {
     this.ring = new Array(this.limits.historyEvents);
+    this.previousRing = new Array(this.limits.historyEvents);
     this.head = 0;
     this.size = 0;
     this.historyBytes = 0;
@@ -194,40 +206,51 @@ export class WatchHub {
     this.watchers.clear();
   }
 
-  private historyFrom(revision: number): KeyValue[] {
-    const out: KeyValue[] = [];
+  private historyFrom(revision: number): { changes: KeyValue[]; previous: Array<KeyValue | undefined> } {
+    const changes: KeyValue[] = [];
+    const previous: Array<KeyValue | undefined> = [];
     for (let i = 0; i < this.size; i++) {
-      const change = this.ring[(this.head + i) % this.ring.length]!;
-      if (change.modRevision >= revision) out.push(change);
+      const at = (this.head + i) % this.ring.length;
+      const change = this.ring[at]!;
+      if (change.modRevision >= revision) {
+        changes.push(change);
+        previous.push(this.previousRing[at]);
+      }
     }
-    return out;
+    return { changes, previous };
   }
 
-  private remember(change: KeyValue): void {
+  private remember(change: KeyValue, previous: KeyValue | undefined): void {
     const capacity = this.ring.length;
     if (capacity === 0) {
       this.completeFrom = change.modRevision + 1;
       return;
     }
     if (this.size === capacity) this.dropOldest();
-    this.ring[(this.head + this.size) % capacity] = change;
+    const at = (this.head + this.size) % capacity;
+    this.ring[at] = change;
+    this.previousRing[at] = previous;
     this.size++;
-    this.historyBytes += bytesOf(change);
+    this.historyBytes += bytesOf(change, previous);
     while (this.historyBytes > this.limits.historyBytes && this.size > 0) this.dropOldest();
   }
 
   private dropOldest(): void {
     const oldest = this.ring[this.head]!;
+    const oldestPrevious = this.previousRing[this.head];
     this.ring[this.head] = undefined;
+    this.previousRing[this.head] = undefined;
     this.head = (this.head + 1) % this.ring.length;
     this.size--;
-    this.historyBytes -= bytesOf(oldest);
+    this.historyBytes -= bytesOf(oldest, oldestPrevious);
     this.completeFrom = oldest.modRevision + 1;
   }
 }
 
 export class Watcher {
   private queue: KeyValue[] = [];
+  /** Parallel to queue, only for a watcher that asked for prev_kv. */
+  private previousQueue: Array<KeyValue | undefined> = [];
   private failure: NodeError | undefined;
   private wake: (() => void) | undefined;
   private closed = false;
@@ -240,16 +263,22 @@ export class Watcher {
     private readonly onClose: (watcher: Watcher) => void,
   ) {}
 
-  /** Takes the changes this watcher wants; ends it if too many are waiting. */
-  offer(changes: readonly KeyValue[]): void {
+  /** Takes the changes this watcher wants (previous[i]: changes[i]'s key before it); ends it if too many are waiting. */
+  offer(changes: readonly KeyValue[], previous: ReadonlyArray<KeyValue | undefined> = []): void {
     if (this.closed || this.failure !== undefined) return;
     const before = this.queue.length;
-    for (const change of changes) {
-      if (change.modRevision >= this.from && matches(this.filter, change.key)) this.queue.push(change);
+    const withPrevious = this.filter.prevKv === true;
+    for (let i = 0; i < changes.length; i++) {
+      const change = changes[i]!;
+      if (change.modRevision >= this.from && matches(this.filter, change.key)) {
+        this.queue.push(change);
+        if (withPrevious) this.previousQueue.push(previous[i]);
+      }
     }
     if (this.queue.length > this.maxQueued) {
       const resumeAt = this.queue[0]!.modRevision;
       this.queue = [];
+      this.previousQueue = [];
       this.fail(new NodeError("unavailable", `the watch fell more than ${this.maxQueued} changes behind; watch again from revision ${resumeAt}`));
       this.onClose(this);
       return;
@@ -283,8 +312,10 @@ export class Watcher {
     }
     if (this.queue.length > 0) {
       const changes = this.queue;
+      const previous = this.previousQueue;
       this.queue = [];
-      return changes.map(toEvent);
+      this.previousQueue = [];
+      return changes.map((change, i) => toEvent(change, previous[i]));
     }
     if (this.failure !== undefined) throw this.failure;
     return [];
@@ -294,6 +325,7 @@ export class Watcher {
     if (this.closed) return;
     this.closed = true;
     this.queue = [];
+    this.previousQueue = [];
     this.wakeUp();
     this.onClose(this);
   }

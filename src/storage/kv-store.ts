@@ -113,16 +113,17 @@ interface CommandResultBase extends ResultBase {
 export type ApplyResult =
   /** A leader's empty entry or a membership change: only the applied index moved. */
   | (ResultBase & { kind: "noop" })
-  | (CommandResultBase & { kind: "put"; kv: KeyValue })
-  | (CommandResultBase & { kind: "delete"; key: string; deleted: boolean })
+  /** `previous`: the key before the put (for watchers that ask for it). */
+  | (CommandResultBase & { kind: "put"; kv: KeyValue; previous?: KeyValue | undefined })
+  | (CommandResultBase & { kind: "delete"; key: string; deleted: boolean; previous?: KeyValue })
   | (CommandResultBase & { kind: "compareAndSwap"; succeeded: boolean; previous?: KeyValue; kv?: KeyValue })
   /** A transaction: which branch ran, one outcome per op, and its changes in order (a string: that key was deleted). */
-  | (CommandResultBase & { kind: "txn"; succeeded: boolean; results: TxnOpOutcome[]; changes: Array<KeyValue | string> })
-  /** A delete of a prefix or a range: the keys it deleted, for watchers. */
-  | (CommandResultBase & { kind: "deleteRange"; deleted: string[] })
+  | (CommandResultBase & { kind: "txn"; succeeded: boolean; results: TxnOpOutcome[]; changes: TxnChange[] })
+  /** A delete of a prefix or a range: the keys it deleted, as they were, for watchers. */
+  | (CommandResultBase & { kind: "deleteRange"; deleted: KeyValue[] })
   | (CommandResultBase & { kind: "leaseGrant"; id: number; ttlSeconds: number })
-  /** `deleted`: the keys that went with the lease, for watchers. */
-  | (CommandResultBase & { kind: "leaseRevoke"; id: number; deleted: string[] })
+  /** `deleted`: the keys that went with the lease, as they were, for watchers. */
+  | (CommandResultBase & { kind: "leaseRevoke"; id: number; deleted: KeyValue[] })
   | (CommandResultBase & { kind: "leaseKeepAlive"; id: number; ttlSeconds: number })
   /** A command every node refuses alike for the state it met (an unknown lease, a taken id): nothing written. */
   | (CommandResultBase & { kind: "refused"; code: "not_found" | "failed_precondition"; error: string })
@@ -157,6 +158,13 @@ interface StateAt<Keys> {
   keys: Keys;
 }
 
+/** A key a transaction wrote: `kv` after it (undefined: deleted), `previous` before it. */
+export interface TxnChange {
+  key: string;
+  kv: KeyValue | undefined;
+  previous: KeyValue | undefined;
+}
+
 /** What one op of a transaction did. */
 export type TxnOpOutcome = { type: "put"; kv: KeyValue } | { type: "delete"; deleted: number } | { type: "get"; kv?: KeyValue };
 
@@ -178,6 +186,8 @@ export class KvStore {
   private revisionValue!: number;
   private conf!: ConfState;
   private keys!: KeySpace;
+  /** What the last put() replaced (undefined: the key was new); read right after the call. */
+  private replaced: KeyValue | undefined;
 
   constructor(state: KvState) {
     this.replace(state);
@@ -282,18 +292,25 @@ export class KvStore {
       case "put": {
         if (op.value.key.length === 0) return { ...base, kind: "invalid", error: "key must not be empty" };
         const lease = op.value.lease;
-        if (lease === 0n) return { ...base, kind: "put", kv: this.put(op.value.key, op.value.value, entry.index, 0) };
+        if (lease === 0n) {
+          const kv = this.put(op.value.key, op.value.value, entry.index, 0);
+          return { ...base, kind: "put", kv, previous: this.replaced };
+        }
         const id = leaseId(lease);
         if (id === undefined) return { ...base, kind: "invalid", error: `lease id ${lease} is out of range` };
         if (this.keys.get(leaseRecordKey(id)) === undefined) {
           return { ...base, kind: "refused", code: "not_found", error: `lease ${id} not found (it expired or was revoked); grant a new one` };
         }
-        return { ...base, kind: "put", kv: this.put(op.value.key, op.value.value, entry.index, id) };
+        const kv = this.put(op.value.key, op.value.value, entry.index, id);
+        return { ...base, kind: "put", kv, previous: this.replaced };
       }
       case "delete":
         if (op.value.prefix || op.value.rangeEnd !== "") return { ...base, kind: "deleteRange", deleted: this.deleteRange(op.value.key, op.value.prefix, op.value.rangeEnd) };
         if (op.value.key.length === 0) return { ...base, kind: "invalid", error: "key must not be empty" };
-        return { ...base, kind: "delete", key: op.value.key, deleted: this.deleteKey(op.value.key) };
+      {
+        const previous = this.deleteKey(op.value.key);
+        return previous === undefined ? { ...base, kind: "delete", key: op.value.key, deleted: false } : { ...base, kind: "delete", key: op.value.key, deleted: true, previous };
+      }
       case "compareAndSwap":
         return this.compareAndSwap(base, op.value, entry.index);
       case "txn":
@@ -331,6 +348,7 @@ export class KvStore {
   private put(key: string, value: Uint8Array, index: number, lease: number): KeyValue {
     // A delete ends a key's life: the next put starts again at version 1.
     const previous = this.keys.get(key);
+    this.replaced = previous;
     // A copy: the command's bytes are a view into a whole received frame, which the state must not keep alive.
     const kv: KeyValue = { key, value: value.slice(), createRevision: previous?.createRevision ?? index, modRevision: index, version: (previous?.version ?? 0) + 1, lease };
     this.keys.set(key, kv, previous);
@@ -342,13 +360,13 @@ export class KvStore {
     return kv;
   }
 
-  /** Deletes a key and its lease attachment; false when there was no such key. */
-  private deleteKey(key: string): boolean {
+  /** Deletes a key and its lease attachment; returns the key as it was (undefined: there was none). */
+  private deleteKey(key: string): KeyValue | undefined {
     const previous = this.keys.get(key);
-    if (previous === undefined) return false;
+    if (previous === undefined) return undefined;
     this.keys.delete(key);
     if (previous.lease !== 0) this.keys.delete(leaseAttachmentKey(previous.lease, key));
-    return true;
+    return previous;
   }
 
   private txn(base: CommandResultBase, txn: TxnCommand, index: number): ApplyResult {
@@ -373,19 +391,24 @@ export class KvStore {
       }
     }
     const results: TxnOpOutcome[] = [];
-    const changes: Array<KeyValue | string> = [];
+    const changes: TxnChange[] = [];
     for (const { op } of ops) {
       switch (op.case) {
         case "put": {
           const kv = this.put(op.value.key, op.value.value, index, op.value.lease === 0n ? 0 : Number(op.value.lease));
           results.push({ type: "put", kv });
-          changes.push(kv);
+          changes.push({ key: kv.key, kv, previous: this.replaced });
           break;
         }
         case "delete": {
-          const deleted = op.value.prefix || op.value.rangeEnd !== "" ? this.deleteRange(op.value.key, op.value.prefix, op.value.rangeEnd) : this.deleteKey(op.value.key) ? [op.value.key] : [];
+          let deleted: KeyValue[];
+          if (op.value.prefix || op.value.rangeEnd !== "") deleted = this.deleteRange(op.value.key, op.value.prefix, op.value.rangeEnd);
+          else {
+            const previous = this.deleteKey(op.value.key);
+            deleted = previous === undefined ? [] : [previous];
+          }
           results.push({ type: "delete", deleted: deleted.length });
-          changes.push(...deleted);
+          for (const previous of deleted) changes.push({ key: previous.key, kv: undefined, previous });
           break;
         }
         case "get": {
@@ -399,30 +422,31 @@ export class KvStore {
   }
 
   /** Deletes the client keys with a prefix, or in [start, rangeEnd); reserved records are never in range. */
-  private deleteRange(start: string, prefix: boolean, rangeEnd: string): string[] {
+  private deleteRange(start: string, prefix: boolean, rangeEnd: string): KeyValue[] {
     const inRange = prefix ? (key: string) => key.startsWith(start) : (key: string) => compareKeys(key, rangeEnd) < 0;
-    const keys: string[] = [];
+    const doomed: KeyValue[] = [];
     for (const kv of this.keys.from(start < CLIENT_KEYS_START ? CLIENT_KEYS_START : start)) {
       if (!inRange(kv.key)) break;
-      keys.push(kv.key);
+      doomed.push(kv);
     }
-    for (const key of keys) this.deleteKey(key);
-    return keys;
+    for (const kv of doomed) this.deleteKey(kv.key);
+    return doomed;
   }
 
   /** Deletes the lease and every key attached to it; returns those keys. */
-  private revokeLease(id: number): string[] {
+  private revokeLease(id: number): KeyValue[] {
     const prefix = leaseKeysPrefix(id);
     const attachments: string[] = [];
     for (const kv of this.keys.from(prefix)) {
       if (!kv.key.startsWith(prefix)) break;
       attachments.push(kv.key);
     }
-    const deleted: string[] = [];
+    const deleted: KeyValue[] = [];
     for (const attachment of attachments) {
       const key = attachment.slice(prefix.length);
       this.keys.delete(attachment);
-      if (this.keys.get(key)?.lease === id && this.keys.delete(key)) deleted.push(key);
+      const kv = this.keys.get(key);
+      if (kv?.lease === id && this.keys.delete(key)) deleted.push(kv);
     }
     this.keys.delete(leaseRecordKey(id));
     return deleted;

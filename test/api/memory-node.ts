@@ -94,7 +94,7 @@ export class MemoryNode implements KvNode {
       lease,
     };
     this.data.set(key, kv);
-    this.publish({ index: this.revision, kind: "put", kv });
+    this.publish({ index: this.revision, kind: "put", kv, previous });
     return { kv: { ...kv }, header: this.header() };
   }
 
@@ -103,14 +103,16 @@ export class MemoryNode implements KvNode {
     if (range.prefix || range.rangeEnd) {
       const end = range.rangeEnd ?? "";
       const doomed = [...this.data.keys()].filter((k) => (range.prefix ? k.startsWith(key) : k >= key && k < end)).sort();
+      const previous = doomed.map((k) => this.data.get(k)!);
       for (const k of doomed) this.data.delete(k);
       if (doomed.length > 0) this.revision++;
-      if (doomed.length > 0) this.publish({ index: this.revision, kind: "deleteRange", deleted: doomed });
+      if (doomed.length > 0) this.publish({ index: this.revision, kind: "deleteRange", deleted: previous });
       return { deleted: doomed.length > 0, deletedCount: doomed.length, header: this.header() };
     }
+    const previous = this.data.get(key);
     const deleted = this.data.delete(key);
     if (deleted) this.revision++;
-    if (deleted) this.publish({ index: this.revision, kind: "delete", key, deleted });
+    if (deleted) this.publish({ index: this.revision, kind: "delete", key, deleted, previous });
     return { deleted, deletedCount: deleted ? 1 : 0, header: this.header() };
   }
 
@@ -178,8 +180,8 @@ export class MemoryNode implements KvNode {
     await this.enter("lease", signal);
     if (!this.leases.delete(id)) throw new NodeError("not_found", `lease ${id} not found`);
     this.revision++;
-    const deleted = [...this.data.values()].filter((kv) => kv.lease === id).map((kv) => kv.key);
-    for (const key of deleted) this.data.delete(key);
+    const deleted = [...this.data.values()].filter((kv) => kv.lease === id);
+    for (const kv of deleted) this.data.delete(kv.key);
     this.publish({ index: this.revision, kind: "leaseRevoke", id, deleted });
     return { deletedKeys: deleted.length, header: this.header() };
   }

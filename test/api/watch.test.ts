@@ -45,6 +45,26 @@ for (const wire of WIRES) {
 }
 
 describe("Watch", () => {
+  test("prev_kv: puts and deletes carry the key as it was; without it they do not", async () => {
+    const { api } = await pool.start();
+    const { dkv } = clientsFor("connect-json", api.url);
+    await dkv.set({ key: "p", value: bytes("old") });
+    const controller = new AbortController();
+    const stream = dkv.watch({ key: "p", prevKv: true }, { signal: controller.signal })[Symbol.asyncIterator]();
+    const plain = dkv.watch({ key: "p" }, { signal: controller.signal })[Symbol.asyncIterator]();
+    await stream.next();
+    await plain.next();
+    await dkv.set({ key: "p", value: bytes("new") });
+    await dkv.delete({ key: "p" });
+    const events: WatchResponse["events"] = [];
+    while (events.length < 2) events.push(...((await stream.next()).value as WatchResponse).events);
+    expect(events.map((e) => `${e.type === Event_Type.PUT ? "put" : "delete"} was ${decoder.decode(e.prevKv?.value)}@${e.prevKv?.modRevision}`)).toEqual(["put was old@1", "delete was new@2"]);
+    const plainEvents = ((await plain.next()).value as WatchResponse).events;
+    expect(plainEvents.length).toBeGreaterThan(0);
+    expect(plainEvents.every((e) => e.prevKv === undefined)).toBe(true);
+    controller.abort();
+  });
+
   for (const apiWorker of [false, true]) {
     test(`a start revision in the past replays from there${apiWorker ? " (API worker)" : ""}`, async () => {
       const { api } = await pool.start({ apiWorker });

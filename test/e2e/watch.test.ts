@@ -89,6 +89,16 @@ describe("dkv watch", () => {
       ["put", "replay/k", "two", 2],
     ]);
     expect(events[0]!.mod_revision).toBe(from);
+
+    // --prev-kv: each change with the value before it (none before the first put).
+    const withPrevious = await startWatch(["replay/k", "--rev", String(from), "--count", "3", "--prev-kv", "--endpoints", addr(leader)]);
+    ok("del", "replay/k", "--endpoints", addr(leader));
+    const replayed = (await finished(withPrevious)).lines;
+    expect(replayed.map((line) => line.replace(/ revision=\d+/, ""))).toEqual([
+      'put "replay/k" one version=1',
+      'put "replay/k" two version=2 previous=one',
+      'delete "replay/k" previous=two',
+    ]);
   }, 40_000);
 
   test("when its member is killed the watch goes on at another one: nothing lost, nothing twice", async () => {

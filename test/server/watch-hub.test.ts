@@ -6,6 +6,9 @@ import { NodeError } from "../../src/server/contract.ts";
 import type { WatchEvent } from "../../src/server/contract.ts";
 import { WatchHub, changesOf } from "../../src/server/watch-hub.ts";
 import type { ApplyResult, KeyValue } from "../../src/storage/index.ts";
+import { cleanUpAfterEachTest, CommittedNode, deleteData, deleteRangeData, leaseGrantData, leasePutData, leaseRevokeData, putData, tempDir, txnData } from "../storage/helpers.ts";
+
+cleanUpAfterEachTest();
 
 const value = (text: string) => new TextEncoder().encode(text);
 const base = { clientId: "", requestId: 0n };
@@ -120,5 +123,39 @@ describe("WatchHub", () => {
     const waiting = watcher.next(60_000, controller.signal);
     controller.abort();
     expect(await waiting).toEqual([]);
+  });
+});
+
+describe("prev_kv", () => {
+  test("a watcher that asks gets each key as it was before the change, from the state machine's own results, also when replayed", async () => {
+    const node = new CommittedNode(tempDir());
+    const hub = new WatchHub(1);
+    const withPrevious = hub.watch({ key: "", prefix: true, prevKv: true }, 0, 0);
+    const without = hub.watch({ key: "", prefix: true }, 0, 0);
+    const apply = (...datas: Uint8Array[]) => hub.publish(node.apply(...datas));
+    apply(putData("a", "1"), putData("a", "2"), deleteData("a"), putData("b", "x"), putData("c", "y"));
+    apply(leaseGrantData(3, 60), leasePutData("l", "held", 3));
+    apply(txnData({ success: [{ put: ["b", "x2"] }, { delete: ["c"] }] }), deleteRangeData("b", { prefix: true }), leaseRevokeData(3));
+    const describe = (events: WatchEvent[]) =>
+      events.map((e) => `${e.type} ${e.kv.key}${e.prevKv ? ` (was ${new TextDecoder().decode(e.prevKv.value)}@${e.prevKv.modRevision})` : ""}`);
+    const expected = [
+      "put a",
+      "put a (was 1@1)",
+      "delete a (was 2@2)",
+      "put b",
+      "put c",
+      "put l",
+      "put b (was x@4)",
+      "delete c (was y@5)",
+      "delete b (was x2@8)",
+      "delete l (was held@7)",
+    ];
+    const seen: WatchEvent[] = [];
+    while (seen.length < expected.length) seen.push(...(await withPrevious.next(1000)));
+    expect(describe(seen)).toEqual(expected);
+    expect((await without.next(1000)).every((e) => e.prevKv === undefined)).toBe(true);
+    // Replayed from the history: the same previous values.
+    const replay = hub.watch({ key: "a", prefix: false, prevKv: true }, 1, node.storage.kv.appliedIndex());
+    expect(describe(await replay.next(1000))).toEqual(["put a", "put a (was 1@1)", "delete a (was 2@2)"]);
   });
 });

@@ -5,7 +5,7 @@ import { defineCommand } from "citty";
 import type { WatchEvent } from "../../client/index.ts";
 import { clientArgs, parseCount, withClient } from "./flags.ts";
 import { untilInterrupted } from "./interrupt.ts";
-import { valueCell, valueJson, writeStdout } from "./output.ts";
+import { keyValueJson, valueCell, valueJson, writeStdout } from "./output.ts";
 
 export const watchCommand = defineCommand({
   meta: { name: "watch", description: "Print the changes of a key, or of every key under a prefix, as they happen" },
@@ -15,6 +15,7 @@ export const watchCommand = defineCommand({
     prefix: { type: "boolean", default: false, description: "Watch every key that starts with KEY" },
     rev: { type: "string", description: "Start at this revision (it must still be in the member's recent history); default: changes from now" },
     count: { type: "string", description: "Exit after this many changes" },
+    "prev-kv": { type: "boolean", default: false, description: "Also print each key's value before the change" },
     ...clientArgs,
   },
   async run({ args }) {
@@ -24,7 +25,7 @@ export const watchCommand = defineCommand({
       withClient(args, async (client, output) => {
         let seen = 0;
         let first = true;
-        const watch = client.watch(args.KEY, { prefix: args.prefix, signal: stop, ...(startRevision ? { startRevision } : {}) });
+        const watch = client.watch(args.KEY, { prefix: args.prefix, prevKv: args["prev-kv"], signal: stop, ...(startRevision ? { startRevision } : {}) });
         for await (const batch of watch) {
           if (first) {
             first = false;
@@ -46,11 +47,13 @@ export const watchCommand = defineCommand({
 
 function eventLine(event: WatchEvent): string {
   const key = JSON.stringify(event.kv.key);
-  if (event.type === "delete") return `delete ${key} revision=${event.kv.modRevision}\n`;
-  return `put ${key} ${valueCell(event.kv.value)} revision=${event.kv.modRevision} version=${event.kv.version}\n`;
+  const before = event.prevKv === undefined ? "" : ` previous=${valueCell(event.prevKv.value)}`;
+  if (event.type === "delete") return `delete ${key} revision=${event.kv.modRevision}${before}\n`;
+  return `put ${key} ${valueCell(event.kv.value)} revision=${event.kv.modRevision} version=${event.kv.version}${before}\n`;
 }
 
 function eventJson(event: WatchEvent) {
-  if (event.type === "delete") return { type: "delete", key: event.kv.key, mod_revision: event.kv.modRevision };
-  return { type: "put", key: event.kv.key, ...valueJson(event.kv.value), create_revision: event.kv.createRevision, mod_revision: event.kv.modRevision, version: event.kv.version };
+  const before = event.prevKv === undefined ? {} : { prev_kv: keyValueJson(event.prevKv) };
+  if (event.type === "delete") return { type: "delete", key: event.kv.key, mod_revision: event.kv.modRevision, ...before };
+  return { type: "put", key: event.kv.key, ...valueJson(event.kv.value), create_revision: event.kv.createRevision, mod_revision: event.kv.modRevision, version: event.kv.version, ...before };
 }
