@@ -117,7 +117,7 @@ export type ApplyResult =
   | (CommandResultBase & { kind: "put"; kv: KeyValue; previous?: KeyValue | undefined })
   | (CommandResultBase & { kind: "delete"; key: string; deleted: boolean; previous?: KeyValue })
   | (CommandResultBase & { kind: "compareAndSwap"; succeeded: boolean; previous?: KeyValue; kv?: KeyValue })
-  /** A transaction: which branch ran, one outcome per op, and its changes in order (a string: that key was deleted). */
+  /** A transaction: which branch ran, one outcome per op, and the keys it changed, in op order. */
   | (CommandResultBase & { kind: "txn"; succeeded: boolean; results: TxnOpOutcome[]; changes: TxnChange[] })
   /** A delete of a prefix or a range: the keys it deleted, as they were, for watchers. */
   | (CommandResultBase & { kind: "deleteRange"; deleted: KeyValue[] })

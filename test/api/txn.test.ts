@@ -45,3 +45,16 @@ for (const wire of WIRES) {
     expect(await codeOf(dkv.txn({ compare: [{ key: "k", result: 7 as TxnCompare_Result }] }))).toBe("InvalidArgument");
   });
 }
+
+test("the API worker serves the new unary methods too (Txn, LeaseGrant, Delete with a prefix, MoveLeader)", async () => {
+  const { api, node } = await pool.start({ apiWorker: true });
+  const { dkv, maintenance } = clientsFor("connect-binary", api.url);
+  await dkv.set({ key: "w/a", value: bytes("1") });
+  const txn = await dkv.txn({ success: [{ op: { case: "get", value: { key: "w/a" } } }] });
+  expect(txn.succeeded).toBe(true);
+  expect(txn.results[0]?.result.case === "get" && decoder.decode(txn.results[0].result.value.value)).toBe("1");
+  expect((await dkv.leaseGrant({ ttlSeconds: 9n })).ttlSeconds).toBe(9n);
+  expect((await dkv.delete({ key: "w/", prefix: true })).deletedCount).toBe(1n);
+  expect((await maintenance.moveLeader({ targetId: "n1" })).leaderId).toBe("n1");
+  expect(node.data.size).toBe(0);
+});
