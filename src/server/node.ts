@@ -642,7 +642,12 @@ export class DkvNode implements KvNode {
   }
 
   async moveLeader(targetId: string, signal?: CancelSignal): Promise<{ leaderId: string; raftTerm: number }> {
-    const status = this.raft.status();
+    let status = this.raft.status();
+    if (!status.confState.voters.includes(targetId)) {
+      // This member may not have applied a promotion the leader already committed: catch up, then judge.
+      await this.readPoint("linearizable", signal);
+      status = this.raft.status();
+    }
     if (!status.confState.voters.includes(targetId)) {
       const what = status.confState.learners.includes(targetId) ? "is a learner, not a voter; wait until it is promoted" : "is not a voting member (see dkv member list)";
       throw new NodeError(status.confState.learners.includes(targetId) ? "failed_precondition" : "not_found", `member ${JSON.stringify(targetId)} ${what}`);
