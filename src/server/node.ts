@@ -57,18 +57,16 @@ import type { PeerNetwork } from "./peer-network.ts";
 import { RaftDriver, toNodeError } from "./raft-driver.ts";
 import type { ApplyOutcome } from "./apply-outcome.ts";
 import type { Storage } from "../storage/index.ts";
-import { forgetEncoded, MAX_LEASE_ID, MAX_LEASE_TTL_SECONDS } from "../storage/index.ts";
+import { forgetEncoded, MAX_LEASE_TTL_SECONDS } from "../storage/index.ts";
 import { LeaseExpiry } from "./lease-expiry.ts";
 import { randomInt } from "node:crypto";
 import { WatchHub, streamWatch } from "./watch-hub.ts";
 import { statSync } from "node:fs";
-import { validateKey, validateValue } from "./validate.ts";
+import { validateDeleteRange, validateKey, validateLeaseId, validateTxn, validateValue } from "./validate.ts";
 import { createSeededPrng } from "./prng.ts";
 import { Cancellation, type CancelSignal } from "./cancel-signal.ts";
 import { requestTimers } from "./request-timers.ts";
 
-/** Most comparisons, and ops per branch, one transaction may have (etcd's --max-txn-ops default). */
-export const MAX_TXN_OPS = 128;
 /** How often the leader looks for listed members to add and learners to promote. */
 const MEMBERSHIP_LOOP_MS = 500;
 /** Backup stream chunk size. */
@@ -267,28 +265,12 @@ export class DkvNode implements KvNode {
   }
 
   async txn(request: TxnRequest, signal?: CancelSignal): Promise<TxnResult> {
-    for (const [name, list] of [["compare", request.compare], ["success", request.success], ["failure", request.failure]] as const) {
-      if (list.length > MAX_TXN_OPS) throw new NodeError("invalid_argument", `a transaction takes at most ${MAX_TXN_OPS} ${name} entries, got ${list.length}`);
-    }
-    for (const compare of request.compare) {
-      validateKey(compare.key);
-      if (compare.target === "value") validateValue(compare.value);
-    }
+    validateTxn(request);
+    // The quota as for the larger branch (either may run).
     let largestGrowth = 0;
     for (const ops of [request.success, request.failure]) {
       let growth = 0;
-      for (const op of ops) {
-        if (op.type === "put") {
-          validateKey(op.key);
-          validateValue(op.value);
-          validateLeaseId(op.lease, true);
-          growth += Math.max(0, this.d.store.kv.growthIfPut(op.key, op.value.byteLength));
-        } else if (op.type === "delete") {
-          validateDeleteRange(op.key, op);
-        } else {
-          validateKey(op.key);
-        }
-      }
+      for (const op of ops) if (op.type === "put") growth += Math.max(0, this.d.store.kv.growthIfPut(op.key, op.value.byteLength));
       largestGrowth = Math.max(largestGrowth, growth);
     }
     this.checkGrowth(largestGrowth);
@@ -710,23 +692,6 @@ export function prefixEnd(prefix: string): string {
   if (prefix === "") return "";
   const last = prefix.charCodeAt(prefix.length - 1);
   return prefix.slice(0, -1) + String.fromCharCode(last + 1);
-}
-
-/** A delete of one key, a prefix ("" = everything) or [key, rangeEnd). */
-function validateDeleteRange(key: string, range: DeleteRange): void {
-  const rangeEnd = range.rangeEnd ?? "";
-  if (range.prefix && rangeEnd !== "") throw new NodeError("invalid_argument", "give prefix or range_end, not both");
-  if (!range.prefix || key !== "") validateKey(key);
-  if (rangeEnd !== "") {
-    validateKey(rangeEnd);
-    if (Buffer.compare(Buffer.from(key), Buffer.from(rangeEnd)) >= 0) throw new NodeError("invalid_argument", `range_end ${JSON.stringify(rangeEnd)} must sort after key ${JSON.stringify(key)}`);
-  }
-}
-
-/** Lease ids are 1..2^53-1; 0 means "none" where `zeroAllowed`. */
-function validateLeaseId(id: number, zeroAllowed: boolean): void {
-  if (zeroAllowed && id === 0) return;
-  if (!Number.isSafeInteger(id) || id < 1 || id > MAX_LEASE_ID) throw new NodeError("invalid_argument", `lease id must be from 1 to ${MAX_LEASE_ID}, got ${id}`);
 }
 
 function sleep(ms: number): Promise<void> {

@@ -1,8 +1,8 @@
 // Client input checked before anything is proposed: a bad key or an oversize
 // value is refused with a message naming the limit, and never reaches raft.
 // The limits themselves are storage's (src/storage/limits.ts).
-import { validateKey as storageValidateKey, validateValue as storageValidateValue } from "../storage/index.ts";
-import { NodeError } from "./contract.ts";
+import { MAX_LEASE_ID, validateKey as storageValidateKey, validateValue as storageValidateValue } from "../storage/index.ts";
+import { NodeError, type DeleteRange, type TxnRequest } from "./contract.ts";
 import { RESERVED_KEY_PREFIX } from "./members.ts";
 
 export function validateKey(key: string): void {
@@ -14,4 +14,46 @@ export function validateKey(key: string): void {
 export function validateValue(value: Uint8Array): void {
   const problem = storageValidateValue(value);
   if (problem) throw new NodeError("invalid_argument", problem);
+}
+
+/** Most comparisons, and ops per branch, one transaction may have (etcd's --max-txn-ops default). */
+export const MAX_TXN_OPS = 128;
+
+/** Lease ids are 1..2^53-1; 0 means "none" where `zeroAllowed`. */
+export function validateLeaseId(id: number, zeroAllowed: boolean): void {
+  if (zeroAllowed && id === 0) return;
+  if (!Number.isSafeInteger(id) || id < 1 || id > MAX_LEASE_ID) throw new NodeError("invalid_argument", `lease id must be from 1 to ${MAX_LEASE_ID}, got ${id}`);
+}
+
+/** A delete of one key, a prefix ("" = everything) or [key, rangeEnd). */
+export function validateDeleteRange(key: string, range: DeleteRange): void {
+  const rangeEnd = range.rangeEnd ?? "";
+  if (range.prefix && rangeEnd !== "") throw new NodeError("invalid_argument", "give prefix or range_end, not both");
+  if (!range.prefix || key !== "") validateKey(key);
+  if (rangeEnd !== "") {
+    validateKey(rangeEnd);
+    if (Buffer.compare(Buffer.from(key), Buffer.from(rangeEnd)) >= 0) throw new NodeError("invalid_argument", `range_end ${JSON.stringify(rangeEnd)} must sort after key ${JSON.stringify(key)}`);
+  }
+}
+
+/** Sizes, keys, values and lease ids of a transaction (both branches: either may run). */
+export function validateTxn(request: TxnRequest): void {
+  for (const [name, list] of [["compare", request.compare], ["success", request.success], ["failure", request.failure]] as const) {
+    if (list.length > MAX_TXN_OPS) throw new NodeError("invalid_argument", `a transaction takes at most ${MAX_TXN_OPS} ${name} entries, got ${list.length}`);
+  }
+  for (const compare of request.compare) {
+    validateKey(compare.key);
+    if (compare.target === "value") validateValue(compare.value);
+  }
+  for (const op of [...request.success, ...request.failure]) {
+    if (op.type === "put") {
+      validateKey(op.key);
+      validateValue(op.value);
+      validateLeaseId(op.lease, true);
+    } else if (op.type === "delete") {
+      validateDeleteRange(op.key, op);
+    } else {
+      validateKey(op.key);
+    }
+  }
 }
