@@ -6,7 +6,6 @@ import { create } from "@bufbuild/protobuf";
 import { ForwardResponseSchema, type ForwardRequest } from "../gen/dkv/raft/v1/raft_pb.ts";
 import {
   ConfChangeType,
-  PROMOTION_MAX_LAG_ENTRIES,
   RaftNode,
   Role,
   decodeConfChange,
@@ -51,7 +50,8 @@ import {
 } from "./contract.ts";
 import { Forwarder, type ForwardKind } from "./forwarder.ts";
 import type { Logger } from "./logger.ts";
-import { encodeMemberContext, memberRecordCommand, readMembers, readRemovedMembers, type MemberInfo } from "./members.ts";
+import { encodeMemberContext, readMembers, type MemberInfo } from "./members.ts";
+import { MembershipLoop } from "./membership-loop.ts";
 import { createNodeMetrics, type NodeMetrics } from "./node-metrics.ts";
 import type { PeerNetwork } from "./peer-network.ts";
 import { RaftDriver, toNodeError } from "./raft-driver.ts";
@@ -67,10 +67,10 @@ import { createSeededPrng } from "./prng.ts";
 import { Cancellation, type CancelSignal } from "./cancel-signal.ts";
 import { requestTimers } from "./request-timers.ts";
 
-/** How often the leader looks for listed members to add and learners to promote. */
-const MEMBERSHIP_LOOP_MS = 500;
 /** Backup stream chunk size. */
 const SNAPSHOT_STREAM_CHUNK_BYTES = 1024 * 1024;
+/** A follower's question to the leader about a lease's remaining time is a ping's size: it needs no longer. */
+const LEASE_TTL_QUERY_TIMEOUT_MS = 2000;
 /** A watch that has nothing to report says so this often: proxies and Bun.serve's idle timeout would end a silent stream. */
 export const WATCH_KEEPALIVE_MS = 5000;
 
@@ -91,7 +91,7 @@ export class DkvNode implements KvNode {
   private readonly forwarder: Forwarder;
   private memberList: MemberInfo[] = [];
   private tickTimer: ReturnType<typeof setInterval> | undefined;
-  private membershipTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly membershipLoop: MembershipLoop;
   private leaderWaiters: Array<() => void> = [];
   private readonly requestTimeoutMs: number;
   private stopping = false;
@@ -138,6 +138,19 @@ export class DkvNode implements KvNode {
       onRevokeFailed: (id, error) => d.log.warn("could not revoke an expired lease; retrying", { lease: id, error: error instanceof Error ? error.message : String(error) }),
     });
     this.watches = new WatchHub(store.kv.appliedIndex() + 1);
+    this.membershipLoop = new MembershipLoop({
+      config,
+      store,
+      log: d.log,
+      forwarder: this.forwarder,
+      isLeader: () => this.driver.isLeader,
+      leaderId: () => this.driver.leaderId,
+      raftStatus: () => this.raft.status(),
+      refreshMembers: () => this.refreshMembers(),
+      changeMembership: (change) => this.changeMembership(change),
+      addMember: (id, peerAddress, clientAddress) => this.addMember(id, peerAddress, clientAddress, false),
+      propose: (command) => this.write("propose", command),
+    });
     this.wireMetrics();
   }
 
@@ -161,7 +174,7 @@ export class DkvNode implements KvNode {
       this.driver.tick();
       this.leaseExpiry.check();
     }, config.heartbeatIntervalMs);
-    this.scheduleMembershipLoop(MEMBERSHIP_LOOP_MS);
+    this.membershipLoop.start();
     // A single voter has nobody to wait for: take the lead now instead of after a timeout.
     const status = this.raft.status();
     if (status.confState.voters.length === 1 && status.confState.voters[0] === config.name) this.raft.campaign();
@@ -173,7 +186,7 @@ export class DkvNode implements KvNode {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    clearTimeout(this.membershipTimer);
+    this.membershipLoop.stop();
     if (this.driver.isLeader) await this.handOffLeadership();
     clearInterval(this.tickTimer);
     await this.driver.flush();
@@ -315,15 +328,27 @@ export class DkvNode implements KvNode {
     await this.readPoint(consistency, signal);
     const lease = this.d.store.kv.lease(id);
     if (lease === undefined) throw new NodeError("not_found", `lease ${id} not found (it expired or was revoked)`);
-    const remainingMs = this.leaseExpiry.remainingMs(id);
+    const remainingMs = await this.leaseRemainingMs(id, consistency, signal);
     return {
       id,
       grantedTtlSeconds: lease.ttlSeconds,
-      // Only the leader times leases; elsewhere the remaining time is not known.
       remainingSeconds: remainingMs === undefined ? -1 : Math.ceil(remainingMs / 1000),
       keys: withKeys ? this.d.store.kv.leaseKeys(id) : [],
       header: this.header(),
     };
+  }
+
+  /**
+   * Only the leader times leases, so a follower asks it, as etcd's members do.
+   * A serializable query stays local and answers undefined (unknown) off the leader.
+   */
+  private async leaseRemainingMs(id: number, consistency: ReadConsistency, signal?: CancelSignal): Promise<number | undefined> {
+    if (this.driver.isLeader || consistency === "serializable") return this.leaseExpiry.remainingMs(id);
+    const leader = await this.awaitLeader(Date.now() + this.requestTimeoutMs, signal);
+    if (leader === this.d.config.name) return this.leaseExpiry.remainingMs(id);
+    const response = await this.forwarder.send(leader, "lease_ttl", new TextEncoder().encode(String(id)), LEASE_TTL_QUERY_TIMEOUT_MS, signal);
+    const { remainingMs } = JSON.parse(new TextDecoder().decode(response.result)) as { remainingMs: number | null };
+    return remainingMs ?? undefined;
   }
 
   async leaseList(consistency: ReadConsistency, signal?: CancelSignal): Promise<{ leases: Array<{ id: number; ttlSeconds: number }>; header: ResponseHeader }> {
@@ -412,6 +437,16 @@ export class DkvNode implements KvNode {
         answer({ errorCode: "unavailable", errorMessage: `member ${this.d.config.name} is no longer the leader; the request was not applied, retry` });
         return;
       }
+      if (request.kind === "lease_ttl") {
+        const remainingMs = this.leaseExpiry.remainingMs(Number(new TextDecoder().decode(request.command)));
+        answer({ result: new TextEncoder().encode(JSON.stringify({ remainingMs: remainingMs ?? null })) });
+        return;
+      }
+      if (request.kind !== "propose" && request.kind !== "conf_change") {
+        // A newer member's request this one does not know: never guess and propose its bytes.
+        answer({ errorCode: "failed_precondition", errorMessage: `member ${this.d.config.name} does not know the forwarded request "${request.kind}"; upgrade every member to the same version` });
+        return;
+      }
       const timeout = new Cancellation();
       const timer = requestTimers.schedule(Math.min(request.timeoutMs || this.requestTimeoutMs, this.requestTimeoutMs), () => timeout.abort(undefined));
       try {
@@ -459,88 +494,12 @@ export class DkvNode implements KvNode {
     await this.write("conf_change", encodeConfChange(change), signal);
   }
 
-  private refreshMembers(): void {
+  private refreshMembers(): MemberInfo[] {
     this.memberList = readMembers(this.d.store, this.raft.status().confState);
     for (const member of this.memberList) {
       if (member.id !== this.d.config.name && member.peerAddress) this.d.network.setPeer(member.id, member.peerAddress);
     }
-  }
-
-  /** Runs the membership loop again after delayMs; soon after a change, so a new cluster forms quickly. */
-  private scheduleMembershipLoop(delayMs: number): void {
-    this.membershipTimer = setTimeout(() => {
-      this.membershipLoop().then(
-        (changed) => !this.stopping && this.scheduleMembershipLoop(changed ? 20 : MEMBERSHIP_LOOP_MS),
-        () => !this.stopping && this.scheduleMembershipLoop(MEMBERSHIP_LOOP_MS),
-      );
-    }, delayMs);
-  }
-
-  /** Leader only: adds listed members that answer, and promotes caught-up learners that asked to vote. True when it changed something. */
-  private async membershipLoop(): Promise<boolean> {
-    if (this.stopping) return false;
-    // Member records also change without a membership change (published addresses).
-    this.refreshMembers();
-    if (await this.publishOwnAddresses()) return true;
-    if (!this.driver.isLeader) return false;
-    const status = this.raft.status();
-    for (const member of this.memberList) {
-      if (!member.isLearner || !member.wantsVote) continue;
-      const match = status.progress?.[member.id]?.match ?? 0;
-      if (status.lastIndex - match > PROMOTION_MAX_LAG_ENTRIES) continue;
-      const context = encodeMemberContext({ peerAddress: member.peerAddress, clientAddress: member.clientAddress, wantsVote: false });
-      // One change at a time.
-      return this.changeMembership({ type: ConfChangeType.AddVoter, nodeId: member.id, context }).then(
-        () => {
-          this.d.log.info("promoted learner to voter", { member: member.id });
-          return true;
-        },
-        (e) => {
-          this.d.log.debug("promotion not done yet", { member: member.id, reason: e });
-          return false;
-        },
-      );
-    }
-    if (this.d.config.initialClusterState !== "new") return false;
-    // Only while a new cluster forms: a listed member that was removed stays removed.
-    const removed = readRemovedMembers(this.d.store);
-    for (const listed of this.d.config.initialCluster) {
-      if (this.memberList.some((m) => m.id === listed.name) || removed.has(listed.name)) continue;
-      try {
-        const reply = await this.forwarder.send(listed.name, "ping", new Uint8Array(0), 1000);
-        const { clientAddress } = JSON.parse(new TextDecoder().decode(reply.result)) as { clientAddress: string };
-        this.d.log.info("adding listed member", { member: listed.name, peer: listed.peerAddress });
-        await this.addMember(listed.name, listed.peerAddress, clientAddress, false);
-        return true;
-      } catch (e) {
-        this.d.log.debug("listed member not reachable yet", { member: listed.name, reason: e });
-      }
-      return false;
-    }
-    return false;
-  }
-
-  /**
-   * Records this member's advertised addresses in the replicated member list
-   * when they differ from what was recorded (a member added by peer address
-   * only, a restored cluster, a changed --advertise-client-address), as etcd
-   * publishes its client URLs. True when it wrote.
-   */
-  private async publishOwnAddresses(): Promise<boolean> {
-    const { config } = this.d;
-    const me = this.memberList.find((m) => m.id === config.name);
-    if (!me || !this.driver.leaderId) return false;
-    if (me.clientAddress === config.advertiseClientAddress && me.peerAddress === config.advertisePeerAddress) return false;
-    const context = encodeMemberContext({ peerAddress: config.advertisePeerAddress, clientAddress: config.advertiseClientAddress, wantsVote: me.wantsVote ?? false });
-    try {
-      await this.write("propose", memberRecordCommand({ type: ConfChangeType.AddVoter, nodeId: config.name, context }));
-      this.refreshMembers();
-      this.d.log.info("published this member's addresses", { peer: config.advertisePeerAddress, client: config.advertiseClientAddress });
-      return true;
-    } catch (error) {
-      this.d.log.debug("could not publish this member's addresses yet", { reason: error });
-      return false;
-    }
+    return this.memberList;
   }
 
   // ---- status, readiness, backup, metrics ----

@@ -12,6 +12,8 @@ import { DkvNode } from "../../src/server/node.ts";
 import { openMemberStorage } from "../../src/server/member-storage.ts";
 import type { Storage } from "../../src/storage/index.ts";
 import { MemoryHub } from "./memory-network.ts";
+import { create } from "@bufbuild/protobuf";
+import { ForwardRequestSchema, type ForwardResponse } from "../../src/gen/dkv/raft/v1/raft_pb.ts";
 
 const text = (s: string) => new TextEncoder().encode(s);
 const decode = (b: Uint8Array | undefined) => new TextDecoder().decode(b);
@@ -281,6 +283,23 @@ describe("the memory quota", () => {
   }, 20_000);
 });
 
+describe("forwarded requests", () => {
+  test("a leader refuses a forwarded request of a kind it does not know instead of proposing its bytes", async () => {
+    const { nodes, hub } = await startCluster(3);
+    const leader = await leaderWithTwoVoters(nodes);
+    const { memberId, appliedIndex } = await leader.status();
+    const answers: ForwardResponse[] = [];
+    const probe = hub.network("probe");
+    await probe.start({ onRaftMessage: () => {}, onForwardRequest: () => {}, onForwardResponse: (_from, response) => answers.push(response), onUnreachable: () => {} });
+    const command = new TextEncoder().encode("not a command");
+    expect(probe.sendForwardRequest(memberId, create(ForwardRequestSchema, { requestId: 7n, kind: "compact", command, timeoutMs: 1000 }))).toBe(true);
+    await until("the leader's answer", 2000, () => answers.length > 0 || undefined);
+    expect(answers[0]).toMatchObject({ requestId: 7n, errorCode: "failed_precondition" });
+    expect(answers[0]!.errorMessage).toContain('"compact"');
+    expect((await leader.status()).appliedIndex).toBe(appliedIndex);
+  }, 20_000);
+});
+
 describe("leases", () => {
   const codeOf = (promise: Promise<unknown>) => promise.then(() => "ok", (error: NodeError) => error.code);
 
@@ -296,7 +315,11 @@ describe("leases", () => {
     const ttl = await leader.leaseTimeToLive(lease.id, true, "linearizable");
     expect(ttl).toMatchObject({ grantedTtlSeconds: 1, keys: ["svc/a"] });
     expect(ttl.remainingSeconds).toBeGreaterThanOrEqual(0);
-    expect((await follower.leaseTimeToLive(lease.id, false, "linearizable")).remainingSeconds).toBe(-1);
+    // A follower asks the leader, which times the lease; a serializable query stays local and cannot know.
+    const throughFollower = await follower.leaseTimeToLive(lease.id, false, "linearizable");
+    expect(throughFollower.remainingSeconds).toBeGreaterThanOrEqual(0);
+    expect(throughFollower.remainingSeconds).toBeLessThanOrEqual(1);
+    expect((await follower.leaseTimeToLive(lease.id, false, "serializable")).remainingSeconds).toBe(-1);
 
     // Twice the TTL with keep-alives every 300 ms (through the follower): the key stays.
     const keptUntil = Date.now() + 2000;

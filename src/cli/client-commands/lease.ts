@@ -94,7 +94,7 @@ const ttlCommand = defineCommand({
       if (output === "json") {
         return printJson({ id, granted_ttl_seconds: lease.grantedTtlSeconds, remaining_seconds: lease.remainingSeconds, ...(args.keys ? { keys: lease.keys } : {}) });
       }
-      const remaining = lease.remainingSeconds < 0 ? "unknown (the member that answered is not the leader)" : `${lease.remainingSeconds} s`;
+      const remaining = lease.remainingSeconds < 0 ? "unknown (a serializable answer from a member that is not the leader)" : `${lease.remainingSeconds} s`;
       writeStdout(`lease ${id}: granted ttl ${lease.grantedTtlSeconds} s, remaining ${remaining}\n`);
       if (args.keys) for (const key of lease.keys) writeStdout(`${key}\n`);
     });

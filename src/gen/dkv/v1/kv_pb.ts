@@ -800,8 +800,8 @@ export type LeaseTimeToLiveResponse = Message<"dkv.v1.LeaseTimeToLiveResponse"> 
   keys: string[];
 
   /**
-   * Whole seconds left; -1 when the answering member is not the leader
-   * (only the leader times leases; clients send this call to the leader).
+   * Whole seconds left. Only the leader times leases: a follower asks it,
+   * except for a serializable query, which answers -1 off the leader.
    *
    * @generated from field: int64 remaining_seconds = 5;
    */
