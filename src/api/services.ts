@@ -62,6 +62,7 @@ import {
   memberToProto,
   snapshotChunkToProto,
   statusToProto,
+  listQueryFromProto,
   txnCompareResultFromProto,
   txnOpFromProto,
   txnOpResultToProto,
@@ -141,28 +142,8 @@ export function createDkvService(node: KvNode): DkvService {
     },
 
     async list(request, { signal }) {
-      if (request.rangeEnd !== "" && request.prefix !== "") {
-        throw invalidArgument("give either prefix, or key and range_end; not both");
-      }
-      if (request.rangeEnd === "" && request.key !== "") {
-        throw invalidArgument("key is only used with range_end (keys in [key, range_end)); for keys starting with a string use prefix");
-      }
-      // Keys sort by their UTF-8 bytes (as etcd's do), which JavaScript's string order differs from past U+FFFF.
-      if (request.rangeEnd !== "" && Buffer.compare(Buffer.from(request.key), Buffer.from(request.rangeEnd)) >= 0) {
-        throw invalidArgument(`range_end ${JSON.stringify(request.rangeEnd)} must sort after key ${JSON.stringify(request.key)}`);
-      }
-      const result = await node.list(
-        {
-          prefix: request.prefix,
-          key: request.key,
-          rangeEnd: request.rangeEnd,
-          limit: request.limit,
-          keysOnly: request.keysOnly,
-          consistency: consistencyFromProto(request.consistency),
-        },
-        signal,
-      );
-      return create(ListResponseSchema, { kvs: result.kvs.map(keyValueToProto), more: result.more, header: headerToProto(result.header) });
+      const result = await node.list({ ...listQueryFromProto(request), consistency: consistencyFromProto(request.consistency) }, signal);
+      return create(ListResponseSchema, { kvs: result.kvs.map(keyValueToProto), more: result.more, count: BigInt(result.count), header: headerToProto(result.header) });
     },
 
     async *watch(request, { signal }) {

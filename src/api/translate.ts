@@ -14,6 +14,7 @@ import {
   type KeyValue,
   type ResponseHeader,
   type TxnOp,
+  type ListRequest,
   type TxnOpResult,
 } from "../gen/dkv/v1/kv_pb.js";
 import { ServerSchema, type Server } from "../gen/dkv/v1/membership_pb.js";
@@ -75,9 +76,27 @@ export function txnOpFromProto(op: TxnOp, where: string): domain.TxnOp {
     case "get":
       if (op.op.value.key === "") throw invalidArgument(`${where}: get.key must not be empty`);
       return { type: "get", key: op.op.value.key };
+    case "list":
+      return { type: "list", ...listQueryFromProto(op.op.value, `${where}: list`) };
     default:
-      throw invalidArgument(`${where} has no operation: set put, delete or get`);
+      throw invalidArgument(`${where} has no operation: set put, delete, get or list`);
   }
+}
+
+/** The range of a ListRequest (consistency aside), checked. */
+export function listQueryFromProto(request: ListRequest, where?: string): Omit<domain.ListQuery, "consistency"> {
+  const at = where === undefined ? "" : `${where}: `;
+  if (request.rangeEnd !== "" && request.prefix !== "") {
+    throw invalidArgument(`${at}give either prefix, or key and range_end; not both`);
+  }
+  if (request.rangeEnd === "" && request.key !== "") {
+    throw invalidArgument(`${at}key is only used with range_end (keys in [key, range_end)); for keys starting with a string use prefix`);
+  }
+  // Keys sort by their UTF-8 bytes (as etcd's do), which JavaScript's string order differs from past U+FFFF.
+  if (request.rangeEnd !== "" && Buffer.compare(Buffer.from(request.key), Buffer.from(request.rangeEnd)) >= 0) {
+    throw invalidArgument(`${at}range_end ${JSON.stringify(request.rangeEnd)} must sort after key ${JSON.stringify(request.key)}`);
+  }
+  return { prefix: request.prefix, key: request.key, rangeEnd: request.rangeEnd, limit: request.limit, keysOnly: request.keysOnly, countOnly: request.countOnly };
 }
 
 export function txnOpResultToProto(result: domain.TxnOpResult): TxnOpResult {
@@ -90,6 +109,8 @@ export function txnOpResultToProto(result: domain.TxnOpResult): TxnOpResult {
       return create(TxnOpResultSchema, {
         result: { case: "get", value: { found: result.kv !== undefined, value: result.kv?.value ?? new Uint8Array(0), kv: result.kv === undefined ? undefined : keyValueToProto(result.kv) } },
       });
+    case "list":
+      return create(TxnOpResultSchema, { result: { case: "list", value: { kvs: result.kvs.map(keyValueToProto), more: result.more, count: BigInt(result.count) } } });
   }
 }
 

@@ -11,7 +11,7 @@ import { EndpointPool } from "./pool.ts";
 import { writeVerifiedSnapshot } from "./snapshot.ts";
 import { openWatch, toBatch } from "./watch.ts";
 import { createEndpointClients, type EndpointClients, type TlsMaterial } from "./transport.ts";
-import { fromHeader, fromKeyValue, fromServer, fromStatus, fromTxnOpResult, toBytes, toCompare, toNumber, toProtoConsistency, toTxnRequest } from "./convert.ts";
+import { fromHeader, fromKeyValue, fromServer, fromStatus, fromTxnOpResult, toBytes, toListRequest, toCompare, toNumber, toProtoConsistency, toTxnRequest } from "./convert.ts";
 import type {
   CompareAndSwapRequest, CompareAndSwapResult, Consistency, DeleteOptions, DeleteResult, EndpointStatus, GetResult, HealthReport,
   LeaseGrantResult, LeaseKeepAliveResult, LeaseRevokeResult, LeaseTimeToLiveResult, ResponseHeader, TxnRequest, TxnResult,
@@ -119,19 +119,12 @@ export class DkvClient {
 
   async list(options: ListOptions = {}): Promise<ListResult> {
     const consistency = options.consistency ?? "linearizable";
-    const request = {
-      prefix: options.prefix ?? "",
-      key: options.key ?? "",
-      rangeEnd: options.rangeEnd ?? "",
-      limit: options.limit ?? 0,
-      keysOnly: options.keysOnly ?? false,
-      consistency: toProtoConsistency(consistency),
-    };
+    const request = { ...toListRequest(options), consistency: toProtoConsistency(consistency) };
     const what = request.rangeEnd ? `["${request.key}", "${request.rangeEnd}")` : `prefix "${request.prefix}"`;
     const response = await this.run({ operation: `list ${what}`, idempotent: true, preferLeader: consistency === "linearizable" }, (c, signal) =>
       c.kv.list(request, { signal }),
     );
-    return { kvs: response.kvs.map(fromKeyValue), more: response.more, header: fromHeader(response.header) };
+    return { kvs: response.kvs.map(fromKeyValue), more: response.more, count: toNumber(response.count), header: fromHeader(response.header) };
   }
 
   /**

@@ -7,6 +7,7 @@ import {
   type KeyValue as ProtoKeyValue,
   type ResponseHeader as ProtoHeader,
   type TxnOpResult as ProtoTxnOpResult,
+  type ListRequestSchema,
   type TxnOpSchema,
   type TxnRequestSchema,
 } from "../gen/dkv/v1/kv_pb.ts";
@@ -17,6 +18,7 @@ import type {
   Consistency,
   Expectation,
   KeyValue,
+  ListOptions,
   Member,
   NodeStatus,
   ResponseHeader,
@@ -107,6 +109,7 @@ export function toTxnRequest(request: TxnRequest): MessageInitShape<typeof TxnRe
   const op = (o: TxnOp): MessageInitShape<typeof TxnOpSchema> => {
     if ("put" in o) return { op: { case: "put", value: { key: o.put.key, value: toBytes(o.put.value), lease: toBigint(o.put.lease ?? 0) } } };
     if ("delete" in o) return { op: { case: "delete", value: { key: o.delete.key, prefix: o.delete.prefix ?? false, rangeEnd: o.delete.rangeEnd ?? "" } } };
+    if ("list" in o) return { op: { case: "list", value: toListRequest(o.list) } };
     return { op: { case: "get", value: { key: o.get.key } } };
   };
   return {
@@ -122,6 +125,18 @@ export function toTxnRequest(request: TxnRequest): MessageInitShape<typeof TxnRe
   };
 }
 
+/** The range of a list (consistency aside). */
+export function toListRequest(options: Omit<ListOptions, "consistency">): Omit<MessageInitShape<typeof ListRequestSchema>, "consistency" | "$typeName"> {
+  return {
+    prefix: options.prefix ?? "",
+    key: options.key ?? "",
+    rangeEnd: options.rangeEnd ?? "",
+    limit: options.limit ?? 0,
+    keysOnly: options.keysOnly ?? false,
+    countOnly: options.countOnly ?? false,
+  };
+}
+
 export function fromTxnOpResult(result: ProtoTxnOpResult): TxnOpResult {
   switch (result.result.case) {
     case "put":
@@ -132,6 +147,8 @@ export function fromTxnOpResult(result: ProtoTxnOpResult): TxnOpResult {
       const kv = result.result.value.kv;
       return { get: kv ? { kv: fromKeyValue(kv) } : {} };
     }
+    case "list":
+      return { list: { kvs: result.result.value.kvs.map(fromKeyValue), more: result.result.value.more, count: toNumber(result.result.value.count) } };
     default:
       throw new DkvClientError("the server answered a transaction op this client does not know", "internal");
   }

@@ -43,9 +43,14 @@ export interface TxnCompare {
 export type TxnOp =
   | { put: { key: string; value: string | Uint8Array; lease?: number } }
   | { delete: { key: string; prefix?: boolean; rangeEnd?: string } }
-  | { get: { key: string } };
+  | { get: { key: string } }
+  | { list: Omit<ListOptions, "consistency"> };
 
-export type TxnOpResult = { put: { kv: KeyValue } } | { delete: { deletedCount: number } } | { get: { kv?: KeyValue } };
+export type TxnOpResult =
+  | { put: { kv: KeyValue } }
+  | { delete: { deletedCount: number } }
+  | { get: { kv?: KeyValue } }
+  | { list: { kvs: KeyValue[]; more: boolean; count: number } };
 
 export interface TxnRequest {
   compare?: TxnCompare[];
@@ -90,7 +95,7 @@ export interface LeaseTimeToLiveResult {
 }
 
 export interface ListOptions {
-  /** Keys starting with prefix (ignored when rangeEnd is set). */
+  /** Keys starting with prefix (not with rangeEnd). */
   prefix?: string;
   /** With rangeEnd: keys in [key, rangeEnd). */
   key?: string;
@@ -98,6 +103,8 @@ export interface ListOptions {
   /** 0 or absent: the server's own limit. */
   limit?: number;
   keysOnly?: boolean;
+  /** Only count the keys in range (ListResult.count); no keys come back. */
+  countOnly?: boolean;
   consistency?: Consistency;
 }
 
@@ -105,6 +112,8 @@ export interface ListResult {
   kvs: KeyValue[];
   /** More keys matched than were returned. */
   more: boolean;
+  /** With countOnly: how many keys are in range (else 0). */
+  count: number;
   header: ResponseHeader;
 }
 

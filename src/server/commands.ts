@@ -60,6 +60,11 @@ function txnOpCommand(op: TxnOp): TxnOpCommand {
       return create(TxnOpCommandSchema, { op: { case: "delete", value: { key: op.key, prefix: op.prefix, rangeEnd: op.rangeEnd } } });
     case "get":
       return create(TxnOpCommandSchema, { op: { case: "get", value: op.key } });
+    case "list": {
+      const prefix = op.rangeEnd === "";
+      const value = { key: prefix ? op.prefix : op.key, prefix, rangeEnd: op.rangeEnd, limit: op.limit, keysOnly: op.keysOnly, countOnly: op.countOnly ?? false };
+      return create(TxnOpCommandSchema, { op: { case: "range", value } });
+    }
   }
 }
 
@@ -86,6 +91,8 @@ function toTxnOutcome(result: TxnOpOutcome): TxnOpOutcomeMessage {
       return create(TxnOpOutcomeSchema, { result: { case: "deleted", value: BigInt(result.deleted) } });
     case "get":
       return create(TxnOpOutcomeSchema, { result: { case: "get", value: { kv: toStored(result.kv) } } });
+    case "list":
+      return create(TxnOpOutcomeSchema, { result: { case: "range", value: { kvs: result.kvs.map((kv) => toStored(kv)!), more: result.more, count: BigInt(result.count) } } });
   }
 }
 
@@ -100,6 +107,8 @@ function fromTxnOutcome(message: TxnOpOutcomeMessage): TxnOpOutcome {
       const kv = fromStored(result.value.kv);
       return kv ? { type: "get", kv } : { type: "get" };
     }
+    case "range":
+      return { type: "list", kvs: result.value.kvs.map((kv) => fromStored(kv)!), more: result.value.more, count: Number(result.value.count) };
     default:
       throw new NodeError("internal", "the leader answered a transaction op this member does not know");
   }

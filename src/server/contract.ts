@@ -61,12 +61,16 @@ export interface ListQuery {
   rangeEnd: string;
   limit: number;
   keysOnly: boolean;
+  /** Count the keys in range instead of returning them. */
+  countOnly?: boolean;
   consistency: ReadConsistency;
 }
 
 export interface ListResult {
   kvs: KeyValue[];
   more: boolean;
+  /** With countOnly: how many keys are in range (else 0). */
+  count: number;
   header: ResponseHeader;
 }
 
@@ -111,7 +115,7 @@ export interface LeaseKeepAliveResult {
 export interface LeaseTimeToLiveResult {
   id: number;
   grantedTtlSeconds: number;
-  /** Whole seconds left; -1 when the answering member is not the leader (only the leader times leases). */
+  /** Whole seconds left; -1 when unknown (a serializable query answered off the leader, which alone times leases). */
   remainingSeconds: number;
   keys: string[];
   header: ResponseHeader;
@@ -134,9 +138,14 @@ export interface TxnCompare {
 export type TxnOp =
   | { type: "put"; key: string; value: Uint8Array; lease: number }
   | { type: "delete"; key: string; prefix: boolean; rangeEnd: string }
-  | { type: "get"; key: string };
+  | { type: "get"; key: string }
+  | ({ type: "list" } & Omit<ListQuery, "consistency">);
 
-export type TxnOpResult = { type: "put"; kv: KeyValue } | { type: "delete"; deleted: number } | { type: "get"; kv?: KeyValue };
+export type TxnOpResult =
+  | { type: "put"; kv: KeyValue }
+  | { type: "delete"; deleted: number }
+  | { type: "get"; kv?: KeyValue }
+  | { type: "list"; kvs: KeyValue[]; more: boolean; count: number };
 
 export interface TxnRequest {
   compare: TxnCompare[];

@@ -62,7 +62,7 @@ import { LeaseExpiry } from "./lease-expiry.ts";
 import { randomInt } from "node:crypto";
 import { WatchHub, streamWatch } from "./watch-hub.ts";
 import { statSync } from "node:fs";
-import { validateDeleteRange, validateKey, validateLeaseId, validateTxn, validateValue } from "./validate.ts";
+import { validateDeleteRange, validateKey, validateLeaseId, validateListRange, validateTxn, validateValue } from "./validate.ts";
 import { createSeededPrng } from "./prng.ts";
 import { Cancellation, type CancelSignal } from "./cancel-signal.ts";
 import { requestTimers } from "./request-timers.ts";
@@ -208,14 +208,10 @@ export class DkvNode implements KvNode {
   }
 
   async list(query: ListQuery, signal?: CancelSignal): Promise<ListResult> {
-    const start = query.rangeEnd ? query.key : query.prefix;
-    const end = query.rangeEnd ? query.rangeEnd : prefixEnd(query.prefix);
-    if (query.rangeEnd && query.rangeEnd <= query.key) throw new NodeError("invalid_argument", "range_end must be greater than key");
+    validateListRange(query);
     await this.readPoint(query.consistency, signal);
-    // Reserved member records sort before every client key; skip them.
-    const from = start < "\u0001" ? "\u0001" : start;
-    const { kvs, more } = this.d.store.kv.range({ start: from, ...(end ? { end } : {}), limit: query.limit, keysOnly: query.keysOnly });
-    return { kvs, more, header: this.header() };
+    const { kvs, more, count } = this.d.store.kv.clientRange({ ...query, countOnly: query.countOnly ?? false });
+    return { kvs, more, count: count ?? 0, header: this.header() };
   }
 
   private async readPoint(consistency: ReadConsistency, signal?: CancelSignal): Promise<void> {
@@ -644,13 +640,6 @@ export class DkvNode implements KvNode {
     m.leases.setFunction(() => this.d.store.kv.leases().length);
     m.leasesTimed.setFunction(() => this.leaseExpiry.tracked);
   }
-}
-
-/** The smallest key greater than every key with this prefix ("" = no end). */
-export function prefixEnd(prefix: string): string {
-  if (prefix === "") return "";
-  const last = prefix.charCodeAt(prefix.length - 1);
-  return prefix.slice(0, -1) + String.fromCharCode(last + 1);
 }
 
 function sleep(ms: number): Promise<void> {

@@ -52,8 +52,21 @@ export function validateTxn(request: TxnRequest): void {
       validateLeaseId(op.lease, true);
     } else if (op.type === "delete") {
       validateDeleteRange(op.key, op);
+    } else if (op.type === "list") {
+      validateListRange(op);
     } else {
       validateKey(op.key);
     }
+  }
+}
+
+/** A list's range: a prefix (any, "" = every key), or [key, rangeEnd) with rangeEnd after key in byte order. */
+export function validateListRange(range: { prefix: string; key: string; rangeEnd: string; limit: number }): void {
+  if (!Number.isSafeInteger(range.limit) || range.limit < 0) throw new NodeError("invalid_argument", `limit must be 0 (none) or more, got ${range.limit}`);
+  if (range.rangeEnd === "") return;
+  if (range.prefix !== "") throw new NodeError("invalid_argument", "give prefix or range_end, not both");
+  validateKey(range.rangeEnd);
+  if (Buffer.compare(Buffer.from(range.key), Buffer.from(range.rangeEnd)) >= 0) {
+    throw new NodeError("invalid_argument", `range_end ${JSON.stringify(range.rangeEnd)} must sort after key ${JSON.stringify(range.key)}`);
   }
 }

@@ -20,17 +20,8 @@
 // the log of a majority, and the log is compacted only behind a snapshot.
 
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
-import {
-  type Command,
-  type CompareAndSwapCommand,
-  type CompareCommand,
-  CommandSchema,
-  CompareCommand_Target,
-  type TxnCommand,
-  type TxnCompareCommand,
-  TxnCompareCommand_Result,
-  type TxnOpCommand,
-} from "../gen/dkv/raft/v1/command_pb";
+import { type Command, type CompareAndSwapCommand, CommandSchema, type RangeCommand, type TxnCommand } from "../gen/dkv/raft/v1/command_pb";
+import { compares, txnCompares, txnOpProblem } from "./compare-rules";
 import type { ConfState, Entry, EntryType } from "../raft/types";
 import { assert } from "./errors";
 import { MAX_RANGE_KEYS, MAX_RANGE_RESPONSE_BYTES } from "./limits";
@@ -140,12 +131,28 @@ export interface RangeOptions {
   limit?: number;
   /** Leave values out (value is empty) - cheaper for large values. */
   keysOnly?: boolean;
+  /** Only count the keys in range (no kvs; limit does not apply). */
+  countOnly?: boolean;
+  /** At most this many bytes of keys and values (default and cap: MAX_RANGE_RESPONSE_BYTES, which any one key fits). */
+  maxBytes?: number;
 }
 
 export interface RangeResult {
   kvs: KeyValue[];
   /** More keys matched than were returned (limit or MAX_RANGE_RESPONSE_BYTES reached). */
   more: boolean;
+  /** With countOnly: how many keys are in range. */
+  count?: number;
+}
+
+/** A range of client keys: those starting with prefix, or, when rangeEnd is set, in [key, rangeEnd). */
+export interface ClientRange {
+  prefix: string;
+  key: string;
+  rangeEnd: string;
+  limit: number;
+  keysOnly: boolean;
+  countOnly: boolean;
 }
 
 /** What a state is as of one applied index, whatever holds its keys. */
@@ -166,7 +173,11 @@ export interface TxnChange {
 }
 
 /** What one op of a transaction did. */
-export type TxnOpOutcome = { type: "put"; kv: KeyValue } | { type: "delete"; deleted: number } | { type: "get"; kv?: KeyValue };
+export type TxnOpOutcome =
+  | { type: "put"; kv: KeyValue }
+  | { type: "delete"; deleted: number }
+  | { type: "get"; kv?: KeyValue }
+  | { type: "list"; kvs: KeyValue[]; more: boolean; count: number };
 
 /** A lease as the state holds it (when it ends is the leader's business). */
 export interface LeaseInfo {
@@ -392,6 +403,8 @@ export class KvStore {
     }
     const results: TxnOpOutcome[] = [];
     const changes: TxnChange[] = [];
+    // The reads of one transaction share one response's worth of bytes; a list past it answers "more".
+    let readBytes = 0;
     for (const { op } of ops) {
       switch (op.case) {
         case "put": {
@@ -413,7 +426,14 @@ export class KvStore {
         }
         case "get": {
           const kv = this.keys.get(op.value);
+          if (kv !== undefined) readBytes += Buffer.byteLength(kv.key, "utf8") + kv.value.byteLength;
           results.push(kv === undefined ? { type: "get" } : { type: "get", kv });
+          break;
+        }
+        case "range": {
+          const { kvs, more, count } = this.clientRange(txnRange(op.value), Math.max(0, MAX_RANGE_RESPONSE_BYTES - readBytes));
+          for (const kv of kvs) readBytes += Buffer.byteLength(kv.key, "utf8") + kv.value.byteLength;
+          results.push({ type: "list", kvs, more, count: count ?? 0 });
           break;
         }
       }
@@ -500,8 +520,17 @@ export class KvStore {
       const end = options.end;
       inRange = end === undefined || end === "" ? () => true : (key) => compareKeys(key, end) < 0;
     }
+    if (options.countOnly === true) {
+      let count = 0;
+      for (const kv of this.keys.from(start)) {
+        if (!inRange(kv.key)) break;
+        count++;
+      }
+      return { kvs: [], more: false, count };
+    }
     const limit = options.limit === undefined || options.limit <= 0 ? MAX_RANGE_KEYS : Math.min(options.limit, MAX_RANGE_KEYS);
     const keysOnly = options.keysOnly === true;
+    const maxBytes = Math.min(options.maxBytes ?? MAX_RANGE_RESPONSE_BYTES, MAX_RANGE_RESPONSE_BYTES);
     const kvs: KeyValue[] = [];
     let bytes = 0;
     let more = false;
@@ -509,7 +538,7 @@ export class KvStore {
       const key = kv.key;
       if (!inRange(key)) break;
       const size = Buffer.byteLength(key, "utf8") + (keysOnly ? 0 : kv.value.byteLength);
-      if (kvs.length === limit || (kvs.length > 0 && bytes + size > MAX_RANGE_RESPONSE_BYTES)) {
+      if (kvs.length === limit || bytes + size > maxBytes) {
         more = true;
         break;
       }
@@ -517,6 +546,15 @@ export class KvStore {
       kvs.push(keysOnly ? { ...kv, value: EMPTY_VALUE } : kv);
     }
     return { kvs, more };
+  }
+
+  /** range() over client keys only: dkv's own records (members, leases) are never in it. */
+  clientRange(range: ClientRange, maxBytes = MAX_RANGE_RESPONSE_BYTES): RangeResult {
+    const shape = { limit: range.limit, keysOnly: range.keysOnly, countOnly: range.countOnly, maxBytes };
+    if (range.rangeEnd !== "") return this.range({ start: range.key < CLIENT_KEYS_START ? CLIENT_KEYS_START : range.key, end: range.rangeEnd, ...shape });
+    // Every client key starts at or after CLIENT_KEYS_START, so a prefix below it matches records only.
+    if (range.prefix !== "" && range.prefix < CLIENT_KEYS_START) return range.countOnly ? { kvs: [], more: false, count: 0 } : { kvs: [], more: false };
+    return range.prefix === "" ? this.range({ start: CLIENT_KEYS_START, ...shape }) : this.range({ prefix: range.prefix, ...shape });
   }
 
   /** The lease with this id, if it exists. */
@@ -568,6 +606,17 @@ function leaseId(id: bigint): number | undefined {
   return id > 0n && id <= BigInt(MAX_LEASE_ID) ? Number(id) : undefined;
 }
 
+function txnRange(command: RangeCommand): ClientRange {
+  return {
+    prefix: command.prefix ? command.key : "",
+    key: command.prefix ? "" : command.key,
+    rangeEnd: command.prefix ? "" : command.rangeEnd,
+    limit: command.limit,
+    keysOnly: command.keysOnly,
+    countOnly: command.countOnly,
+  };
+}
+
 function copyConf(conf: ConfState): ConfState {
   return { voters: [...conf.voters], learners: [...conf.learners] };
 }
@@ -590,94 +639,6 @@ function writes(result: ApplyResult): boolean {
     default:
       return false;
   }
-}
-
-/** Why an op of a transaction cannot run (every member finds the same); undefined when it can. */
-function txnOpProblem({ op }: TxnOpCommand): string | undefined {
-  switch (op.case) {
-    case "put":
-      return op.value.key.length === 0 ? "a put's key must not be empty" : undefined;
-    case "delete":
-      return op.value.key.length === 0 && !op.value.prefix ? "a delete's key must not be empty" : undefined;
-    case "get":
-      return op.value.length === 0 ? "a get's key must not be empty" : undefined;
-    default:
-      return "an op without an operation";
-  }
-}
-
-/**
- * Whether a transaction's comparison holds (etcd's rules): a value compared
- * with a missing key never holds; numbers of a missing key are 0.
- * Undefined for a target or result this version does not know.
- */
-function txnCompares(compare: TxnCompareCommand, current: KeyValue | undefined): boolean | undefined {
-  let order: number;
-  switch (compare.target) {
-    case CompareCommand_Target.VALUE:
-      if (current === undefined) return knownResult(compare.result) ? false : undefined;
-      order = Buffer.compare(current.value, compare.value);
-      break;
-    case CompareCommand_Target.VERSION:
-      order = compareNumbers(current?.version ?? 0, compare.number);
-      break;
-    case CompareCommand_Target.MOD_REVISION:
-      order = compareNumbers(current?.modRevision ?? 0, compare.number);
-      break;
-    case CompareCommand_Target.CREATE_REVISION:
-      order = compareNumbers(current?.createRevision ?? 0, compare.number);
-      break;
-    case CompareCommand_Target.LEASE:
-      order = compareNumbers(current?.lease ?? 0, compare.number);
-      break;
-    default:
-      return undefined;
-  }
-  switch (compare.result) {
-    case TxnCompareCommand_Result.EQUAL:
-      return order === 0;
-    case TxnCompareCommand_Result.NOT_EQUAL:
-      return order !== 0;
-    case TxnCompareCommand_Result.GREATER:
-      return order > 0;
-    case TxnCompareCommand_Result.LESS:
-      return order < 0;
-    default:
-      return undefined;
-  }
-}
-
-function knownResult(result: TxnCompareCommand_Result): boolean {
-  return result >= TxnCompareCommand_Result.EQUAL && result <= TxnCompareCommand_Result.LESS;
-}
-
-function compareNumbers(actual: number, expected: bigint): number {
-  const a = BigInt(actual);
-  return a === expected ? 0 : a > expected ? 1 : -1;
-}
-
-/** Whether the comparison holds; undefined for a target this version does not know. */
-function compares(compare: CompareCommand, current: KeyValue | undefined): boolean | undefined {
-  switch (compare.target) {
-    case CompareCommand_Target.VALUE:
-      // A missing key never equals any value (not even an empty one).
-      return current !== undefined && bytesEqual(current.value, compare.value);
-    case CompareCommand_Target.VERSION:
-      return BigInt(current?.version ?? 0) === compare.number;
-    case CompareCommand_Target.MOD_REVISION:
-      return BigInt(current?.modRevision ?? 0) === compare.number;
-    case CompareCommand_Target.CREATE_REVISION:
-      return BigInt(current?.createRevision ?? 0) === compare.number;
-    case CompareCommand_Target.LEASE:
-      return BigInt(current?.lease ?? 0) === compare.number;
-    default:
-      return undefined;
-  }
-}
-
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  // Not through a.buffer: reading it gives a stored value an ArrayBuffer object of its own (see entry-cache.ts).
-  return a.byteLength === b.byteLength && Buffer.compare(a, b) === 0;
 }
 
 /** The smallest byte string greater than every string starting with prefix; undefined when there is none. */

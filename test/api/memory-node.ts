@@ -77,7 +77,8 @@ export class MemoryNode implements KvNode {
       const kv = this.data.get(key)!;
       return query.keysOnly ? { ...kv, value: new Uint8Array(0) } : { ...kv };
     });
-    return { kvs, more: limited.length < keys.length, header: this.header() };
+    if (query.countOnly) return { kvs: [], more: false, count: keys.length, header: this.header() };
+    return { kvs, more: limited.length < keys.length, count: 0, header: this.header() };
   }
 
   async put(key: string, value: Uint8Array, signal?: CancelSignal, lease = 0): Promise<PutResult> {
@@ -154,7 +155,10 @@ export class MemoryNode implements KvNode {
     for (const op of succeeded ? request.success : request.failure) {
       if (op.type === "put") results.push({ type: "put", kv: (await this.put(op.key, op.value, signal, op.lease)).kv });
       else if (op.type === "delete") results.push({ type: "delete", deleted: (await this.delete(op.key, signal, op)).deletedCount });
-      else {
+      else if (op.type === "list") {
+        const { kvs, more, count } = await this.list({ ...op, consistency: "serializable" }, signal);
+        results.push({ type: "list", kvs, more, count });
+      } else {
         const kv = this.data.get(op.key);
         results.push(kv ? { type: "get", kv: { ...kv } } : { type: "get" });
       }

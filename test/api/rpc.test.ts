@@ -95,6 +95,9 @@ for (const path of PATHS) {
         const byRange = await dkv.list({ key: "app/b", rangeEnd: "p" });
         expect(byRange.kvs.map((kv) => kv.key)).toEqual(["app/b", "app/c", "other"]);
         expect(byRange.header?.revision).toBe(4n);
+
+        const counted = await dkv.list({ prefix: "app/", countOnly: true, limit: 1 });
+        expect({ kvs: counted.kvs, count: counted.count }).toEqual({ kvs: [], count: 3n });
       });
 
       test("List refuses contradictory ranges", async () => {

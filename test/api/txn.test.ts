@@ -39,6 +39,18 @@ for (const wire of WIRES) {
     expect(failed.succeeded).toBe(false);
     expect(failed.results[0]?.result.case === "get" && failed.results[0].result.value.found).toBe(false);
 
+    const listed = await dkv.txn({
+      success: [
+        { op: { case: "list", value: { prefix: "cfg/" } } },
+        { op: { case: "list", value: { key: "a", rangeEnd: "z", countOnly: true } } },
+      ],
+    });
+    const [byPrefix, count] = listed.results.map((r) => (r.result.case === "list" ? r.result.value : undefined));
+    expect(byPrefix?.kvs.map((kv) => `${kv.key}=${decoder.decode(kv.value)}`)).toEqual(["cfg/a=2"]);
+    expect(count?.count).toBe(1n);
+    expect(await codeOf(dkv.txn({ success: [{ op: { case: "list", value: { key: "b", rangeEnd: "a" } } }] }))).toBe("InvalidArgument");
+    expect(await codeOf(dkv.txn({ success: [{ op: { case: "list", value: { key: "b" } } }] }))).toBe("InvalidArgument");
+
     expect(await codeOf(dkv.txn({ success: [{ op: { case: undefined } }] }))).toBe("InvalidArgument");
     expect(await codeOf(dkv.txn({ success: [{ op: { case: "put", value: { key: "", value: bytes("x") } } }] }))).toBe("InvalidArgument");
     expect(await codeOf(dkv.txn({ compare: [{ key: "k", target: 9 as Compare_Target }] }))).toBe("InvalidArgument");

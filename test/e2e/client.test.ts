@@ -151,11 +151,14 @@ describe("key commands", () => {
     expect(await ok(["txn", "-", "--endpoints", all], doc("bob"))).toMatch(/^FAILURE\nget "txn\/lock" alice revision=\d+\n$/);
     const asJson = await json(["txn", "--endpoints", all], doc("carol"));
     expect(asJson).toMatchObject({ succeeded: false, results: [{ get: { found: true, key: "txn/lock", value: "alice" } }] });
+    const reads = JSON.stringify({ success: [{ put: { key: "txn/x", value: "1" } }, { list: { prefix: "txn/", keys_only: true } }, { list: { key: "txn/", range_end: "txn0", count_only: true } }] });
+    expect(await ok(["txn", "--endpoints", all], reads)).toMatch(/^SUCCESS\nput "txn\/x" revision=\d+\nlist 2 key\(s\)\n {2}"txn\/lock" revision=\d+\n {2}"txn\/x" revision=\d+\nlist: 2 key\(s\)\n$/);
     for (const [input, message] of [
       ["{", "not valid JSON"],
       ['{"compare": [{"key": "k", "target": "colour"}]}', "compare[0].target must be one of"],
       ['{"success": [{"put": {"key": "k"}}]}', "success[0].put.value must be a string"],
-      ['{"success": [{"frob": {}}]}', 'must be one of put, delete, get; not "frob"'],
+      ['{"success": [{"frob": {}}]}', 'must be one of put, delete, get, list; not "frob"'],
+      ['{"success": [{"list": {"prefix": "a", "range_end": "b"}}]}', 'takes "prefix" or "key" with "range_end", not both'],
       ['{"sucess": []}', 'unknown field "sucess"'],
     ] as const) {
       const bad = await dkv(["txn", "--endpoints", all], { stdin: input });
@@ -186,6 +189,14 @@ describe("key commands", () => {
     const everything = await json(["list", "--endpoints", all]);
     expect(everything.kvs.map((kv: { key: string }) => kv.key)).toContain("q/1");
     expect(everything.kvs.every((kv: { key: string }) => !kv.key.startsWith("\u0000"))).toBe(true);
+
+    // A range [p/2, q/1) and counts, as etcdctl get --range-end / --count-only.
+    expect(await ok(["list", "p/2", "--range-end", "q/1", "--keys-only", "--endpoints", all])).toBe("p/2\np/3\n");
+    expect(await ok(["list", "p/", "--count-only", "--endpoints", all])).toBe("3\n");
+    expect(await json(["list", "p/2", "--range-end", "q/2", "--count-only", "--endpoints", all])).toMatchObject({ count: 3 });
+    const backwards = await dkv(["list", "q/", "--range-end", "p/", "--endpoints", all]);
+    expectOneLineFailure(backwards, 1, 5000);
+    expect(backwards.stderr).toContain("must sort after key");
   });
 
   test("cas: --expect on the value, --expect-revision on the mod revision (0 = absent), failures exit 1", async () => {

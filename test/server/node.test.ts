@@ -428,6 +428,28 @@ describe("transactions", () => {
     expect(seen.type === "get" && decode(seen.kv?.value)).toBe("one");
     for (const n of nodes) await until("the lock everywhere", 5000, async () => decode((await n.get("lock", "serializable")).kv?.value) === "one");
 
+    // Range reads travel back from the leader with their keys, "more" and counts.
+    await follower.put("svc/a", text("1"));
+    await follower.put("svc/b", text("2"));
+    const range = { prefix: "", key: "", rangeEnd: "", limit: 0, keysOnly: false, countOnly: false };
+    const read = await follower.txn({
+      compare: [],
+      success: [
+        { type: "delete", key: "svc/a", prefix: false, rangeEnd: "" },
+        { type: "list", ...range, prefix: "svc/" },
+        { type: "list", ...range, key: "a", rangeEnd: "z", limit: 1, keysOnly: true },
+        { type: "list", ...range, countOnly: true },
+      ],
+      failure: [],
+    });
+    expect(read.results.slice(1)).toEqual([
+      { type: "list", kvs: [expect.objectContaining({ key: "svc/b", value: text("2") })], more: false, count: 0 },
+      { type: "list", kvs: [expect.objectContaining({ key: "lock", value: new Uint8Array(0) })], more: true, count: 0 },
+      { type: "list", kvs: [], more: false, count: 2 },
+    ]);
+    expect((await follower.list({ ...range, prefix: "svc/", countOnly: true, consistency: "linearizable" })).count).toBe(1);
+    expect(await follower.list({ ...range, key: "b", rangeEnd: "a", consistency: "serializable" }).catch((error: NodeError) => error.code)).toBe("invalid_argument");
+
     const tooMany = Array.from({ length: 129 }, (_, i) => ({ type: "get" as const, key: `k${i}` }));
     expect(await follower.txn({ compare: [], success: tooMany, failure: [] }).catch((error: NodeError) => error.code)).toBe("invalid_argument");
     expect(await follower.txn({ compare: [], success: [{ type: "put", key: "\u0000dkv/x", value: text("1"), lease: 0 }], failure: [] }).catch((error: NodeError) => error.code)).toBe("invalid_argument");

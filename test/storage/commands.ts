@@ -81,16 +81,25 @@ export function deleteRangeData(key: string, range: { prefix?: boolean; rangeEnd
 
 export interface TxnSpec {
   compare?: Array<{ key: string; target: number; result?: number; value?: string; number?: number }>;
-  success?: Array<{ put?: [string, string, number?]; delete?: [string, { prefix?: boolean; rangeEnd?: string }?]; get?: string }>;
+  success?: Array<{
+    put?: [string, string, number?];
+    delete?: [string, { prefix?: boolean; rangeEnd?: string }?];
+    get?: string;
+    list?: { key: string; prefix?: boolean; rangeEnd?: string; limit?: number; keysOnly?: boolean; countOnly?: boolean };
+  }>;
   failure?: TxnSpec["success"];
 }
 
-/** A transaction command; ops are written [key, value, lease?] for put, [key, range?] for delete, key for get. */
+/** A transaction command; ops are written [key, value, lease?] for put, [key, range?] for delete, key for get, a range for list. */
 export function txnData(spec: TxnSpec): Uint8Array {
   const ops = (list: TxnSpec["success"] = []) =>
     list.map((op) => {
       if (op.put) return { op: { case: "put" as const, value: { key: op.put[0], value: bytes(op.put[1]), lease: BigInt(op.put[2] ?? 0) } } };
       if (op.delete) return { op: { case: "delete" as const, value: { key: op.delete[0], prefix: op.delete[1]?.prefix ?? false, rangeEnd: op.delete[1]?.rangeEnd ?? "" } } };
+      if (op.list) {
+        const { key, prefix = false, rangeEnd = "", limit = 0, keysOnly = false, countOnly = false } = op.list;
+        return { op: { case: "range" as const, value: { key, prefix, rangeEnd, limit, keysOnly, countOnly } } };
+      }
       return { op: { case: "get" as const, value: op.get! } };
     });
   const txn = {

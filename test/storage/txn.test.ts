@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { CompareCommand_Target as T, TxnCompareCommand_Result as R } from "../../src/gen/dkv/raft/v1/command_pb";
 import { changesOf } from "../../src/server/watch-hub";
+import type { TxnOpOutcome } from "../../src/storage";
 import { cleanUpAfterEachTest, CommittedNode, dumpKv, leaseGrantData, putData, tempDir, text, txnData } from "./helpers";
 
 cleanUpAfterEachTest();
@@ -26,7 +27,7 @@ describe("transactions", () => {
     expect(result.kind).toBe("txn");
     if (result.kind !== "txn") return;
     expect(result.succeeded).toBe(true);
-    expect(result.results.map((r) => (r.type === "delete" ? `delete ${r.deleted}` : `${r.type} ${r.kv ? `${r.kv.key}=${text(r.kv.value)}@${r.kv.modRevision}` : "missing"}`))).toEqual([
+    expect(result.results.map((r) => (r.type === "delete" ? `delete ${r.deleted}` : r.type === "list" ? `list ${r.kvs.length}` : `${r.type} ${r.kv ? `${r.kv.key}=${text(r.kv.value)}@${r.kv.modRevision}` : "missing"}`))).toEqual([
       `put a=2@${result.index}`,
       `get a=2@${result.index}`,
       "delete 1",
@@ -79,5 +80,64 @@ describe("transactions", () => {
     const empty = node.one(txnData({}));
     expect(empty).toMatchObject({ kind: "txn", succeeded: true, results: [] });
     expect(node.storage.kv.revision()).toBe(empty.index - 1);
+  });
+
+  test("a list op reads a range as the transaction left it, never dkv's own records, and counts without returning keys", () => {
+    const node = new CommittedNode(tempDir());
+    node.apply(leaseGrantData(9, 60), putData("app/a", "1"), putData("app/b", "2"), putData("app/c", "3"), putData("other", "x"));
+    const listed = (r: TxnOpOutcome) => {
+      if (r.type !== "list") throw new Error(`expected a list result, got ${r.type}`);
+      return r;
+    };
+    const result = node.one(
+      txnData({
+        success: [
+          { delete: ["app/b"] },
+          { put: ["app/d", "4", 9] },
+          { list: { key: "app/", prefix: true } },
+          { list: { key: "app/", prefix: true, limit: 2, keysOnly: true } },
+          { list: { key: "app/b", rangeEnd: "app/z", countOnly: true } },
+          // "" as a prefix is every client key; the lease record and its attachment are not.
+          { list: { key: "", prefix: true, keysOnly: true } },
+          { list: { key: "\u0000", prefix: true, countOnly: true } },
+        ],
+      }),
+    );
+    expect(result).toMatchObject({ kind: "txn", succeeded: true });
+    if (result.kind !== "txn") return;
+    const [all, limited, counted, everything, records] = result.results.slice(2).map(listed);
+    expect(all!.kvs.map((kv) => `${kv.key}=${text(kv.value)}`)).toEqual(["app/a=1", "app/c=3", "app/d=4"]);
+    expect(all!.kvs[2]).toMatchObject({ modRevision: result.index, lease: 9 });
+    expect(all!.more).toBe(false);
+    expect(limited!.kvs.map((kv) => [kv.key, kv.value.byteLength])).toEqual([["app/a", 0], ["app/c", 0]]);
+    expect(limited!.more).toBe(true);
+    expect(counted).toEqual({ type: "list", kvs: [], more: false, count: 2 });
+    expect(everything!.kvs.map((kv) => kv.key)).toEqual(["app/a", "app/c", "app/d", "other"]);
+    expect(records!.count).toBe(0);
+    // A list writes nothing: the revision is the transaction's writes' alone.
+    expect(node.storage.kv.revision()).toBe(result.index);
+  });
+
+  test("a transaction's reads share one response's worth of bytes: a list past it answers more", () => {
+    const node = new CommittedNode(tempDir());
+    const big = "v".repeat(1024 * 1024);
+    node.apply(putData("big/1", big), putData("big/2", big), putData("big/3", big), putData("big/4", big), putData("big/5", big));
+    const result = node.one(txnData({ success: [{ get: "big/1" }, { list: { key: "big/", prefix: true } }, { list: { key: "big/", prefix: true, keysOnly: true } }] }));
+    if (result.kind !== "txn") throw new Error(`expected a txn result, got ${result.kind}`);
+    const [, values, keys] = result.results;
+    // 4 MiB in all: the get took 1 MiB, so the list returns two whole values and says there is more.
+    expect(values).toMatchObject({ type: "list", more: true });
+    expect(values!.type === "list" && values!.kvs.map((kv) => kv.key)).toEqual(["big/1", "big/2"]);
+    // What is left (a little under 1 MiB) still holds every key name.
+    expect(keys!.type === "list" && keys!.kvs.length).toBe(5);
+  });
+
+  test("a list without a prefix or range_end, or with range_end not after its key, refuses the whole transaction", () => {
+    const node = new CommittedNode(tempDir());
+    const before = dumpKv(node.storage);
+    expect(node.one(txnData({ success: [{ put: ["a", "1"] }, { list: { key: "a" } }] }))).toMatchObject({ kind: "invalid", error: "a list needs a prefix or a range_end" });
+    expect(node.one(txnData({ success: [{ put: ["a", "1"] }, { list: { key: "b", rangeEnd: "a" } }] }))).toMatchObject({ kind: "invalid" });
+    expect(node.one(txnData({ success: [{ list: { key: "a", prefix: true, rangeEnd: "b" } }] }))).toMatchObject({ kind: "invalid" });
+    expect(dumpKv(node.storage)).toEqual(before);
   });
 });

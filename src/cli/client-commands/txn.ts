@@ -1,7 +1,8 @@
 // `dkv txn [FILE]`: one transaction, written as JSON (FILE, or standard input
 // when absent or "-"):
 //   {"compare": [{"key": "k", "target": "version", "result": "equal", "number": 0}],
-//    "success": [{"put": {"key": "k", "value": "v"}}, {"get": {"key": "k"}}],
+//    "success": [{"put": {"key": "k", "value": "v"}}, {"get": {"key": "k"}},
+//                {"list": {"prefix": "k/", "limit": 10}}],
 //    "failure": [{"get": {"key": "k"}}]}
 // Prints SUCCESS or FAILURE (which branch ran), then one line per op result;
 // exits 0 either way, as etcdctl txn does. Never retried once sent.
@@ -71,7 +72,7 @@ function parseCompare(value: unknown, where: string): TxnCompare {
 }
 
 function parseOp(value: unknown, where: string): TxnOp {
-  if (!isObject(value) || Object.keys(value).length !== 1) throw new UsageError(`${where} must be an object with exactly one of put, delete, get`);
+  if (!isObject(value) || Object.keys(value).length !== 1) throw new UsageError(`${where} must be an object with exactly one of put, delete, get, list`);
   const [kind, body] = Object.entries(value)[0]!;
   if (!isObject(body)) throw new UsageError(`${where}.${kind} must be an object`);
   const at = `${where}.${kind}`;
@@ -82,14 +83,38 @@ function parseOp(value: unknown, where: string): TxnOp {
       return { delete: { key: requireString(body, "key", at), prefix: body.prefix === true, ...(typeof body.range_end === "string" ? { rangeEnd: body.range_end } : {}) } };
     case "get":
       return { get: { key: requireString(body, "key", at) } };
+    case "list":
+      return { list: parseList(body, at) };
     default:
-      throw new UsageError(`${where} must be one of put, delete, get; not "${kind}"`);
+      throw new UsageError(`${where} must be one of put, delete, get, list; not "${kind}"`);
   }
+}
+
+const LIST_FIELDS = new Set(["prefix", "key", "range_end", "limit", "keys_only", "count_only"]);
+
+/** A list op: {"prefix": P} or {"key": K, "range_end": E}, with limit, keys_only, count_only. */
+function parseList(body: Record<string, unknown>, at: string): Extract<TxnOp, { list: unknown }>["list"] {
+  for (const field of Object.keys(body)) if (!LIST_FIELDS.has(field)) throw new UsageError(`unknown field "${field}" in ${at} (use ${[...LIST_FIELDS].join(", ")})`);
+  const flag = (field: string) => {
+    if (body[field] !== undefined && typeof body[field] !== "boolean") throw new UsageError(`${at}.${field} must be true or false`);
+    return body[field] === true;
+  };
+  const shape = { limit: body.limit === undefined ? 0 : requireCount(body, "limit", at), keysOnly: flag("keys_only"), countOnly: flag("count_only") };
+  if (body.range_end === undefined) return { prefix: body.prefix === undefined ? "" : requireString(body, "prefix", at), ...shape };
+  if (body.prefix !== undefined) throw new UsageError(`${at} takes "prefix" or "key" with "range_end", not both`);
+  return { key: body.key === undefined ? "" : requireString(body, "key", at), rangeEnd: requireString(body, "range_end", at), ...shape };
 }
 
 function resultLine(result: TxnOpResult): string {
   if ("put" in result) return `put ${JSON.stringify(result.put.kv.key)} revision=${result.put.kv.modRevision}\n`;
   if ("delete" in result) return `delete ${result.delete.deletedCount} key(s)\n`;
+  if ("list" in result) {
+    const { kvs, more, count } = result.list;
+    if (kvs.length === 0 && count > 0) return `list: ${count} key(s)\n`;
+    // Keys only (or empty values) print without a value cell.
+    const lines = kvs.map((kv) => `  ${JSON.stringify(kv.key)}${kv.value.byteLength > 0 ? ` ${valueCell(kv.value)}` : ""} revision=${kv.modRevision}\n`).join("");
+    return `list ${kvs.length} key(s)${more ? " (more match)" : ""}\n${lines}`;
+  }
   const kv = result.get.kv;
   return kv === undefined ? "get: not found\n" : `get ${JSON.stringify(kv.key)} ${valueCell(kv.value)} revision=${kv.modRevision}\n`;
 }
@@ -97,6 +122,7 @@ function resultLine(result: TxnOpResult): string {
 function resultJson(result: TxnOpResult) {
   if ("put" in result) return { put: keyValueJson(result.put.kv) };
   if ("delete" in result) return { delete: { deleted_count: result.delete.deletedCount } };
+  if ("list" in result) return { list: { kvs: result.list.kvs.map((kv) => keyValueJson(kv)), more: result.list.more, count: result.list.count } };
   return { get: result.get.kv === undefined ? { found: false } : { found: true, ...keyValueJson(result.get.kv) } };
 }
 

@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file dkv/raft/v1/command.proto.
  */
 export const file_dkv_raft_v1_command: GenFile = /*@__PURE__*/
-  fileDesc("Chlka3YvcmFmdC92MS9jb21tYW5kLnByb3RvEgtka3YucmFmdC52MSI3CgpQdXRDb21tYW5kEgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDBINCgVsZWFzZRgDIAEoBCI0ChFMZWFzZUdyYW50Q29tbWFuZBIKCgJpZBgBIAEoBBITCgt0dGxfc2Vjb25kcxgCIAEoAyIgChJMZWFzZVJldm9rZUNvbW1hbmQSCgoCaWQYASABKAQiIwoVTGVhc2VLZWVwQWxpdmVDb21tYW5kEgoKAmlkGAEgASgEIj8KDURlbGV0ZUNvbW1hbmQSCwoDa2V5GAEgASgJEg4KBnByZWZpeBgCIAEoCBIRCglyYW5nZV9lbmQYAyABKAki5wEKDkNvbXBhcmVDb21tYW5kEgsKA2tleRgBIAEoCRIyCgZ0YXJnZXQYAiABKA4yIi5ka3YucmFmdC52MS5Db21wYXJlQ29tbWFuZC5UYXJnZXQSDQoFdmFsdWUYAyABKAwSDgoGbnVtYmVyGAQgASgEInUKBlRhcmdldBIQCgxUQVJHRVRfVkFMVUUQABISCg5UQVJHRVRfVkVSU0lPThABEhcKE1RBUkdFVF9NT0RfUkVWSVNJT04QAhIaChZUQVJHRVRfQ1JFQVRFX1JFVklTSU9OEAMSEAoMVEFSR0VUX0xFQVNFEAQigAEKFUNvbXBhcmVBbmRTd2FwQ29tbWFuZBIsCgdjb21wYXJlGAEgASgLMhsuZGt2LnJhZnQudjEuQ29tcGFyZUNvbW1hbmQSCwoDa2V5GAIgASgJEg0KBXZhbHVlGAMgASgMEg4KBmRlbGV0ZRgEIAEoCBINCgVsZWFzZRgFIAEoBCKBAgoRVHhuQ29tcGFyZUNvbW1hbmQSCwoDa2V5GAEgASgJEjIKBnRhcmdldBgCIAEoDjIiLmRrdi5yYWZ0LnYxLkNvbXBhcmVDb21tYW5kLlRhcmdldBI1CgZyZXN1bHQYAyABKA4yJS5ka3YucmFmdC52MS5UeG5Db21wYXJlQ29tbWFuZC5SZXN1bHQSDQoFdmFsdWUYBCABKAwSDgoGbnVtYmVyGAUgASgEIlUKBlJlc3VsdBIQCgxSRVNVTFRfRVFVQUwQABIUChBSRVNVTFRfTk9UX0VRVUFMEAESEgoOUkVTVUxUX0dSRUFURVIQAhIPCgtSRVNVTFRfTEVTUxADInkKDFR4bk9wQ29tbWFuZBImCgNwdXQYASABKAsyFy5ka3YucmFmdC52MS5QdXRDb21tYW5kSAASLAoGZGVsZXRlGAIgASgLMhouZGt2LnJhZnQudjEuRGVsZXRlQ29tbWFuZEgAEg0KA2dldBgDIAEoCUgAQgQKAm9wIpUBCgpUeG5Db21tYW5kEi8KB2NvbXBhcmUYASADKAsyHi5ka3YucmFmdC52MS5UeG5Db21wYXJlQ29tbWFuZBIqCgdzdWNjZXNzGAIgAygLMhkuZGt2LnJhZnQudjEuVHhuT3BDb21tYW5kEioKB2ZhaWx1cmUYAyADKAsyGS5ka3YucmFmdC52MS5UeG5PcENvbW1hbmQipAMKB0NvbW1hbmQSJgoDcHV0GAEgASgLMhcuZGt2LnJhZnQudjEuUHV0Q29tbWFuZEgAEiwKBmRlbGV0ZRgCIAEoCzIaLmRrdi5yYWZ0LnYxLkRlbGV0ZUNvbW1hbmRIABI+ChBjb21wYXJlX2FuZF9zd2FwGAMgASgLMiIuZGt2LnJhZnQudjEuQ29tcGFyZUFuZFN3YXBDb21tYW5kSAASNQoLbGVhc2VfZ3JhbnQYBCABKAsyHi5ka3YucmFmdC52MS5MZWFzZUdyYW50Q29tbWFuZEgAEjcKDGxlYXNlX3Jldm9rZRgFIAEoCzIfLmRrdi5yYWZ0LnYxLkxlYXNlUmV2b2tlQ29tbWFuZEgAEj4KEGxlYXNlX2tlZXBfYWxpdmUYBiABKAsyIi5ka3YucmFmdC52MS5MZWFzZUtlZXBBbGl2ZUNvbW1hbmRIABImCgN0eG4YByABKAsyFy5ka3YucmFmdC52MS5UeG5Db21tYW5kSAASEQoJY2xpZW50X2lkGAogASgJEhIKCnJlcXVlc3RfaWQYCyABKARCBAoCb3AiewoOU3RvcmVkS2V5VmFsdWUSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgMEhcKD2NyZWF0ZV9yZXZpc2lvbhgDIAEoBBIUCgxtb2RfcmV2aXNpb24YBCABKAQSDwoHdmVyc2lvbhgFIAEoBBINCgVsZWFzZRgGIAEoBCLsAQoNQ29tbWFuZFJlc3VsdBIRCglzdWNjZWVkZWQYASABKAgSLQoIcHJldmlvdXMYAiABKAsyGy5ka3YucmFmdC52MS5TdG9yZWRLZXlWYWx1ZRIsCgdjdXJyZW50GAMgASgLMhsuZGt2LnJhZnQudjEuU3RvcmVkS2V5VmFsdWUSEAoIcmV2aXNpb24YBCABKAQSFAoMZGVsZXRlZF9rZXlzGAUgASgNEhMKC3R0bF9zZWNvbmRzGAYgASgDEi4KC3R4bl9yZXN1bHRzGAcgAygLMhkuZGt2LnJhZnQudjEuVHhuT3BPdXRjb21lIoIBCgxUeG5PcE91dGNvbWUSKgoDcHV0GAEgASgLMhsuZGt2LnJhZnQudjEuU3RvcmVkS2V5VmFsdWVIABIRCgdkZWxldGVkGAIgASgESAASKQoDZ2V0GAMgASgLMhouZGt2LnJhZnQudjEuVHhuR2V0T3V0Y29tZUgAQggKBnJlc3VsdCI4Cg1UeG5HZXRPdXRjb21lEicKAmt2GAEgASgLMhsuZGt2LnJhZnQudjEuU3RvcmVkS2V5VmFsdWViBnByb3RvMw");
+  fileDesc("Chlka3YvcmFmdC92MS9jb21tYW5kLnByb3RvEgtka3YucmFmdC52MSI3CgpQdXRDb21tYW5kEgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDBINCgVsZWFzZRgDIAEoBCI0ChFMZWFzZUdyYW50Q29tbWFuZBIKCgJpZBgBIAEoBBITCgt0dGxfc2Vjb25kcxgCIAEoAyIgChJMZWFzZVJldm9rZUNvbW1hbmQSCgoCaWQYASABKAQiIwoVTGVhc2VLZWVwQWxpdmVDb21tYW5kEgoKAmlkGAEgASgEIj8KDURlbGV0ZUNvbW1hbmQSCwoDa2V5GAEgASgJEg4KBnByZWZpeBgCIAEoCBIRCglyYW5nZV9lbmQYAyABKAki5wEKDkNvbXBhcmVDb21tYW5kEgsKA2tleRgBIAEoCRIyCgZ0YXJnZXQYAiABKA4yIi5ka3YucmFmdC52MS5Db21wYXJlQ29tbWFuZC5UYXJnZXQSDQoFdmFsdWUYAyABKAwSDgoGbnVtYmVyGAQgASgEInUKBlRhcmdldBIQCgxUQVJHRVRfVkFMVUUQABISCg5UQVJHRVRfVkVSU0lPThABEhcKE1RBUkdFVF9NT0RfUkVWSVNJT04QAhIaChZUQVJHRVRfQ1JFQVRFX1JFVklTSU9OEAMSEAoMVEFSR0VUX0xFQVNFEAQigAEKFUNvbXBhcmVBbmRTd2FwQ29tbWFuZBIsCgdjb21wYXJlGAEgASgLMhsuZGt2LnJhZnQudjEuQ29tcGFyZUNvbW1hbmQSCwoDa2V5GAIgASgJEg0KBXZhbHVlGAMgASgMEg4KBmRlbGV0ZRgEIAEoCBINCgVsZWFzZRgFIAEoBCKBAgoRVHhuQ29tcGFyZUNvbW1hbmQSCwoDa2V5GAEgASgJEjIKBnRhcmdldBgCIAEoDjIiLmRrdi5yYWZ0LnYxLkNvbXBhcmVDb21tYW5kLlRhcmdldBI1CgZyZXN1bHQYAyABKA4yJS5ka3YucmFmdC52MS5UeG5Db21wYXJlQ29tbWFuZC5SZXN1bHQSDQoFdmFsdWUYBCABKAwSDgoGbnVtYmVyGAUgASgEIlUKBlJlc3VsdBIQCgxSRVNVTFRfRVFVQUwQABIUChBSRVNVTFRfTk9UX0VRVUFMEAESEgoOUkVTVUxUX0dSRUFURVIQAhIPCgtSRVNVTFRfTEVTUxADIqUBCgxUeG5PcENvbW1hbmQSJgoDcHV0GAEgASgLMhcuZGt2LnJhZnQudjEuUHV0Q29tbWFuZEgAEiwKBmRlbGV0ZRgCIAEoCzIaLmRrdi5yYWZ0LnYxLkRlbGV0ZUNvbW1hbmRIABINCgNnZXQYAyABKAlIABIqCgVyYW5nZRgEIAEoCzIZLmRrdi5yYWZ0LnYxLlJhbmdlQ29tbWFuZEgAQgQKAm9wInQKDFJhbmdlQ29tbWFuZBILCgNrZXkYASABKAkSDgoGcHJlZml4GAIgASgIEhEKCXJhbmdlX2VuZBgDIAEoCRINCgVsaW1pdBgEIAEoDRIRCglrZXlzX29ubHkYBSABKAgSEgoKY291bnRfb25seRgGIAEoCCKVAQoKVHhuQ29tbWFuZBIvCgdjb21wYXJlGAEgAygLMh4uZGt2LnJhZnQudjEuVHhuQ29tcGFyZUNvbW1hbmQSKgoHc3VjY2VzcxgCIAMoCzIZLmRrdi5yYWZ0LnYxLlR4bk9wQ29tbWFuZBIqCgdmYWlsdXJlGAMgAygLMhkuZGt2LnJhZnQudjEuVHhuT3BDb21tYW5kIqQDCgdDb21tYW5kEiYKA3B1dBgBIAEoCzIXLmRrdi5yYWZ0LnYxLlB1dENvbW1hbmRIABIsCgZkZWxldGUYAiABKAsyGi5ka3YucmFmdC52MS5EZWxldGVDb21tYW5kSAASPgoQY29tcGFyZV9hbmRfc3dhcBgDIAEoCzIiLmRrdi5yYWZ0LnYxLkNvbXBhcmVBbmRTd2FwQ29tbWFuZEgAEjUKC2xlYXNlX2dyYW50GAQgASgLMh4uZGt2LnJhZnQudjEuTGVhc2VHcmFudENvbW1hbmRIABI3CgxsZWFzZV9yZXZva2UYBSABKAsyHy5ka3YucmFmdC52MS5MZWFzZVJldm9rZUNvbW1hbmRIABI+ChBsZWFzZV9rZWVwX2FsaXZlGAYgASgLMiIuZGt2LnJhZnQudjEuTGVhc2VLZWVwQWxpdmVDb21tYW5kSAASJgoDdHhuGAcgASgLMhcuZGt2LnJhZnQudjEuVHhuQ29tbWFuZEgAEhEKCWNsaWVudF9pZBgKIAEoCRISCgpyZXF1ZXN0X2lkGAsgASgEQgQKAm9wInsKDlN0b3JlZEtleVZhbHVlEgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDBIXCg9jcmVhdGVfcmV2aXNpb24YAyABKAQSFAoMbW9kX3JldmlzaW9uGAQgASgEEg8KB3ZlcnNpb24YBSABKAQSDQoFbGVhc2UYBiABKAQi7AEKDUNvbW1hbmRSZXN1bHQSEQoJc3VjY2VlZGVkGAEgASgIEi0KCHByZXZpb3VzGAIgASgLMhsuZGt2LnJhZnQudjEuU3RvcmVkS2V5VmFsdWUSLAoHY3VycmVudBgDIAEoCzIbLmRrdi5yYWZ0LnYxLlN0b3JlZEtleVZhbHVlEhAKCHJldmlzaW9uGAQgASgEEhQKDGRlbGV0ZWRfa2V5cxgFIAEoDRITCgt0dGxfc2Vjb25kcxgGIAEoAxIuCgt0eG5fcmVzdWx0cxgHIAMoCzIZLmRrdi5yYWZ0LnYxLlR4bk9wT3V0Y29tZSKxAQoMVHhuT3BPdXRjb21lEioKA3B1dBgBIAEoCzIbLmRrdi5yYWZ0LnYxLlN0b3JlZEtleVZhbHVlSAASEQoHZGVsZXRlZBgCIAEoBEgAEikKA2dldBgDIAEoCzIaLmRrdi5yYWZ0LnYxLlR4bkdldE91dGNvbWVIABItCgVyYW5nZRgEIAEoCzIcLmRrdi5yYWZ0LnYxLlR4blJhbmdlT3V0Y29tZUgAQggKBnJlc3VsdCJYCg9UeG5SYW5nZU91dGNvbWUSKAoDa3ZzGAEgAygLMhsuZGt2LnJhZnQudjEuU3RvcmVkS2V5VmFsdWUSDAoEbW9yZRgCIAEoCBINCgVjb3VudBgDIAEoBCI4Cg1UeG5HZXRPdXRjb21lEicKAmt2GAEgASgLMhsuZGt2LnJhZnQudjEuU3RvcmVkS2V5VmFsdWViBnByb3RvMw");
 
 /**
  * @generated from message dkv.raft.v1.PutCommand
@@ -339,6 +339,12 @@ export type TxnOpCommand = Message<"dkv.raft.v1.TxnOpCommand"> & {
      */
     value: string;
     case: "get";
+  } | {
+    /**
+     * @generated from field: dkv.raft.v1.RangeCommand range = 4;
+     */
+    value: RangeCommand;
+    case: "range";
   } | { case: undefined; value?: undefined };
 };
 
@@ -348,6 +354,55 @@ export type TxnOpCommand = Message<"dkv.raft.v1.TxnOpCommand"> & {
  */
 export const TxnOpCommandSchema: GenMessage<TxnOpCommand> = /*@__PURE__*/
   messageDesc(file_dkv_raft_v1_command, 8);
+
+/**
+ * A read of many client keys inside a transaction: those starting with key
+ * (prefix), or in [key, range_end).
+ *
+ * @generated from message dkv.raft.v1.RangeCommand
+ */
+export type RangeCommand = Message<"dkv.raft.v1.RangeCommand"> & {
+  /**
+   * @generated from field: string key = 1;
+   */
+  key: string;
+
+  /**
+   * @generated from field: bool prefix = 2;
+   */
+  prefix: boolean;
+
+  /**
+   * @generated from field: string range_end = 3;
+   */
+  rangeEnd: string;
+
+  /**
+   * 0: as many as the response size limit allows.
+   *
+   * @generated from field: uint32 limit = 4;
+   */
+  limit: number;
+
+  /**
+   * @generated from field: bool keys_only = 5;
+   */
+  keysOnly: boolean;
+
+  /**
+   * Count the keys only.
+   *
+   * @generated from field: bool count_only = 6;
+   */
+  countOnly: boolean;
+};
+
+/**
+ * Describes the message dkv.raft.v1.RangeCommand.
+ * Use `create(RangeCommandSchema)` to create a new message.
+ */
+export const RangeCommandSchema: GenMessage<RangeCommand> = /*@__PURE__*/
+  messageDesc(file_dkv_raft_v1_command, 9);
 
 /**
  * @generated from message dkv.raft.v1.TxnCommand
@@ -374,7 +429,7 @@ export type TxnCommand = Message<"dkv.raft.v1.TxnCommand"> & {
  * Use `create(TxnCommandSchema)` to create a new message.
  */
 export const TxnCommandSchema: GenMessage<TxnCommand> = /*@__PURE__*/
-  messageDesc(file_dkv_raft_v1_command, 9);
+  messageDesc(file_dkv_raft_v1_command, 10);
 
 /**
  * @generated from message dkv.raft.v1.Command
@@ -445,7 +500,7 @@ export type Command = Message<"dkv.raft.v1.Command"> & {
  * Use `create(CommandSchema)` to create a new message.
  */
 export const CommandSchema: GenMessage<Command> = /*@__PURE__*/
-  messageDesc(file_dkv_raft_v1_command, 10);
+  messageDesc(file_dkv_raft_v1_command, 11);
 
 /**
  * A key as the state machine stores it.
@@ -489,7 +544,7 @@ export type StoredKeyValue = Message<"dkv.raft.v1.StoredKeyValue"> & {
  * Use `create(StoredKeyValueSchema)` to create a new message.
  */
 export const StoredKeyValueSchema: GenMessage<StoredKeyValue> = /*@__PURE__*/
-  messageDesc(file_dkv_raft_v1_command, 11);
+  messageDesc(file_dkv_raft_v1_command, 12);
 
 /**
  * What applying one command produced; travels back to a follower that
@@ -553,7 +608,7 @@ export type CommandResult = Message<"dkv.raft.v1.CommandResult"> & {
  * Use `create(CommandResultSchema)` to create a new message.
  */
 export const CommandResultSchema: GenMessage<CommandResult> = /*@__PURE__*/
-  messageDesc(file_dkv_raft_v1_command, 12);
+  messageDesc(file_dkv_raft_v1_command, 13);
 
 /**
  * @generated from message dkv.raft.v1.TxnOpOutcome
@@ -586,6 +641,12 @@ export type TxnOpOutcome = Message<"dkv.raft.v1.TxnOpOutcome"> & {
      */
     value: TxnGetOutcome;
     case: "get";
+  } | {
+    /**
+     * @generated from field: dkv.raft.v1.TxnRangeOutcome range = 4;
+     */
+    value: TxnRangeOutcome;
+    case: "range";
   } | { case: undefined; value?: undefined };
 };
 
@@ -594,7 +655,38 @@ export type TxnOpOutcome = Message<"dkv.raft.v1.TxnOpOutcome"> & {
  * Use `create(TxnOpOutcomeSchema)` to create a new message.
  */
 export const TxnOpOutcomeSchema: GenMessage<TxnOpOutcome> = /*@__PURE__*/
-  messageDesc(file_dkv_raft_v1_command, 13);
+  messageDesc(file_dkv_raft_v1_command, 14);
+
+/**
+ * @generated from message dkv.raft.v1.TxnRangeOutcome
+ */
+export type TxnRangeOutcome = Message<"dkv.raft.v1.TxnRangeOutcome"> & {
+  /**
+   * @generated from field: repeated dkv.raft.v1.StoredKeyValue kvs = 1;
+   */
+  kvs: StoredKeyValue[];
+
+  /**
+   * More keys are in the range than were returned.
+   *
+   * @generated from field: bool more = 2;
+   */
+  more: boolean;
+
+  /**
+   * count_only: how many keys are in the range.
+   *
+   * @generated from field: uint64 count = 3;
+   */
+  count: bigint;
+};
+
+/**
+ * Describes the message dkv.raft.v1.TxnRangeOutcome.
+ * Use `create(TxnRangeOutcomeSchema)` to create a new message.
+ */
+export const TxnRangeOutcomeSchema: GenMessage<TxnRangeOutcome> = /*@__PURE__*/
+  messageDesc(file_dkv_raft_v1_command, 15);
 
 /**
  * @generated from message dkv.raft.v1.TxnGetOutcome
@@ -611,5 +703,5 @@ export type TxnGetOutcome = Message<"dkv.raft.v1.TxnGetOutcome"> & {
  * Use `create(TxnGetOutcomeSchema)` to create a new message.
  */
 export const TxnGetOutcomeSchema: GenMessage<TxnGetOutcome> = /*@__PURE__*/
-  messageDesc(file_dkv_raft_v1_command, 14);
+  messageDesc(file_dkv_raft_v1_command, 16);
 
