@@ -147,9 +147,18 @@ export function createDkvService(node: KvNode): DkvService {
     },
 
     async *watch(request, { signal }) {
-      if (!request.prefix) requireNonEmpty("key", request.key);
+      if (!request.prefix && request.rangeEnd === "") requireNonEmpty("key", request.key);
+      if (request.prefix && request.rangeEnd !== "") throw invalidArgument("give either prefix, or key and range_end; not both");
       const batches = node.watch(
-        { key: request.key, prefix: request.prefix, startRevision: uint64FromProto("start_revision", request.startRevision), prevKv: request.prevKv },
+        {
+          key: request.key,
+          prefix: request.prefix,
+          startRevision: uint64FromProto("start_revision", request.startRevision),
+          prevKv: request.prevKv,
+          rangeEnd: request.rangeEnd,
+          noPut: request.noPut,
+          noDelete: request.noDelete,
+        },
         signal,
       );
       for await (const batch of batches) {

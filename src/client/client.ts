@@ -300,7 +300,15 @@ export class DkvClient {
     let next = options.startRevision ?? 0;
     let breaksInARow = 0;
     while (!options.signal?.aborted) {
-      const request = { key, prefix, startRevision: next, prevKv: options.prevKv ?? false };
+      const request = {
+        key,
+        prefix,
+        startRevision: next,
+        prevKv: options.prevKv ?? false,
+        rangeEnd: options.rangeEnd ?? "",
+        noPut: options.noPut ?? false,
+        noDelete: options.noDelete ?? false,
+      };
       const opened = await this.run({ operation: `watch "${key}"`, idempotent: true, preferLeader: false }, (c, signal) => openWatch(c, request, signal, options.signal));
       try {
         let batch = opened.first;

@@ -228,6 +228,11 @@ export interface WatchOptions {
   startRevision?: number;
   /** Also report each key as it was before the change (WatchEvent.prevKv). */
   prevKv?: boolean;
+  /** Watch the keys in [key, rangeEnd) instead (not with prefix). */
+  rangeEnd?: string;
+  /** Leave out puts, or deletes. */
+  noPut?: boolean;
+  noDelete?: boolean;
   /** Ends the watch. */
   signal?: AbortSignal;
 }

@@ -14,9 +14,20 @@ export interface OpenWatch {
   close(): void;
 }
 
+/** What one attempt of a watch asks a member for. */
+export interface WatchRequestShape {
+  key: string;
+  prefix: boolean;
+  startRevision: number;
+  prevKv: boolean;
+  rangeEnd: string;
+  noPut: boolean;
+  noDelete: boolean;
+}
+
 export async function openWatch(
   clients: EndpointClients,
-  request: { key: string; prefix: boolean; startRevision: number; prevKv: boolean },
+  request: WatchRequestShape,
   attemptSignal: AbortSignal,
   callerSignal: AbortSignal | undefined,
 ): Promise<OpenWatch> {
@@ -30,7 +41,7 @@ export async function openWatch(
   };
   try {
     const stream = clients.kv.watch(
-      { key: request.key, prefix: request.prefix, startRevision: BigInt(request.startRevision), prevKv: request.prevKv },
+      { ...request, startRevision: BigInt(request.startRevision) },
       { signal: controller.signal },
     );
     const rest = stream[Symbol.asyncIterator]();

@@ -204,6 +204,11 @@ export interface WatchQuery {
   startRevision: number;
   /** Also report each key as it was before the change. */
   prevKv?: boolean;
+  /** The keys in [key, rangeEnd) instead (not with prefix). */
+  rangeEnd?: string;
+  /** Leave out puts, or deletes. */
+  noPut?: boolean;
+  noDelete?: boolean;
 }
 
 export interface WatchEvent {

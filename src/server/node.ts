@@ -62,7 +62,7 @@ import { LeaseExpiry } from "./lease-expiry.ts";
 import { randomInt } from "node:crypto";
 import { WatchHub, streamWatch } from "./watch-hub.ts";
 import { statSync } from "node:fs";
-import { validateDeleteRange, validateKey, validateLeaseId, validateListRange, validateTxn, validateValue } from "./validate.ts";
+import { validateDeleteRange, validateKey, validateLeaseId, validateListRange, validateTxn, validateValue, validateWatchRange } from "./validate.ts";
 import { createSeededPrng } from "./prng.ts";
 import { Cancellation, type CancelSignal } from "./cancel-signal.ts";
 import { requestTimers } from "./request-timers.ts";
@@ -222,7 +222,7 @@ export class DkvNode implements KvNode {
   // ---- KvNode: watches ----
 
   watch(query: WatchQuery, signal?: CancelSignal): AsyncIterable<WatchBatch> {
-    if (!query.prefix || query.key !== "") validateKey(query.key);
+    validateWatchRange(query);
     if (this.stopping) throw new NodeError("unavailable", "the member is shutting down; watch again on another member");
     return streamWatch(this.watches, query, {
       applied: this.d.store.kv.appliedIndex(),

@@ -70,3 +70,18 @@ export function validateListRange(range: { prefix: string; key: string; rangeEnd
     throw new NodeError("invalid_argument", `range_end ${JSON.stringify(range.rangeEnd)} must sort after key ${JSON.stringify(range.key)}`);
   }
 }
+
+/** A watch's keys: one key, a prefix ("" = every key), or [key, rangeEnd) with rangeEnd after key in byte order. */
+export function validateWatchRange(query: { key: string; prefix: boolean; rangeEnd?: string }): void {
+  const rangeEnd = query.rangeEnd ?? "";
+  if (rangeEnd === "") {
+    if (!query.prefix || query.key !== "") validateKey(query.key);
+    return;
+  }
+  if (query.prefix) throw new NodeError("invalid_argument", "give prefix or range_end, not both");
+  if (query.key !== "") validateKey(query.key);
+  validateKey(rangeEnd);
+  if (Buffer.compare(Buffer.from(query.key), Buffer.from(rangeEnd)) >= 0) {
+    throw new NodeError("invalid_argument", `range_end ${JSON.stringify(rangeEnd)} must sort after key ${JSON.stringify(query.key)}`);
+  }
+}

@@ -10,6 +10,7 @@ import type { ApplyResult, KeyValue } from "../storage/index.ts";
 import type { CancelSignal } from "./cancel-signal.ts";
 import { NodeError, type ResponseHeader, type WatchBatch, type WatchEvent, type WatchQuery } from "./contract.ts";
 import { RESERVED_KEY_PREFIX } from "./members.ts";
+import { compareKeys } from "../storage/key-order.ts";
 
 export interface WatchFilter {
   key: string;
@@ -17,6 +18,11 @@ export interface WatchFilter {
   prefix: boolean;
   /** Also report each key as it was before the change (etcd's prev_kv). */
   prevKv?: boolean;
+  /** Keys in [key, rangeEnd) instead (prefix false). */
+  rangeEnd?: string;
+  /** Leave out puts, or deletes (etcd's NOPUT and NODELETE filters). */
+  noPut?: boolean;
+  noDelete?: boolean;
 }
 
 export interface WatchLimits {
@@ -85,8 +91,12 @@ function deletion(key: string, revision: number): KeyValue {
   return { key, value: NO_VALUE, createRevision: 0, modRevision: revision, version: 0, lease: 0 };
 }
 
-function matches(filter: WatchFilter, key: string): boolean {
-  return filter.prefix ? key.startsWith(filter.key) : key === filter.key;
+function matches(filter: WatchFilter, change: KeyValue): boolean {
+  if (change.version === 0 ? filter.noDelete === true : filter.noPut === true) return false;
+  const key = change.key;
+  if (filter.prefix) return key.startsWith(filter.key);
+  if (filter.rangeEnd !== undefined && filter.rangeEnd !== "") return compareKeys(key, filter.key) >= 0 && compareKeys(key, filter.rangeEnd) < 0;
+  return key === filter.key;
 }
 
 function bytesOf(change: KeyValue, previous: KeyValue | undefined): number {
@@ -108,7 +118,8 @@ export interface WatchStreamOptions {
  * no events and says from which revision on changes follow.
  */
 export function streamWatch(hub: WatchHub, query: WatchQuery, options: WatchStreamOptions): AsyncIterable<WatchBatch> {
-  const watcher = hub.watch({ key: query.key, prefix: query.prefix, prevKv: query.prevKv === true }, query.startRevision, options.applied);
+  const filter: WatchFilter = { key: query.key, prefix: query.prefix, prevKv: query.prevKv === true, rangeEnd: query.rangeEnd ?? "", noPut: query.noPut === true, noDelete: query.noDelete === true };
+  const watcher = hub.watch(filter, query.startRevision, options.applied);
   const { signal } = options;
   // Also when the stream is dropped before it is read: the client going away ends the watcher.
   const closeWatcher = (): void => watcher.close();
@@ -270,7 +281,7 @@ export class Watcher {
     const withPrevious = this.filter.prevKv === true;
     for (let i = 0; i < changes.length; i++) {
       const change = changes[i]!;
-      if (change.modRevision >= this.from && matches(this.filter, change.key)) {
+      if (change.modRevision >= this.from && matches(this.filter, change)) {
         this.queue.push(change);
         if (withPrevious) this.previousQueue.push(previous[i]);
       }

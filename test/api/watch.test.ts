@@ -94,6 +94,23 @@ describe("Watch", () => {
     expect((error as ConnectError).rawMessage).toContain("starts at revision 5");
   });
 
+  test("range_end watches [key, range_end); no_delete leaves deletes out; range_end with prefix is invalid_argument", async () => {
+    const { api } = await pool.start();
+    const { dkv } = clientsFor("connect-binary", api.url);
+    const controller = new AbortController();
+    const stream = dkv.watch({ key: "b", rangeEnd: "d", noDelete: true }, { signal: controller.signal })[Symbol.asyncIterator]();
+    await stream.next();
+    for (const key of ["a", "b", "c", "d"]) await dkv.set({ key, value: bytes("1") });
+    await dkv.delete({ key: "b" });
+    await dkv.set({ key: "c", value: bytes("2") });
+    expect(await collectEvents(stream, 3)).toEqual(["put b=1@2", "put c=1@3", "put c=2@6"]);
+    controller.abort();
+    const error = await (async () => {
+      for await (const _ of dkv.watch({ key: "b", prefix: true, rangeEnd: "d" })) return "answered";
+    })().catch((e: unknown) => e);
+    expect((error as ConnectError).code).toBe(Code.InvalidArgument);
+  });
+
   test("an empty key without prefix is invalid_argument", async () => {
     const { api } = await pool.start();
     const { dkv } = clientsFor("connect-binary", api.url);

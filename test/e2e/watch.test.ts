@@ -101,6 +101,20 @@ describe("dkv watch", () => {
     ]);
   }, 40_000);
 
+  test("--range-end watches [KEY, END); --puts-only leaves the deletes out", async () => {
+    const leader = (await leaderOf(cluster))!;
+    const watch = await startWatch(["r/b", "--range-end", "r/d", "--puts-only", "--count", "2", "--endpoints", addr(leader)]);
+    expect(watch.stderr.join("")).toContain('keys in ["r/b", "r/d")');
+    for (const key of ["r/a", "r/b", "r/d"]) ok("set", key, "1", "--endpoints", addr(leader));
+    ok("del", "r/b", "--endpoints", addr(leader));
+    ok("set", "r/c", "2", "--endpoints", addr(leader));
+    const { lines } = await finished(watch);
+    expect(lines.map((line) => line.replace(/ revision=\d+/, ""))).toEqual(['put "r/b" 1 version=1', 'put "r/c" 2 version=1']);
+    const both = dkv("watch", "r/", "--prefix", "--range-end", "r/z", "--endpoints", addr(leader));
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain("give --prefix or --range-end, not both");
+  }, 40_000);
+
   test("when its member is killed the watch goes on at another one: nothing lost, nothing twice", async () => {
     const leader = (await leaderOf(cluster))!;
     const [victim, other] = cluster.members.filter((m) => m.name !== leader.name) as [Member, Member];

@@ -54,6 +54,22 @@ describe("WatchHub", () => {
     expect(hub.watching).toBe(0);
   });
 
+  test("a watcher of a range gets the keys in [key, range_end) in UTF-8 order; no_put and no_delete leave out one kind", async () => {
+    const hub = new WatchHub(1);
+    const range = hub.watch({ key: "b", prefix: false, rangeEnd: "d" }, 0, 0);
+    // U+E000 sorts below U+10000 in UTF-8 (in UTF-16 code units it would not).
+    const high = hub.watch({ key: "\ue000", prefix: false, rangeEnd: "\u{10001}" }, 0, 0);
+    const putsOnly = hub.watch({ key: "", prefix: true, noDelete: true }, 0, 0);
+    const deletesOnly = hub.watch({ key: "", prefix: true, noPut: true }, 0, 0);
+    hub.publish([put(1, "a"), put(2, "b"), put(3, "c/x"), put(4, "d"), put(5, "\u{10000}")]);
+    hub.publish([del(6, "b"), del(7, "d")]);
+    expect(summary(await range.next(1000))).toEqual(["put b@2", "put c/x@3", "delete b@6"]);
+    expect(summary(await high.next(1000))).toEqual(["put \u{10000}@5"]);
+    expect(summary(await putsOnly.next(1000))).toEqual(["put a@1", "put b@2", "put c/x@3", "put d@4", "put \u{10000}@5"]);
+    expect(summary(await deletesOnly.next(1000))).toEqual(["delete b@6", "delete d@7"]);
+    for (const watcher of [range, high, putsOnly, deletesOnly]) watcher.close();
+  });
+
   test("a watch from a past revision replays the history from there, then the new changes", async () => {
     const hub = new WatchHub(1);
     hub.publish([put(1, "k"), put(2, "k", "again", 2), put(3, "x")]);

@@ -1,7 +1,10 @@
-// `dkv watch KEY [--prefix]`: prints each change of the key (or of every key
-// under the prefix) as the cluster applies it, one line per change, until
-// Ctrl-C or --count changes. A line on stderr says when the watch is in place.
+// `dkv watch KEY [--prefix | --range-end END]`: prints each change of the key
+// (or of every key under the prefix, or in [KEY, END)) as the cluster applies
+// it, one line per change, until Ctrl-C or --count changes; --puts-only and
+// --deletes-only leave out the other kind. A line on stderr says when the
+// watch is in place.
 import { defineCommand } from "citty";
+import { UsageError } from "../errors.ts";
 import type { WatchEvent } from "../../client/index.ts";
 import { clientArgs, parseCount, withClient } from "./flags.ts";
 import { untilInterrupted } from "./interrupt.ts";
@@ -13,6 +16,10 @@ export const watchCommand = defineCommand({
     // Upper case: "key" is taken by --key, the client key file.
     KEY: { type: "positional", required: true, description: "Key to watch (with --prefix: the prefix; \"\" = all keys)" },
     prefix: { type: "boolean", default: false, description: "Watch every key that starts with KEY" },
+    "range-end": { type: "string", description: "Watch the keys in [KEY, END) instead" },
+    // Not --no-put / --no-delete: the flag parser reads "--no-X" as X=false.
+    "deletes-only": { type: "boolean", default: false, description: "Print only deletes (the server leaves puts out)" },
+    "puts-only": { type: "boolean", default: false, description: "Print only puts (the server leaves deletes out)" },
     rev: { type: "string", description: "Start at this revision (it must still be in the member's recent history); default: changes from now" },
     count: { type: "string", description: "Exit after this many changes" },
     "prev-kv": { type: "boolean", default: false, description: "Also print each key's value before the change" },
@@ -21,15 +28,24 @@ export const watchCommand = defineCommand({
   async run({ args }) {
     const startRevision = parseCount(args.rev, "--rev");
     const count = parseCount(args.count, "--count");
+    const rangeEnd = args["range-end"];
+    if (rangeEnd === "") throw new UsageError("--range-end must not be empty (leave it out to watch one key)");
+    if (rangeEnd !== undefined && args.prefix) throw new UsageError("give --prefix or --range-end, not both");
+    if (args["puts-only"] && args["deletes-only"]) throw new UsageError("give --puts-only or --deletes-only, not both (together nothing would be printed)");
     await untilInterrupted((stop) =>
       withClient(args, async (client, output) => {
         let seen = 0;
         let first = true;
-        const watch = client.watch(args.KEY, { prefix: args.prefix, prevKv: args["prev-kv"], signal: stop, ...(startRevision ? { startRevision } : {}) });
+        const filters = { noPut: args["deletes-only"], noDelete: args["puts-only"], ...(rangeEnd !== undefined ? { rangeEnd } : {}) };
+        const watch = client.watch(args.KEY, { prefix: args.prefix, prevKv: args["prev-kv"], ...filters, signal: stop, ...(startRevision ? { startRevision } : {}) });
         for await (const batch of watch) {
           if (first) {
             first = false;
-            const what = args.prefix ? `keys starting with ${JSON.stringify(args.KEY)}` : JSON.stringify(args.KEY);
+            const what = args.prefix
+              ? `keys starting with ${JSON.stringify(args.KEY)}`
+              : rangeEnd !== undefined
+                ? `keys in [${JSON.stringify(args.KEY)}, ${JSON.stringify(rangeEnd)})`
+                : JSON.stringify(args.KEY);
             process.stderr.write(`watching ${what}: changes after revision ${batch.header.revision} follow (Ctrl-C to stop)\n`);
           }
           for (const event of batch.events) {
