@@ -71,6 +71,7 @@ async function unaryCall(route: number, request: Request, readMaxBytes: number):
     contentType: headers.get("content-type"),
     timeout: headers.get("connect-timeout-ms"),
     protocolVersion: headers.get("connect-protocol-version"),
+    authorization: headers.get("authorization"),
     contentLength,
     overLimit,
     body,

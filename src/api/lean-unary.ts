@@ -60,11 +60,13 @@ export function leanCanServe(request: Request): boolean {
   return encoding === null || encoding === "identity";
 }
 
-/** What the lean path needs of a request: four header values and a way to read the body. */
+/** What the lean path needs of a request: a few header values and a way to read the body. */
 export interface LeanUnaryRequest {
   contentType: string | null;
   timeout: string | null;
   protocolVersion: string | null;
+  /** Absent where no auth file is in use (the API worker leaves it out then). */
+  authorization?: string | null;
   /** Fires when the client goes away. */
   signal: AbortSignal | undefined;
   /** Instead of a signal: receives a function that cancels the call (the client went away). */
@@ -106,7 +108,7 @@ export function createLeanUnaryCall<I extends DescMessage, O extends DescMessage
       if (timeout.error) throw timeout.error;
       const body = await request.readBody(options.readMaxBytes);
       const input = parseInput(serialization.getI(binary), body);
-      const output = (await implementation(input, { signal: call.signal })) as MessageShape<O>;
+      const output = (await implementation(input, { signal: call.signal, authorization: request.authorization ?? null })) as MessageShape<O>;
       return { status: 200, contentType: binary ? contentTypeUnaryProto : contentTypeUnaryJson, body: serialization.getO(binary).serialize(output) };
     } catch (error) {
       return errorAnswer(error, options.log, method);
@@ -122,6 +124,7 @@ export function fromFetchRequest(request: Request): LeanUnaryRequest {
     contentType: headers.get(headerContentType),
     timeout: headers.get(headerTimeout),
     protocolVersion: headers.get(headerProtocolVersion),
+    authorization: headers.get("authorization"),
     signal: request.signal,
     readBody: (readMaxBytes) => readBody(request, readMaxBytes),
   };

@@ -3,6 +3,7 @@
 // person can act on (the CLI prints it as is).
 import type { KvNode } from "../server/contract.js";
 import type { LogFn } from "./errors.js";
+import type { Authenticator } from "./auth.js";
 
 /** Values are up to 1.5 MiB; 2 MiB leaves room for the key and the envelope. */
 export const DEFAULT_MAX_REQUEST_BYTES = 2 * 1024 * 1024;
@@ -42,9 +43,11 @@ export interface ApiServerOptions {
   onFailure?: (reason: string) => void;
   /** Where unexpected errors are reported, one line each. Default: stderr. */
   log?: LogFn;
+  /** Users and roles (--auth-file): every RPC then needs a user whose role allows it. */
+  auth?: Authenticator;
 }
 
-type OptionalOptions = "metricsListenAddress" | "certFile" | "keyFile" | "trustedCaFile" | "onFailure";
+type OptionalOptions = "metricsListenAddress" | "certFile" | "keyFile" | "trustedCaFile" | "onFailure" | "auth";
 export type ResolvedApiServerOptions = Required<Omit<ApiServerOptions, OptionalOptions>> & Pick<ApiServerOptions, OptionalOptions>;
 
 export class ApiServerError extends Error {

@@ -10,6 +10,7 @@ import type { KvNode } from "../server/contract.js";
 import type { ApiMetrics } from "./api-metrics.js";
 import type { LogFn } from "./errors.js";
 import { guardService } from "./guard.js";
+import type { Authenticator } from "./auth.js";
 import { createLeanUnaryCall, fromFetchRequest, leanCanServe, toResponse, type FetchHandler, type LeanUnaryCall } from "./lean-unary.js";
 import { createDkvService, createMaintenanceService, createMembershipService, type CallContext } from "./services.js";
 import { createStockHandler } from "./stock.js";
@@ -22,6 +23,8 @@ export interface RpcRouteOptions {
   shutdownSignal: AbortSignal;
   metrics: ApiMetrics;
   log: LogFn;
+  /** Users and roles; absent: no authentication. */
+  auth?: Authenticator;
 }
 
 export interface RpcRoutes {
@@ -32,7 +35,7 @@ export interface RpcRoutes {
 }
 
 export function createRpcRoutes(options: RpcRouteOptions): RpcRoutes {
-  const guard = { metrics: options.metrics, log: options.log };
+  const guard = { metrics: options.metrics, log: options.log, ...(options.auth !== undefined ? { auth: options.auth } : {}) };
   const implementations = new Map<DescService, object>([
     [DkvAPI, guardService(DkvAPI, createDkvService(options.node), guard)],
     [MembershipAPI, guardService(MembershipAPI, createMembershipService(options.node), guard)],

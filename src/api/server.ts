@@ -56,6 +56,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     shutdownSignal: shutdown.signal,
     metrics,
     log: resolved.log,
+    ...(resolved.auth !== undefined ? { auth: resolved.auth } : {}),
   });
   const probeRoutes = createProbeRoutes(resolved.node, metrics, resolved.log, resolved.readyCheckTimeoutMs);
   const rpcPaths = Object.keys(rpcRoutes.fetch).sort();

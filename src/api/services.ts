@@ -73,6 +73,8 @@ import type { CancelSignal } from "../server/cancel-signal.js";
 /** What a service method needs from its call: only the cancellation signal (a Connect HandlerContext has it). */
 export interface CallContext {
   signal: CancelSignal;
+  /** The request's Authorization header, on the lean path (connect-es's own context carries all headers). */
+  authorization?: string | null;
 }
 
 export interface DkvService {

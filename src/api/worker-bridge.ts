@@ -70,6 +70,7 @@ export async function startApiWorker(config: WorkerConfig, handlers: WorkerHandl
       contentType: call.contentType,
       timeout: call.timeout,
       protocolVersion: call.protocolVersion,
+      authorization: call.authorization,
       signal: undefined,
       onCancel: (cancel) => cancels.set(call.id, cancel),
       readBody: async (readMaxBytes) => checkReadBody(call.overLimit ? null : call.body, call.contentLength, readMaxBytes),

@@ -12,6 +12,7 @@ export interface PackedCall {
   contentType: string | null;
   timeout: string | null;
   protocolVersion: string | null;
+  authorization: string | null;
   contentLength: string | null;
   /** A body without Content-Length that passed readMaxBytes; the worker stopped reading it. */
   overLimit: boolean;
@@ -93,12 +94,13 @@ export class Packer {
   }
 
   call(call: PackedCall): void {
-    this.reserve(4 + 2 + 4 * 2 + 1 + 4 + call.body.byteLength + stringsLength(call.contentType, call.timeout, call.protocolVersion, call.contentLength));
+    this.reserve(4 + 2 + 5 * 2 + 1 + 4 + call.body.byteLength + stringsLength(call.contentType, call.timeout, call.protocolVersion, call.authorization, call.contentLength));
     this.u32(call.id);
     this.u16(call.route);
     this.string(call.contentType);
     this.string(call.timeout);
     this.string(call.protocolVersion);
+    this.string(call.authorization);
     this.string(call.contentLength);
     this.offset = this.buffer.writeUInt8(call.overLimit ? 1 : 0, this.offset);
     this.bytes(call.body);
@@ -215,6 +217,7 @@ export function unpackCalls(packed: Uint8Array): PackedCall[] {
       contentType: reader.string(),
       timeout: reader.string(),
       protocolVersion: reader.string(),
+      authorization: reader.string(),
       contentLength: reader.string(),
       overLimit: reader.u8() === 1,
       body: reader.bytes(),

@@ -32,6 +32,7 @@ export const rootCommand = defineCommand({
       },
     }),
     certs: () => import("./certs.ts").then((m) => m.certsCommand),
+    auth: () => import("./auth-hash.ts").then((m) => m.authCommand),
   },
 });
 

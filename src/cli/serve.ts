@@ -22,6 +22,7 @@ export const serveCommand = defineCommand({
     "key-file": { type: "string", description: "Client API TLS key (PEM)" },
     "trusted-ca-file": { type: "string", description: "CA for client certificates (clients must present one)" },
     "listen-metrics-address": { type: "string", description: "Extra plain-HTTP host:port serving /metrics, /healthz and /readyz" },
+    "auth-file": { type: "string", description: "JSON file of users (name, password_hash from `dkv auth hash`, role read|write|admin); every RPC then needs one" },
     "heartbeat-interval": { type: "string", description: "Leader heartbeat interval", default: "100ms" },
     "election-timeout": { type: "string", description: "Election timeout", default: "1000ms" },
     "snapshot-count": { type: "string", description: "Applied entries between snapshots", default: "100000" },

@@ -4,6 +4,8 @@
 // server and api together (api depends on server, never the reverse).
 import { randomInt } from "node:crypto";
 import { startApiServer, type ApiServerHandle } from "../api/index.ts";
+import { Authenticator, parseAuthFile } from "../api/auth.ts";
+import { readFileSync } from "node:fs";
 import { COMMIT, VERSION } from "./version.ts";
 import type { NodeConfig } from "../server/config.ts";
 import { createLogger, type Logger } from "../server/logger.ts";
@@ -36,6 +38,21 @@ function checkClientTls(config: NodeConfig, log: Logger): PemMaterial | undefine
   return { cert: loaded.cert, key: loaded.key, ...(loaded.ca === undefined ? {} : { ca: loaded.ca }) };
 }
 
+/** The users of --auth-file, read before anything is created: a bad file is a one-line error. */
+function loadAuth(config: NodeConfig, log: Logger): Authenticator | undefined {
+  if (config.authFile === undefined) return undefined;
+  let text: string;
+  try {
+    text = readFileSync(config.authFile, "utf8");
+  } catch (error) {
+    throw new Error(`cannot read --auth-file ${config.authFile}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const users = parseAuthFile(text, config.authFile);
+  if (!config.clientTls) log.warn("--auth-file without --cert-file/--key-file: passwords cross the network in clear text");
+  log.info("client API requires passwords", { users: users.length, file: config.authFile });
+  return new Authenticator(users);
+}
+
 function clientTlsPaths(config: NodeConfig): { cert: string; key: string; ca?: string } | undefined {
   const files = config.clientTls;
   if (!files?.certFile || !files.keyFile) return undefined;
@@ -58,6 +75,7 @@ export async function startMember(config: NodeConfig): Promise<RunningMember> {
   // Certificate files first: a bad one must not leave a new data dir behind.
   const tls = peerTlsMaterial(config, log);
   const clientTls = checkClientTls(config, log);
+  const auth = loadAuth(config, log);
   const store = openMemberStorage(config, log);
   let api: ApiServerHandle | undefined;
   let node: DkvNode | undefined;
@@ -81,6 +99,7 @@ export async function startMember(config: NodeConfig): Promise<RunningMember> {
       log: (line) => log.error(line),
       apiWorker: config.apiWorker,
       onFailure: (reason) => reportFailure(reason),
+      ...(auth ? { auth } : {}),
     });
     log.info("serving clients", { address: config.listenClientAddress, tls: config.clientTls ? (config.clientTls.trustedCaFile ? "mutual" : "server") : "off" });
     notifyReady();

@@ -10,7 +10,7 @@ import { evaluateHealth } from "./health.ts";
 import { EndpointPool } from "./pool.ts";
 import { writeVerifiedSnapshot } from "./snapshot.ts";
 import { openWatch, toBatch } from "./watch.ts";
-import { createEndpointClients, type EndpointClients, type TlsMaterial } from "./transport.ts";
+import { basicAuthorization, createEndpointClients, type EndpointClients, type TlsMaterial } from "./transport.ts";
 import { fromHeader, fromKeyValue, fromServer, fromStatus, fromTxnOpResult, toBytes, toListRequest, toCompare, toNumber, toProtoConsistency, toTxnRequest } from "./convert.ts";
 import type {
   CompareAndSwapRequest, CompareAndSwapResult, Consistency, DeleteOptions, DeleteResult, EndpointStatus, GetResult, HealthReport,
@@ -42,6 +42,9 @@ export interface DkvClientOptions {
   dialTimeoutMs?: number;
   /** Longest wait for one try of a retryable call before another endpoint is tried. */
   attemptTimeoutMs?: number;
+  /** A user of the members' --auth-file, with its password (sent as HTTP Basic authentication). */
+  user?: string;
+  password?: string;
 }
 
 export function createDkvClient(options: DkvClientOptions): DkvClient {
@@ -54,12 +57,20 @@ export class DkvClient {
   private readonly clients = new Map<string, EndpointClients>();
   private readonly tls: TlsMaterial | undefined;
   private readonly secure: boolean;
+  private readonly authorization: string | undefined;
   readonly commandTimeoutMs: number;
 
   constructor(options: DkvClientOptions) {
     if ((options.cert === undefined) !== (options.key === undefined)) {
       throw new DkvClientError("a client certificate and its key go together: give both cert and key, or neither", "invalid_options");
     }
+    if ((options.user === undefined) !== (options.password === undefined)) {
+      throw new DkvClientError("a user and its password go together: give both, or neither", "invalid_options");
+    }
+    if (options.user !== undefined && (options.user === "" || options.user.includes(":"))) {
+      throw new DkvClientError(`user name "${options.user}" must be non-empty and without ":"`, "invalid_options");
+    }
+    this.authorization = options.user === undefined ? undefined : basicAuthorization(options.user, options.password!);
     this.commandTimeoutMs = positive(options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS, "commandTimeoutMs");
     const dialTimeoutMs = positive(options.dialTimeoutMs ?? Math.min(DEFAULT_DIAL_TIMEOUT_MS, this.commandTimeoutMs), "dialTimeoutMs");
     // Half the deadline per try: one hung endpoint still leaves time for another.
@@ -356,7 +367,7 @@ export class DkvClient {
   private clientsFor(endpoint: Endpoint): EndpointClients {
     let clients = this.clients.get(endpoint.url);
     if (!clients) {
-      clients = createEndpointClients(endpoint, this.tls);
+      clients = createEndpointClients(endpoint, this.tls, this.authorization);
       this.clients.set(endpoint.url, clients);
     }
     return clients;

@@ -1,7 +1,7 @@
 // One Connect transport (binary protocol over Bun's fetch) per endpoint, with
 // the TLS material attached to every request. Fetch errors are rethrown as
 // TransportFailure so the retry loop can tell "never connected" from "lost".
-import { createClient, type Client } from "@connectrpc/connect";
+import { createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { DkvAPI } from "../gen/dkv/v1/kv_pb.ts";
 import { MaintenanceAPI } from "../gen/dkv/v1/maintenance_pb.ts";
@@ -25,7 +25,8 @@ export interface EndpointClients {
   maintenance: Client<typeof MaintenanceAPI>;
 }
 
-export function createEndpointClients(endpoint: Endpoint, tls: TlsMaterial | undefined): EndpointClients {
+/** `authorization`: the Authorization header sent with every call (a user's password), if any. */
+export function createEndpointClients(endpoint: Endpoint, tls: TlsMaterial | undefined, authorization?: string): EndpointClients {
   const tlsOptions = endpoint.secure ? { ...tls, rejectUnauthorized: true } : undefined;
   const fetchWithTls = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
     try {
@@ -40,6 +41,7 @@ export function createEndpointClients(endpoint: Endpoint, tls: TlsMaterial | und
     baseUrl: endpoint.url,
     useBinaryFormat: true,
     fetch: fetchWithTls as typeof fetch,
+    ...(authorization === undefined ? {} : { interceptors: [withAuthorization(authorization)] }),
   });
   return {
     endpoint,
@@ -47,4 +49,16 @@ export function createEndpointClients(endpoint: Endpoint, tls: TlsMaterial | und
     membership: createClient(MembershipAPI, transport),
     maintenance: createClient(MaintenanceAPI, transport),
   };
+}
+
+function withAuthorization(value: string): Interceptor {
+  return (next) => (request) => {
+    request.header.set("Authorization", value);
+    return next(request);
+  };
+}
+
+/** HTTP Basic authentication of a user name and password. */
+export function basicAuthorization(user: string, password: string): string {
+  return `Basic ${Buffer.from(`${user}:${password}`, "utf8").toString("base64")}`;
 }

@@ -27,6 +27,8 @@ export interface NodeConfig {
   peerTls?: Required<TlsFiles>;
   clientTls?: TlsFiles;
   listenMetricsAddress?: string;
+  /** Users and roles for the client API (JSON, see src/api/auth.ts); absent: no passwords. */
+  authFile?: string;
   heartbeatIntervalMs: number;
   electionTimeoutMs: number;
   snapshotCount: number;
@@ -137,6 +139,7 @@ export interface ServeFlags {
   "key-file"?: string;
   "trusted-ca-file"?: string;
   "listen-metrics-address"?: string;
+  "auth-file"?: string;
   "heartbeat-interval"?: string;
   "election-timeout"?: string;
   "snapshot-count"?: string;
@@ -215,6 +218,7 @@ export function buildConfig(flags: ServeFlags): NodeConfig {
     ...(peerTls ? { peerTls } : {}),
     ...(clientTls ? { clientTls } : {}),
     ...(flags["listen-metrics-address"] ? { listenMetricsAddress: flags["listen-metrics-address"] } : {}),
+    ...(flags["auth-file"] ? { authFile: flags["auth-file"] } : {}),
     heartbeatIntervalMs,
     electionTimeoutMs,
     snapshotCount: parsePositiveInt(flags["snapshot-count"] ?? DEFAULTS.snapshotCount, "snapshot-count"),

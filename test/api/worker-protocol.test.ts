@@ -8,6 +8,7 @@ const call = (id: number, overrides: Partial<PackedCall> = {}): PackedCall => ({
   contentType: "application/proto",
   timeout: null,
   protocolVersion: "1",
+  authorization: null,
   contentLength: "3",
   overLimit: false,
   body: new Uint8Array([1, 2, 3]),
@@ -22,10 +23,11 @@ describe("worker protocol", () => {
       call(2, { contentType: null, timeout: "", protocolVersion: null, contentLength: null, body: new Uint8Array(0) }),
       call(0xffffffff, { contentType: "application/json; charset=utf-8", timeout: "250", contentLength: String(large.length), body: large }),
       call(4, { protocolVersion: "é✓", overLimit: true, body: new Uint8Array(0) }),
+      call(5, { authorization: `Basic ${"x".repeat(4000)}` }),
     ];
     const packer = new Packer();
     for (const c of calls) packer.call(c);
-    expect(packer.count).toBe(4);
+    expect(packer.count).toBe(5);
     const packed = packer.take();
     expect(packer.count).toBe(0);
     const unpacked = unpackCalls(packed);

@@ -14,6 +14,8 @@ export const clientArgs = {
   cacert: { type: "string", description: "CA certificate file that signed the servers' certificates; turns on TLS" },
   cert: { type: "string", description: "Client certificate file, for mutual TLS (with --key)" },
   key: { type: "string", description: "Client private key file (with --cert)" },
+  user: { type: "string", description: "NAME or NAME:PASSWORD of a user in the members' --auth-file (DKV_USER)" },
+  password: { type: "string", description: "The user's password, if not after NAME: (DKV_PASSWORD keeps it out of the process list)" },
   "command-timeout": { type: "string", default: "5s", description: "Deadline for the whole command, retries included (e.g. 5s, 500ms)" },
   // A string checked here, not citty's "enum": citty throws its own (coloured, exit 1) error for a bad enum value.
   output: { type: "string", default: "table", valueHint: "table|json", description: "Output format: table or json (one JSON document)" },
@@ -26,6 +28,8 @@ export interface ClientFlags {
   cacert?: string;
   cert?: string;
   key?: string;
+  user?: string;
+  password?: string;
   "command-timeout": string;
   output: string;
 }
@@ -37,10 +41,24 @@ export async function clientFromFlags(flags: ClientFlags): Promise<DkvClient> {
   if (Boolean(flags.cert) !== Boolean(flags.key)) throw new UsageError("--cert and --key go together: give both or neither");
   const tls = await readTlsFiles({ cacert: flags.cacert, cert: flags.cert, key: flags.key }).catch(toCliError);
   try {
-    return createDkvClient({ endpoints: flags.endpoints, ...tls, commandTimeoutMs });
+    return createDkvClient({ endpoints: flags.endpoints, ...tls, ...userFromFlags(flags), commandTimeoutMs });
   } catch (error) {
     return toCliError(error);
   }
+}
+
+/** --user NAME:PASSWORD, or --user NAME with --password (or DKV_PASSWORD). */
+function userFromFlags(flags: ClientFlags): { user?: string; password?: string } {
+  if (flags.user === undefined || flags.user === "") {
+    if (flags.password !== undefined) throw new UsageError("--password needs --user NAME");
+    return {};
+  }
+  const colon = flags.user.indexOf(":");
+  const user = colon < 0 ? flags.user : flags.user.slice(0, colon);
+  const password = colon < 0 ? flags.password : flags.user.slice(colon + 1);
+  if (user === "") throw new UsageError("--user needs a name: NAME or NAME:PASSWORD");
+  if (password === undefined) throw new UsageError(`--user ${user} needs a password: --user ${user}:PASSWORD, --password or DKV_PASSWORD`);
+  return { user, password };
 }
 
 export function outputFormat(flags: ClientFlags): OutputFormat {
