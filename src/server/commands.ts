@@ -29,10 +29,6 @@ export function encodeLeaseRevoke(id: number): Uint8Array {
   return encodeCommand(create(CommandSchema, { op: { case: "leaseRevoke", value: { id: BigInt(id) } } }));
 }
 
-export function encodeLeaseKeepAlive(id: number): Uint8Array {
-  return encodeCommand(create(CommandSchema, { op: { case: "leaseKeepAlive", value: { id: BigInt(id) } } }));
-}
-
 export function encodeDelete(key: string, range: DeleteRange = {}): Uint8Array {
   return encodeCommand(create(CommandSchema, { op: { case: "delete", value: { key, prefix: range.prefix ?? false, rangeEnd: range.rangeEnd ?? "" } } }));
 }

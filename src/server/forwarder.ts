@@ -9,7 +9,7 @@ import type { PeerNetwork } from "./peer-network.ts";
 import { withDeadline, type Waiter } from "./pending.ts";
 import type { CancelSignal } from "./cancel-signal.ts";
 
-export type ForwardKind = "propose" | "conf_change" | "ping" | "lease_ttl";
+export type ForwardKind = "propose" | "conf_change" | "ping" | "lease_ttl" | "lease_keep_alive";
 
 export class Forwarder {
   private nextRequestId = 1n;
@@ -42,7 +42,7 @@ export class Forwarder {
         });
       },
       () => this.waiting.delete(requestId),
-      kind === "ping" || kind === "lease_ttl"
+      kind === "ping" || kind === "lease_ttl" || kind === "lease_keep_alive"
         ? `member ${leader} did not answer in time`
         : `no answer from the leader ${leader} in time; the outcome of the request is unknown (it may still be applied)`,
     );

@@ -5,8 +5,9 @@
 // does the same): it cannot know how long ago the old leader last heard a
 // keep-alive, so a lease may outlive its TTL by up to one TTL across a change
 // of leader, but never ends before a client's keep-alive could have kept it.
-// Deadlines move when a grant or keep-alive is applied here, which is after
-// the client sent it.
+// Deadlines move when a grant is applied here, and when a keep-alive reaches
+// the leader: keep-alives are not raft entries (as in etcd), since only the
+// leader's clock counts and a new leader restarts every TTL anyway.
 import type { ApplyResult, LeaseInfo } from "../storage/index.ts";
 import { NodeError } from "./contract.ts";
 
@@ -49,6 +50,20 @@ export class LeaseExpiry {
     return deadline === undefined ? undefined : Math.max(0, deadline - this.d.now());
   }
 
+  /**
+   * A keep-alive for a lease the state holds: its whole TTL starts again now.
+   * False when its deadline has passed already (the revoke is under way, as
+   * etcd answers an expired lease) or this member does not lead.
+   */
+  renew(id: number, ttlSeconds: number): boolean {
+    if (!this.leading || this.revoking.has(id)) return false;
+    const now = this.d.now();
+    const deadline = this.deadlines.get(id);
+    if (deadline !== undefined && deadline <= now) return false;
+    this.deadlines.set(id, now + ttlSeconds * 1000);
+    return true;
+  }
+
   /** This member became leader: every lease starts its whole TTL now. */
   startLeading(): void {
     this.leading = true;
@@ -74,6 +89,7 @@ export class LeaseExpiry {
     for (const result of results) {
       switch (result.kind) {
         case "leaseGrant":
+        // Keep-alive entries come from members of an older version, which proposed them.
         case "leaseKeepAlive":
           this.deadlines.set(result.id, this.d.now() + result.ttlSeconds * 1000);
           this.revoking.delete(result.id);

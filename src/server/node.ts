@@ -18,7 +18,6 @@ import {
   encodeCompareAndSwap,
   encodeDelete,
   encodeLeaseGrant,
-  encodeLeaseKeepAlive,
   encodeLeaseRevoke,
   encodeOutcome,
   encodePut,
@@ -69,7 +68,7 @@ import { requestTimers } from "./request-timers.ts";
 
 /** Backup stream chunk size. */
 const SNAPSHOT_STREAM_CHUNK_BYTES = 1024 * 1024;
-/** A follower's question to the leader about a lease's remaining time is a ping's size: it needs no longer. */
+/** A follower's lease question or keep-alive to the leader is a ping's size plus a read barrier: it needs no longer. */
 const LEASE_TTL_QUERY_TIMEOUT_MS = 2000;
 /** A watch that has nothing to report says so this often: proxies and Bun.serve's idle timeout would end a silent stream. */
 export const WATCH_KEEPALIVE_MS = 5000;
@@ -313,10 +312,25 @@ export class DkvNode implements KvNode {
     return { deletedKeys: outcome.deletedKeys ?? 0, header: this.header(outcome.revision) };
   }
 
+  /** Renews the lease on the leader's clock only: no raft entry (as etcd), a follower passes it on. */
   async leaseKeepAlive(id: number, signal?: CancelSignal): Promise<LeaseKeepAliveResult> {
     validateLeaseId(id, false);
-    const outcome = await this.write("propose", encodeLeaseKeepAlive(id), signal);
-    return { id, ttlSeconds: outcome.ttlSeconds ?? 0, header: this.header() };
+    const leader = await this.awaitLeader(Date.now() + this.requestTimeoutMs, signal);
+    if (leader === this.d.config.name) return { id, ttlSeconds: await this.renewLease(id, signal), header: this.header() };
+    const response = await this.forwarder.send(leader, "lease_keep_alive", new TextEncoder().encode(String(id)), LEASE_TTL_QUERY_TIMEOUT_MS, signal);
+    const { ttlSeconds } = JSON.parse(new TextDecoder().decode(response.result)) as { ttlSeconds: number };
+    return { id, ttlSeconds, header: this.header() };
+  }
+
+  /** The leader's side of a keep-alive: the lease's TTL starts again, if it has not ended. */
+  private async renewLease(id: number, signal?: CancelSignal): Promise<number> {
+    // Every grant acknowledged before this call is applied here after the barrier.
+    await this.driver.readBarrier(signal);
+    const lease = this.d.store.kv.lease(id);
+    if (lease === undefined) throw new NodeError("not_found", `lease ${id} not found (it expired or was revoked); grant a new one`);
+    if (!this.leaseExpiry.isLeading) throw new NodeError("unavailable", `member ${this.d.config.name} is no longer the leader; retry`);
+    if (!this.leaseExpiry.renew(id, lease.ttlSeconds)) throw new NodeError("not_found", `lease ${id} expired and is being revoked; grant a new one`);
+    return lease.ttlSeconds;
   }
 
   async leaseTimeToLive(id: number, withKeys: boolean, consistency: ReadConsistency, signal?: CancelSignal): Promise<LeaseTimeToLiveResult> {
@@ -431,6 +445,11 @@ export class DkvNode implements KvNode {
       }
       if (!this.driver.isLeader) {
         answer({ errorCode: "unavailable", errorMessage: `member ${this.d.config.name} is no longer the leader; the request was not applied, retry` });
+        return;
+      }
+      if (request.kind === "lease_keep_alive") {
+        const ttlSeconds = await this.renewLease(Number(new TextDecoder().decode(request.command)));
+        answer({ result: new TextEncoder().encode(JSON.stringify({ ttlSeconds })) });
         return;
       }
       if (request.kind === "lease_ttl") {

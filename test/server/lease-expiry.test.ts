@@ -68,6 +68,27 @@ describe("lease expiry on the leader", () => {
     expect(h.expiry.remainingMs(7)).toBeUndefined();
   });
 
+  test("renew restarts the TTL on the leader's clock; not for an overdue lease, one being revoked, or on a follower", () => {
+    const h = harness();
+    expect(h.expiry.renew(7, 3)).toBe(false);
+    h.expiry.startLeading();
+    h.expiry.applied([grant(1, 7, 3), grant(2, 8, 3)]);
+    h.advance(2_500);
+    expect(h.expiry.renew(7, 3)).toBe(true);
+    expect(h.expiry.remainingMs(7)).toBe(3_000);
+    h.advance(500);
+    // Lease 8 reached its deadline: its revoke is proposed, and a late keep-alive does not bring it back.
+    expect(h.revokes).toEqual([8]);
+    expect(h.expiry.renew(8, 3)).toBe(false);
+    h.advance(2_499);
+    expect(h.revokes).toEqual([8]);
+    h.advance(1);
+    expect(h.revokes).toEqual([8, 7]);
+    expect(h.expiry.renew(7, 3)).toBe(false);
+    h.expiry.stopLeading();
+    expect(h.expiry.renew(9, 3)).toBe(false);
+  });
+
   test("a revoke in flight is not proposed again before REVOKE_RETRY_MS; one the lease outran is dropped", async () => {
     const h = harness();
     h.expiry.startLeading();

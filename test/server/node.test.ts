@@ -322,11 +322,15 @@ describe("leases", () => {
     expect((await follower.leaseTimeToLive(lease.id, false, "serializable")).remainingSeconds).toBe(-1);
 
     // Twice the TTL with keep-alives every 300 ms (through the follower): the key stays.
+    // Keep-alives touch only the leader's clock: no raft entry, no revision.
+    const commitBefore = (await leader.status()).commitIndex;
     const keptUntil = Date.now() + 2000;
     while (Date.now() < keptUntil) {
       expect((await follower.leaseKeepAlive(lease.id)).ttlSeconds).toBe(1);
       await Bun.sleep(300);
     }
+    expect((await leader.status()).commitIndex).toBe(commitBefore);
+    expect(await codeOf(leader.leaseKeepAlive(12345))).toBe("not_found");
     for (const n of nodes) expect((await n.get("svc/a", "linearizable")).kv?.lease).toBe(lease.id);
 
     const stoppedAt = Date.now();

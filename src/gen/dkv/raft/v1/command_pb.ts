@@ -87,6 +87,8 @@ export const LeaseRevokeCommandSchema: GenMessage<LeaseRevokeCommand> = /*@__PUR
 
 /**
  * Changes no state: the leader restarts the lease's TTL when it applies one.
+ * Only members of an older version propose it; keep-alives now reach the
+ * leader's clock without a raft entry.
  *
  * @generated from message dkv.raft.v1.LeaseKeepAliveCommand
  */
