@@ -20,9 +20,6 @@ const hashCommand = defineCommand({
 });
 
 export const authCommand = defineCommand({
-  meta: {
-    name: "auth",
-    description: 'Passwords for the client API. An --auth-file is JSON: {"users": [{"name": "app", "password_hash": "...", "role": "read|write|admin"}]}',
-  },
+  meta: { name: "auth", description: "Password hashes for dkv serve --auth-file (users with roles read, write or admin)" },
   subCommands: { hash: hashCommand },
 });

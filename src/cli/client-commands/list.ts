@@ -9,7 +9,7 @@ import { clientArgs, parseCount, withClient } from "./flags.ts";
 import { keyValueJson, printJson, printTable, valueCell, writeStdout } from "./output.ts";
 
 export const listCommand = defineCommand({
-  meta: { name: "list", description: "List keys by prefix" },
+  meta: { name: "list", description: "List keys by prefix or range (--range-end), or count them (--count-only)" },
   args: {
     prefix: { type: "positional", required: false, description: "Only keys starting with this (default: all keys); with --range-end, the first key" },
     "range-end": { type: "string", description: "List keys in [PREFIX, END) instead of by prefix" },
