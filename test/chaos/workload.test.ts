@@ -24,7 +24,7 @@ beforeAll(() => {
       const method = new URL(request.url).pathname.slice(1);
       const body = (await request.json()) as Record<string, unknown>;
       requests.push({ method, body });
-      const key = String(body.key ?? "");
+      const key = String(body.key ?? (body.compare as Array<{ key?: string }> | undefined)?.[0]?.key ?? "");
       if (key === "hang") {
         await hanging;
         return Response.json({});
@@ -35,6 +35,7 @@ beforeAll(() => {
       if (key === "bad") return connectError(400, "invalid_argument", "key must not be empty");
       if (method.endsWith("/Get")) return Response.json(key === "absent" ? {} : { value: b64("v1"), found: true });
       if (method.endsWith("/CompareAndSwap")) return Response.json(key === "absent" ? {} : { succeeded: false, previous: { key, value: b64("other") }, previousFound: true });
+      if (method.endsWith("/Txn")) return Response.json({ results: [{ get: key === "absent" ? {} : { found: true, value: b64("other") } }] });
       return Response.json({});
     },
   });
@@ -124,6 +125,7 @@ describe("the recorder", () => {
 
     expect(read).toMatchObject({ status: "ok", output: { kind: "get", value: "v1" } });
     expect(absent).toMatchObject({ status: "ok", output: { kind: "get", value: null } });
+    // Operation 3 went as CompareAndSwap, operation 4 as Txn: both answers read alike.
     expect(cas).toMatchObject({ status: "ok", output: { kind: "cas", succeeded: false, previous: "other" } });
     expect(casAbsent).toMatchObject({ status: "ok", output: { kind: "cas", succeeded: false, previous: null } });
     expect(notApplied.status).toBe("fail");
@@ -136,18 +138,22 @@ describe("the recorder", () => {
     for (let i = 1; i < recorder.ops.length; i++) expect(recorder.ops[i]!.invokeMs).toBeGreaterThanOrEqual(recorder.ops[i - 1]!.completeMs);
   });
 
-  test("sends linearizable reads, value compares, version-0 compares for 'absent', and delete-CAS", async () => {
+  test("sends linearizable reads, value compares, version-0 compares for 'absent', and delete-CAS, as CompareAndSwap and as Txn", async () => {
     requests.length = 0;
     const recorder = new Recorder();
     await recorder.perform(1, endpoint(), "k", { kind: "get" }, 500);
     await recorder.perform(1, endpoint(), "k", { kind: "cas", expected: "a", value: "b" }, 500);
     await recorder.perform(1, endpoint(), "k", { kind: "cas", expected: null, value: "c" }, 500);
     await recorder.perform(1, endpoint(), "k", { kind: "cas", expected: "c", value: null }, 500);
+    await recorder.perform(1, endpoint(), "k", { kind: "cas", expected: "d", value: null }, 500);
+    // Every other compare-and-swap goes as a Txn (even operation ids).
+    expect(requests.map((r) => r.method.split("/")[1])).toEqual(["Get", "Txn", "CompareAndSwap", "Txn", "CompareAndSwap"]);
     expect(requests.map((r) => r.body)).toEqual([
       { key: "k", consistency: "CONSISTENCY_LINEARIZABLE" },
-      { compare: { key: "k", target: "TARGET_VALUE", value: b64("a") }, key: "k", value: b64("b") },
+      { compare: [{ key: "k", target: "TARGET_VALUE", value: b64("a") }], success: [{ put: { key: "k", value: b64("b") } }], failure: [{ get: { key: "k" } }] },
       { compare: { key: "k", target: "TARGET_VERSION", number: "0" }, key: "k", value: b64("c") },
-      { compare: { key: "k", target: "TARGET_VALUE", value: b64("c") }, key: "k", delete: true },
+      { compare: [{ key: "k", target: "TARGET_VALUE", value: b64("c") }], success: [{ delete: { key: "k" } }], failure: [{ get: { key: "k" } }] },
+      { compare: { key: "k", target: "TARGET_VALUE", value: b64("d") }, key: "k", delete: true },
     ]);
   });
 });

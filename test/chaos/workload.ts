@@ -1,9 +1,10 @@
 // Concurrent clients for chaos runs: each loops over get / set / delete /
-// compare-and-swap on a small key set, one request at a time, with unique
-// values and a deadline per request, and records every operation with its
-// invoke and completion time (monotonic clock) and what is known of its
-// outcome. The rule: "fail" only when the write certainly did not take
-// effect; everything uncertain is "unknown" (see classify()).
+// compare-and-swap (every other one as a Txn) on a small key set, one
+// request at a time, with unique values and a deadline per request, and
+// records every operation with its invoke and completion time (monotonic
+// clock) and what is known of its outcome. The rule: "fail" only when the
+// write certainly did not take effect; everything uncertain is "unknown"
+// (see classify()).
 import { b64, unb64 } from "../e2e/cluster.ts";
 import type { Input, Operation, Output, Status, Value } from "./history.ts";
 import type { Prng } from "./prng.ts";
@@ -75,8 +76,12 @@ export function classify(result: Exclude<RpcResult, { kind: "answer" }>): Exclud
   return "unknown";
 }
 
-/** The request for an input, and how to read its answer. */
-function requestFor(key: string, input: Input, reads: ReadConsistency): { method: string; body: unknown; read: (body: Record<string, unknown>) => Output } {
+/**
+ * The request for an input, and how to read its answer. `asTxn`: a
+ * compare-and-swap goes as a Txn (compare, then put or delete, else get), so
+ * transactions face the same faults and the same checker.
+ */
+function requestFor(key: string, input: Input, reads: ReadConsistency, asTxn = false): { method: string; body: unknown; read: (body: Record<string, unknown>) => Output } {
   switch (input.kind) {
     case "get":
       return {
@@ -91,6 +96,7 @@ function requestFor(key: string, input: Input, reads: ReadConsistency): { method
     case "cas": {
       // A missing key never equals a value; "expect absent" is version 0.
       const compare = input.expected === null ? { key, target: "TARGET_VERSION", number: "0" } : { key, target: "TARGET_VALUE", value: b64(input.expected) };
+      if (asTxn) return txnCas(key, compare, input.expected, input.value);
       const body = input.value === null ? { compare, key, delete: true } : { compare, key, value: b64(input.value) };
       return {
         method: "dkv.v1.DkvAPI/CompareAndSwap",
@@ -102,6 +108,22 @@ function requestFor(key: string, input: Input, reads: ReadConsistency): { method
       };
     }
   }
+}
+
+/** A compare-and-swap as a Txn: the failure branch reads the key, as CompareAndSwap's answer carries it. */
+function txnCas(key: string, compare: object, expected: Value, value: Value): { method: string; body: unknown; read: (body: Record<string, unknown>) => Output } {
+  const write = value === null ? { delete: { key } } : { put: { key, value: b64(value) } };
+  return {
+    method: "dkv.v1.DkvAPI/Txn",
+    body: { compare: [compare], success: [write], failure: [{ get: { key } }] },
+    read: (answer) => {
+      if (answer.succeeded === true) return { kind: "cas", succeeded: true, previous: expected };
+      const results = answer.results as Array<{ get?: { found?: boolean; value?: string } }> | undefined;
+      const get = results?.[0]?.get;
+      if (get === undefined) throw new Error("a failed Txn without the failure branch's get");
+      return { kind: "cas", succeeded: false, previous: get.found ? unb64(get.value) : null };
+    },
+  };
 }
 
 /** Serializable reads are not linearizable by design: only tests that must see the checker object use them. */
@@ -121,8 +143,10 @@ export class Recorder {
 
   /** Invokes `input` on `endpoint` and records the outcome. */
   async perform(client: number, endpoint: string, key: string, input: Input, timeoutMs: number): Promise<Operation> {
-    const request = requestFor(key, input, this.reads);
-    const op: Operation = { id: this.nextId++, client, key, input, status: "unknown", invokeMs: this.now(), completeMs: 0 };
+    const id = this.nextId++;
+    // Every other compare-and-swap goes as a Txn.
+    const request = requestFor(key, input, this.reads, id % 2 === 0);
+    const op: Operation = { id, client, key, input, status: "unknown", invokeMs: this.now(), completeMs: 0 };
     this.ops.push(op);
     const result = await rpc(endpoint, request.method, request.body, timeoutMs);
     op.completeMs = this.now();
