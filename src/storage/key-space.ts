@@ -94,6 +94,16 @@ export class KeySpace implements OrderedKeys {
     for (const name of this.names.keys(start)) yield this.byName.get(name)!;
   }
 
+  /** How many keys from `start` on are in range (stops at the first that is not): names only, no values looked up. */
+  countFrom(start: string, inRange: (key: string) => boolean): number {
+    let count = 0;
+    for (const name of this.names.keys(start)) {
+      if (!inRange(name)) break;
+      count++;
+    }
+    return count;
+  }
+
   values(): IterableIterator<KeyValue> {
     return this.from("");
   }

@@ -520,14 +520,7 @@ export class KvStore {
       const end = options.end;
       inRange = end === undefined || end === "" ? () => true : (key) => compareKeys(key, end) < 0;
     }
-    if (options.countOnly === true) {
-      let count = 0;
-      for (const kv of this.keys.from(start)) {
-        if (!inRange(kv.key)) break;
-        count++;
-      }
-      return { kvs: [], more: false, count };
-    }
+    if (options.countOnly === true) return { kvs: [], more: false, count: this.keys.countFrom(start, inRange) };
     const limit = options.limit === undefined || options.limit <= 0 ? MAX_RANGE_KEYS : Math.min(options.limit, MAX_RANGE_KEYS);
     const keysOnly = options.keysOnly === true;
     const maxBytes = Math.min(options.maxBytes ?? MAX_RANGE_RESPONSE_BYTES, MAX_RANGE_RESPONSE_BYTES);
