@@ -134,6 +134,10 @@ DKV_DATA_DIR=/var/lib/dkv
 #DKV_KEY_FILE=/etc/dkv/pki/node1-server.key
 #DKV_TRUSTED_CA_FILE=/etc/dkv/pki/ca.crt
 
+# Users and roles for the client API (hashes from `dkv auth hash`; see README).
+# The dkv user must be able to read it; the same file on every member.
+#DKV_AUTH_FILE=/etc/dkv/users.json
+
 # Tuning.
 #DKV_HEARTBEAT_INTERVAL=100ms
 #DKV_ELECTION_TIMEOUT=1000ms
