@@ -453,6 +453,18 @@ describe("transactions", () => {
     ]);
     expect((await follower.list({ ...range, prefix: "svc/", countOnly: true, consistency: "linearizable" })).count).toBe(1);
     expect(await follower.list({ ...range, key: "b", rangeEnd: "a", consistency: "serializable" }).catch((error: NodeError) => error.code)).toBe("invalid_argument");
+    // A watched range must run forward, and is not also a prefix.
+    const watchCode = (query: Parameters<DkvNode["watch"]>[0]) => {
+      try {
+        follower.watch(query);
+        return "ok";
+      } catch (error) {
+        return (error as NodeError).code;
+      }
+    };
+    expect(watchCode({ key: "b", prefix: false, startRevision: 0, rangeEnd: "a" })).toBe("invalid_argument");
+    expect(watchCode({ key: "a", prefix: true, startRevision: 0, rangeEnd: "b" })).toBe("invalid_argument");
+    expect(watchCode({ key: "", prefix: false, startRevision: 0, rangeEnd: "b" })).toBe("ok");
 
     const tooMany = Array.from({ length: 129 }, (_, i) => ({ type: "get" as const, key: `k${i}` }));
     expect(await follower.txn({ compare: [], success: tooMany, failure: [] }).catch((error: NodeError) => error.code)).toBe("invalid_argument");
