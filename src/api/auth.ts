@@ -59,7 +59,7 @@ export function parseAuthFile(text: string, path: string): AuthUser[] {
 }
 
 export class Authenticator {
-  private readonly users = new Map<string, AuthUser>();
+  private users = new Map<string, AuthUser>();
   private readonly remembered = new Map<string, { user: AuthUser; until: number }>();
   private checking = 0;
   private readonly waiting: Array<() => void> = [];
@@ -69,12 +69,19 @@ export class Authenticator {
     private readonly now: () => number = () => performance.now(),
     private readonly verify: (password: string, hash: string) => Promise<boolean> = (password, hash) => Bun.password.verify(password, hash),
   ) {
-    for (const user of users) this.users.set(user.name, user);
-    if (users.length === 0) throw new AuthFileError("an auth file needs at least one user");
-    this.anyUser = users[0]!;
+    this.replaceUsers(users);
   }
 
-  private readonly anyUser: AuthUser;
+  /** Any user: an unknown name is checked against its hash (bound to fail), so timing does not tell names apart. */
+  private anyUser!: AuthUser;
+
+  /** A reloaded file: its users from now on; headers checked against the old ones are checked again. */
+  replaceUsers(users: readonly AuthUser[]): void {
+    if (users.length === 0) throw new AuthFileError("an auth file needs at least one user");
+    this.users = new Map(users.map((user) => [user.name, user]));
+    this.remembered.clear();
+    this.anyUser = users[0]!;
+  }
 
   /** The user behind an Authorization header who may act as `needed`; throws unauthenticated or permission_denied. */
   async authorize(header: string | null | undefined, needed: Role, procedure: string): Promise<string> {

@@ -73,6 +73,7 @@ export const serveCommand = defineCommand({
       // the ports exist cost ~4% more server CPU per put at 256 clients (two alternated A/B runs of 6 repeats).
       process.on("SIGHUP", () => {
         if (stopping) return;
+        if (member.reloadAuthFile() === false) member.log.info("SIGHUP: auth file unchanged or not usable; users as before");
         void member.reloadCertificates().then((watching) => {
           if (watching) member.log.info("SIGHUP: certificate files checked");
           else member.log.info("SIGHUP: this member runs without TLS; nothing to reload");

@@ -5,6 +5,7 @@
 import { randomInt } from "node:crypto";
 import { startApiServer, type ApiServerHandle } from "../api/index.ts";
 import { Authenticator, parseAuthFile } from "../api/auth.ts";
+import { AuthFileReloader } from "./auth-reload.ts";
 import { readFileSync } from "node:fs";
 import { COMMIT, VERSION } from "./version.ts";
 import type { NodeConfig } from "../server/config.ts";
@@ -39,7 +40,7 @@ function checkClientTls(config: NodeConfig, log: Logger): PemMaterial | undefine
 }
 
 /** The users of --auth-file, read before anything is created: a bad file is a one-line error. */
-function loadAuth(config: NodeConfig, log: Logger): Authenticator | undefined {
+function loadAuth(config: NodeConfig, log: Logger): { auth: Authenticator; reloader: AuthFileReloader } | undefined {
   if (config.authFile === undefined) return undefined;
   let text: string;
   try {
@@ -50,7 +51,8 @@ function loadAuth(config: NodeConfig, log: Logger): Authenticator | undefined {
   const users = parseAuthFile(text, config.authFile);
   if (!config.clientTls) log.warn("--auth-file without --cert-file/--key-file: passwords cross the network in clear text");
   log.info("client API requires passwords", { users: users.length, file: config.authFile });
-  return new Authenticator(users);
+  const auth = new Authenticator(users);
+  return { auth, reloader: new AuthFileReloader(config.authFile, auth, text, log) };
 }
 
 function clientTlsPaths(config: NodeConfig): { cert: string; key: string; ca?: string } | undefined {
@@ -67,6 +69,8 @@ export interface RunningMember {
   readonly failure: Promise<string>;
   /** Reads the certificate files again now (SIGHUP); they are also checked every 10 s. False when the member runs without TLS. */
   reloadCertificates(): Promise<boolean>;
+  /** Reads --auth-file again now (SIGHUP; also every 10 s): true if its users changed, undefined without one. */
+  reloadAuthFile(): boolean | undefined;
   stop(): Promise<void>;
 }
 
@@ -75,7 +79,7 @@ export async function startMember(config: NodeConfig): Promise<RunningMember> {
   // Certificate files first: a bad one must not leave a new data dir behind.
   const tls = peerTlsMaterial(config, log);
   const clientTls = checkClientTls(config, log);
-  const auth = loadAuth(config, log);
+  const authFile = loadAuth(config, log);
   const store = openMemberStorage(config, log);
   let api: ApiServerHandle | undefined;
   let node: DkvNode | undefined;
@@ -99,7 +103,7 @@ export async function startMember(config: NodeConfig): Promise<RunningMember> {
       log: (line) => log.error(line),
       apiWorker: config.apiWorker,
       onFailure: (reason) => reportFailure(reason),
-      ...(auth ? { auth } : {}),
+      ...(authFile ? { auth: authFile.auth } : {}),
     });
     log.info("serving clients", { address: config.listenClientAddress, tls: config.clientTls ? (config.clientTls.trustedCaFile ? "mutual" : "server") : "off" });
     notifyReady();
@@ -121,6 +125,7 @@ export async function startMember(config: NodeConfig): Promise<RunningMember> {
   if (clientFiles && clientTls) targets.push({ name: "client", files: clientFiles, current: clientTls, apply: (m) => handle.replaceTls(m) });
   const reloader = new CertificateReloader(targets, log, (reason) => reportFailure(reason));
   reloader.start();
+  authFile?.reloader.start();
   return {
     log,
     node: running,
@@ -131,8 +136,12 @@ export async function startMember(config: NodeConfig): Promise<RunningMember> {
       await reloader.check();
       return true;
     },
+    reloadAuthFile() {
+      return authFile === undefined ? undefined : authFile.reloader.check();
+    },
     async stop() {
       reloader.stop();
+      authFile?.reloader.stop();
       notifyStopping();
       await handle.stop();
       await running.stop();

@@ -76,6 +76,18 @@ describe("--auth-file", () => {
     expect(dkv(["snapshot", "save", backup, "--endpoints", all, "--user", "admin:a-pass"]).code).toBe(0);
   }, 60_000);
 
+  test("SIGHUP reads the auth file again: a user added to it gets in at once, without a restart", async () => {
+    const member = cluster.members[0]!;
+    const late = ["get", "k", "--endpoints", addr(member), "--user", "late:l-pass"];
+    expectOneLine(dkv(late), 1, "wrong user name or password");
+    const users = JSON.parse(await Bun.file(authFile).text()) as { users: unknown[] };
+    users.users.push({ name: "late", password_hash: hash("l-pass"), role: "read" });
+    writeFileSync(authFile, JSON.stringify(users));
+    member.process!.kill("SIGHUP");
+    await waitFor("the new user to be let in", 5_000, () => (dkv(late).code === 0 ? true : undefined));
+    await waitFor("the member to log the reload", 5_000, () => (member.output.join("").includes("auth file reloaded") ? true : undefined));
+  }, 30_000);
+
   test("a user without a password is a usage error; health stays open; a bad auth file stops serve in one line", async () => {
     expectOneLine(dkv(["get", "k", "--user", "reader"]), 2, "needs a password");
     expectOneLine(dkv(["get", "k", "--password", "x"]), 2, "--password needs --user");
