@@ -1,8 +1,8 @@
 // One chaos run: a cluster of N compiled members in their own network
 // namespaces, concurrent clients recording a history, the nemesis running a
 // seeded fault schedule, then everything healed and checked: the history is
-// linearizable, the cluster recovered after every fault, and every member
-// converged to the same content. A failed run saves its history and report
+// linearizable, the cluster recovered after every fault, every member
+// converged to the same content, and a lease kept alive never ended early. A failed run saves its history and report
 // and says where; its seed and schedule replay the same faults.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -15,6 +15,7 @@ import { describeSchedule, Nemesis, RECOVERY_DEADLINE_MS, scheduleEachOnce, sche
 import { ensurePrerequisites, NamespaceNetwork } from "./netns.ts";
 import { Prng } from "./prng.ts";
 import { rpc, Recorder, Workload } from "./workload.ts";
+import { LEASE_TTL_SECONDS, LeaseKeeper } from "./lease-keeper.ts";
 
 export interface ScenarioOptions {
   size: number;
@@ -125,6 +126,9 @@ async function runFaults(
     },
     recorder,
   );
+  const leasePrng = prng.fork("leases");
+  const leases = new LeaseKeeper(() => cluster.members.map((m) => cluster.endpoint(m)), () => recorder.now(), (n) => leasePrng.int(n));
+  await leases.start(RECOVERY_DEADLINE_MS);
   workload.start();
   try {
     await Bun.sleep(options.quietMs);
@@ -137,6 +141,9 @@ async function runFaults(
     failures.push(error instanceof Error ? error.message : String(error));
   } finally {
     await workload.stop();
+    const lease = await leases.stop();
+    nemesis.log(`lease keeper: ${lease.keepAlivesOk} keep-alives ok, ${lease.keepAlivesFailed} failed, longest gap ${Math.round(lease.longestGapMs)} ms${Object.keys(lease.failures).length > 0 ? ` (failures: ${Object.entries(lease.failures).map(([why, n]) => `${n}x ${why}`).join("; ")})` : ""}${lease.vanished ? `; the key went at ${Math.round(lease.vanished.atMs)} ms` : ""}`);
+    if (lease.endedEarly) failures.push(`lease ${lease.leaseId} ended early: its key went at ${Math.round(lease.vanished!.atMs)} ms although no two keep-alives were more than ${Math.round(lease.vanished!.longestGapMs)} ms apart (TTL ${LEASE_TTL_SECONDS} s)`);
     await nemesis.healAll();
   }
   nemesis.log(`clients stopped after ${recorder.ops.length} operations`);
