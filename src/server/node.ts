@@ -68,6 +68,7 @@ import { requestTimers } from "./request-timers.ts";
 
 /** Backup stream chunk size. */
 const SNAPSHOT_STREAM_CHUNK_BYTES = 1024 * 1024;
+type LeaseForwardKind = "lease_ttl" | "lease_keep_alive";
 /** A follower's lease question or keep-alive to the leader is a ping's size plus a read barrier: it needs no longer. */
 const LEASE_TTL_QUERY_TIMEOUT_MS = 2000;
 /** A watch that has nothing to report says so this often: proxies and Bun.serve's idle timeout would end a silent stream. */
@@ -315,11 +316,21 @@ export class DkvNode implements KvNode {
   /** Renews the lease on the leader's clock only: no raft entry (as etcd), a follower passes it on. */
   async leaseKeepAlive(id: number, signal?: CancelSignal): Promise<LeaseKeepAliveResult> {
     validateLeaseId(id, false);
-    const leader = await this.awaitLeader(Date.now() + this.requestTimeoutMs, signal);
-    if (leader === this.d.config.name) return { id, ttlSeconds: await this.renewLease(id, signal), header: this.header() };
-    const response = await this.forwarder.send(leader, "lease_keep_alive", new TextEncoder().encode(String(id)), LEASE_TTL_QUERY_TIMEOUT_MS, signal);
-    const { ttlSeconds } = JSON.parse(new TextDecoder().decode(response.result)) as { ttlSeconds: number };
+    const ttlSeconds = (await this.askLeaderAboutLease("lease_keep_alive", id, signal)) as number;
     return { id, ttlSeconds, header: this.header() };
+  }
+
+  /** The leader's answer to a lease question or keep-alive: here when leading, else from the leader (forwarded once). */
+  private async askLeaderAboutLease(kind: LeaseForwardKind, id: number, signal?: CancelSignal): Promise<number | null> {
+    const leader = await this.awaitLeader(Date.now() + this.requestTimeoutMs, signal);
+    if (leader === this.d.config.name) return this.leaseOnLeader(kind, id, signal);
+    const response = await this.forwarder.send(leader, kind, new TextEncoder().encode(String(id)), LEASE_TTL_QUERY_TIMEOUT_MS, signal);
+    return (JSON.parse(new TextDecoder().decode(response.result)) as { value: number | null }).value;
+  }
+
+  /** What the leader answers: the TTL after a keep-alive, or the milliseconds left (null: not timed). */
+  private async leaseOnLeader(kind: LeaseForwardKind, id: number, signal?: CancelSignal): Promise<number | null> {
+    return kind === "lease_keep_alive" ? this.renewLease(id, signal) : (this.leaseExpiry.remainingMs(id) ?? null);
   }
 
   /** The leader's side of a keep-alive: the lease's TTL starts again, if it has not ended. */
@@ -354,11 +365,7 @@ export class DkvNode implements KvNode {
    */
   private async leaseRemainingMs(id: number, consistency: ReadConsistency, signal?: CancelSignal): Promise<number | undefined> {
     if (this.driver.isLeader || consistency === "serializable") return this.leaseExpiry.remainingMs(id);
-    const leader = await this.awaitLeader(Date.now() + this.requestTimeoutMs, signal);
-    if (leader === this.d.config.name) return this.leaseExpiry.remainingMs(id);
-    const response = await this.forwarder.send(leader, "lease_ttl", new TextEncoder().encode(String(id)), LEASE_TTL_QUERY_TIMEOUT_MS, signal);
-    const { remainingMs } = JSON.parse(new TextDecoder().decode(response.result)) as { remainingMs: number | null };
-    return remainingMs ?? undefined;
+    return (await this.askLeaderAboutLease("lease_ttl", id, signal)) ?? undefined;
   }
 
   async leaseList(consistency: ReadConsistency, signal?: CancelSignal): Promise<{ leases: Array<{ id: number; ttlSeconds: number }>; header: ResponseHeader }> {
@@ -447,14 +454,9 @@ export class DkvNode implements KvNode {
         answer({ errorCode: "unavailable", errorMessage: `member ${this.d.config.name} is no longer the leader; the request was not applied, retry` });
         return;
       }
-      if (request.kind === "lease_keep_alive") {
-        const ttlSeconds = await this.renewLease(Number(new TextDecoder().decode(request.command)));
-        answer({ result: new TextEncoder().encode(JSON.stringify({ ttlSeconds })) });
-        return;
-      }
-      if (request.kind === "lease_ttl") {
-        const remainingMs = this.leaseExpiry.remainingMs(Number(new TextDecoder().decode(request.command)));
-        answer({ result: new TextEncoder().encode(JSON.stringify({ remainingMs: remainingMs ?? null })) });
+      if (request.kind === "lease_keep_alive" || request.kind === "lease_ttl") {
+        const value = await this.leaseOnLeader(request.kind, Number(new TextDecoder().decode(request.command)));
+        answer({ result: new TextEncoder().encode(JSON.stringify({ value })) });
         return;
       }
       if (request.kind !== "propose" && request.kind !== "conf_change") {
