@@ -1,0 +1,159 @@
+// Alternated A/B runs of two dkv builds on one machine: two 3-member clusters
+// up at once, put points taken A, B, A, B, ... so both see the same host
+// noise, then medians. For a code change whose effect is smaller than the
+// run-to-run spread of the full benchmark (BENCHMARKS.md).
+//
+//   bun run bench/compare/ab.ts --a /tmp/dkv-before --b dist/dkv [--clients 64] [--repeats 6] [--seconds 8]
+//
+// Beside ops/s and p99 it prints the server CPU per put and, for each
+// leader's main thread, its run and run-queue wait time per put and its
+// involuntary context switches (from /proc/<pid>/task/<pid>/schedstat and
+// status), which tell a busy leader from one that waits for a core.
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { DkvCluster } from "./dkv.ts";
+import type { LoadResult } from "./loadgen.ts";
+import { installExitHandlers, killAll } from "./procs.ts";
+import { runLoadgen } from "./run-loadgen.ts";
+import { KEY_COUNT_DEFAULT } from "./workload.ts";
+
+const LOADGEN_SLACK_MS = 60_000;
+
+interface ThreadCounters {
+  runNs: number;
+  waitNs: number;
+  involuntary: number;
+}
+
+/** The main thread's counters: its task id is the process id. */
+function mainThreadCounters(pid: number): ThreadCounters {
+  const [runNs, waitNs] = readFileSync(`/proc/${pid}/task/${pid}/schedstat`, "utf8").trim().split(/\s+/).map(Number);
+  const status = readFileSync(`/proc/${pid}/task/${pid}/status`, "utf8");
+  const involuntary = Number(/nonvoluntary_ctxt_switches:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return { runNs: runNs ?? 0, waitNs: waitNs ?? 0, involuntary };
+}
+
+interface Sample {
+  opsPerSec: number;
+  p99Ms: number;
+  serverUsPerOp: number;
+  loadgenUsPerOp: number;
+  leaderRunUsPerOp: number;
+  leaderWaitUsPerOp: number;
+  leaderInvoluntaryPerKOp: number;
+  /** Every member's fsyncs of its log together, per 1,000 puts. */
+  fsyncsPerKOp: number;
+}
+
+/** Sum over the members of how many Readies each fsynced, from their /metrics. */
+async function clusterFsyncs(cluster: DkvCluster): Promise<number> {
+  let total = 0;
+  for (const e of cluster.endpoints()) {
+    const text = await (await fetch(`http://${e.host}:${e.port}/metrics`)).text();
+    total += Number(/^dkv_disk_wal_fsync_duration_seconds_count(?:\{[^}]*\})? (\S+)/m.exec(text)?.[1] ?? NaN);
+  }
+  return total;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+async function samplePoint(cluster: DkvCluster, clients: number, seconds: number): Promise<Sample> {
+  const leader = await cluster.leader();
+  if (!leader) throw new Error(`no leader in the cluster on ${cluster.members[0]!.host}`);
+  const leaderPid = cluster.members.find((m) => m.host === leader.host && m.clientPort === leader.port)!.process!.pid;
+  const before = mainThreadCounters(leaderPid);
+  const fsyncsBefore = await clusterFsyncs(cluster);
+  const result: LoadResult = await runLoadgen(
+    {
+      path: "dkv-proto",
+      op: "put",
+      clients,
+      leader,
+      members: cluster.endpoints(),
+      warmupMs: 1_000,
+      measureMs: seconds * 1000,
+      keyCount: KEY_COUNT_DEFAULT,
+      getFraction: 0.9,
+      serverPids: cluster.pids(),
+      seed: 0x9e3779b9,
+      grpcClient: "raw",
+    },
+    LOADGEN_SLACK_MS,
+  );
+  const after = mainThreadCounters(leaderPid);
+  const fsyncsAfter = await clusterFsyncs(cluster);
+  if (result.errors > 0) throw new Error(`${result.errors} errors: ${result.errorSamples.join("; ")}`);
+  // The counters span warm-up and window; ops are the window's, so scale by the whole run's share.
+  const runOps = result.opsPerSec * (seconds + 1);
+  const serverPct = result.serverCpuPct.reduce((a, b) => a + b, 0);
+  return {
+    opsPerSec: result.opsPerSec,
+    p99Ms: result.p99Ms,
+    serverUsPerOp: (serverPct / 100 / result.opsPerSec) * 1e6,
+    loadgenUsPerOp: result.loadgenCpuUsPerOp,
+    leaderRunUsPerOp: (after.runNs - before.runNs) / 1000 / runOps,
+    leaderWaitUsPerOp: (after.waitNs - before.waitNs) / 1000 / runOps,
+    leaderInvoluntaryPerKOp: ((after.involuntary - before.involuntary) / runOps) * 1000,
+    fsyncsPerKOp: ((fsyncsAfter - fsyncsBefore) / runOps) * 1000,
+  };
+}
+
+function row(label: string, samples: Sample[]): string {
+  const m = (pick: (s: Sample) => number, digits = 0) => median(samples.map(pick)).toFixed(digits);
+  return [
+    label.padEnd(4),
+    `ops/s ${m((s) => s.opsPerSec)}`,
+    `p99 ${m((s) => s.p99Ms, 1)} ms`,
+    `server ${m((s) => s.serverUsPerOp)} us/op`,
+    `loadgen ${m((s) => s.loadgenUsPerOp)} us/op`,
+    `leader run ${m((s) => s.leaderRunUsPerOp, 1)} wait ${m((s) => s.leaderWaitUsPerOp, 1)} us/op`,
+    `involuntary ${m((s) => s.leaderInvoluntaryPerKOp, 1)}/kop`,
+    `fsyncs ${m((s) => s.fsyncsPerKOp, 1)}/kop`,
+    `(ops/s: ${samples.map((s) => Math.round(s.opsPerSec)).join(", ")})`,
+  ].join("  ");
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      a: { type: "string" },
+      b: { type: "string" },
+      clients: { type: "string", default: "64" },
+      repeats: { type: "string", default: "6" },
+      seconds: { type: "string", default: "8" },
+    },
+  });
+  if (!values.a || !values.b) throw new Error("usage: bun run bench/compare/ab.ts --a BINARY --b BINARY [--clients N] [--repeats N] [--seconds N]");
+  const clients = Number(values.clients);
+  const repeats = Number(values.repeats);
+  const seconds = Number(values.seconds);
+  installExitHandlers();
+  const a = new DkvCluster({ firstHost: 31, binary: values.a });
+  const b = new DkvCluster({ firstHost: 41, binary: values.b });
+  const samples: { a: Sample[]; b: Sample[] } = { a: [], b: [] };
+  try {
+    await Promise.all([a.start(), b.start()]);
+    for (let i = 0; i < repeats; i++) {
+      // Alternate which goes first, so neither always runs on a cluster warmed by the other's run.
+      const order: Array<["a" | "b", DkvCluster]> = i % 2 === 0 ? [["a", a], ["b", b]] : [["b", b], ["a", a]];
+      for (const [label, cluster] of order) {
+        const sample = await samplePoint(cluster, clients, seconds);
+        samples[label].push(sample);
+        console.log(`${label} #${i + 1}: ${Math.round(sample.opsPerSec)} ops/s, p99 ${sample.p99Ms.toFixed(1)} ms, server ${sample.serverUsPerOp.toFixed(0)} us/op`);
+      }
+    }
+  } finally {
+    await Promise.all([a.stop(), b.stop()]);
+    killAll();
+  }
+  console.log(`put, ${clients} clients, ${repeats} alternated repeats of ${seconds} s, medians:`);
+  console.log(row("A", samples.a) + `  ${values.a}`);
+  console.log(row("B", samples.b) + `  ${values.b}`);
+  console.log(`reproduce: bun run bench/compare/ab.ts --a ${values.a} --b ${values.b} --clients ${clients} --repeats ${repeats} --seconds ${seconds}`);
+}
+
+await main();
