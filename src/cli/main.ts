@@ -41,10 +41,14 @@ if (!isMainThread) {
   // starts here too (src/api/worker-bridge.ts); from source it starts http-worker.ts itself.
   await import("../api/http-worker.ts");
 } else if (import.meta.main) {
-  const code = await dispatch(rootCommand, process.argv.slice(2), {
+  // Not a top-level await: while one is pending, Bun prints an exception
+  // thrown from a callback but keeps the process running, and a `dkv serve`
+  // whose raft loop died that way would go on answering /healthz "ok".
+  void dispatch(rootCommand, process.argv.slice(2), {
     stdout: (t) => process.stdout.write(t),
     stderr: (t) => process.stderr.write(t),
     env: process.env,
-  }, versionLine());
-  process.exitCode = code;
+  }, versionLine()).then((code) => {
+    process.exitCode = code;
+  });
 }

@@ -79,10 +79,11 @@ export const serveCommand = defineCommand({
           else member.log.info("SIGHUP: this member runs without TLS; nothing to reload");
         });
       });
-      // A member whose client port is gone must not linger as a voter nobody can reach: stop, exit 1, let the supervisor restart it.
+      // A member that cannot go on (its client port is gone, its storage failed) must not linger as a
+      // voter nobody can reach or that cannot write: stop, exit 1, let the supervisor restart it.
       void member.failure.then((reason) => {
         failed = reason;
-        stop("client API failure");
+        stop("failure");
       });
     });
     if (failed !== undefined) throw new CliError(failed);

@@ -65,7 +65,7 @@ export interface RunningMember {
   readonly log: Logger;
   readonly node: DkvNode;
   readonly clientPort: number;
-  /** Resolves with the reason if the client port stops serving by itself; the member should then stop. */
+  /** Resolves with the reason if the member cannot go on (its client port stopped serving, its storage failed); it should then stop. */
   readonly failure: Promise<string>;
   /** Reads the certificate files again now (SIGHUP); they are also checked every 10 s. False when the member runs without TLS. */
   reloadCertificates(): Promise<boolean>;
@@ -90,7 +90,15 @@ export async function startMember(config: NodeConfig): Promise<RunningMember> {
     if (!config.peerTls) log.warn("peer traffic is plain TCP: set --peer-cert-file, --peer-key-file and --peer-trusted-ca-file for mutual TLS");
 
     network = createTcpPeerNetwork({ config, store, log, ...(tls ? { tls } : {}) });
-    node = new DkvNode({ config, store, network, log, version: `${VERSION} (${COMMIT})`, seed: randomInt(2 ** 31) });
+    node = new DkvNode({
+      config,
+      store,
+      network,
+      log,
+      version: `${VERSION} (${COMMIT})`,
+      seed: randomInt(2 ** 31),
+      onStorageFailure: (reason) => reportFailure(reason),
+    });
     await node.start();
     api = await startApiServer({
       node,

@@ -82,6 +82,8 @@ export interface NodeDeps {
   version: string;
   /** Seed for the election-timeout jitter; differs per process so members do not tie. */
   seed: number;
+  /** The node's storage failed and it stopped; the process should end (see RaftDriver's onStorageFailure). */
+  onStorageFailure?: (reason: string) => void;
 }
 
 export class DkvNode implements KvNode {
@@ -130,6 +132,7 @@ export class DkvNode implements KvNode {
         this.watches.reset(index + 1, `this member replaced its state with a snapshot from the leader at revision ${index}; read the keys again and watch from that answer's revision plus one`);
         this.leaseExpiry.reload();
       },
+      ...(d.onStorageFailure ? { onStorageFailure: d.onStorageFailure } : {}),
     });
     this.leaseExpiry = new LeaseExpiry({
       now: () => performance.now(),

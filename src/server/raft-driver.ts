@@ -56,6 +56,13 @@ export interface DriverOptions {
   onApplied?: (results: readonly ApplyResult[]) => void;
   /** The state was replaced by a snapshot from the leader, up to `index`. */
   onSnapshotInstalled?: (index: number) => void;
+  /**
+   * Storage failed (a full disk, an fsync error): the driver has stopped and
+   * the process must end, to restart from what the disk holds. Without it the
+   * driver throws from a callback, which ends a process that has no
+   * top-level await pending.
+   */
+  onStorageFailure?: (reason: string) => void;
 }
 
 export class RaftDriver {
@@ -228,13 +235,20 @@ export class RaftDriver {
     if (sendFirst && ready.messages.length > 0) this.o.send(ready.messages, true);
     if (ready.hardState || ready.entries.length > 0 || ready.snapshotChunks.length > 0) {
       const started = performance.now();
-      const { syncPending } = store.persistReady({
-        entries: ready.entries,
-        snapshotChunks: ready.snapshotChunks,
-        mustSync: ready.mustSync,
-        deferSync: true,
-        ...(ready.hardState ? { hardState: ready.hardState } : {}),
-      });
+      let syncPending: boolean;
+      try {
+        ({ syncPending } = store.persistReady({
+          entries: ready.entries,
+          snapshotChunks: ready.snapshotChunks,
+          mustSync: ready.mustSync,
+          deferSync: true,
+          ...(ready.hardState ? { hardState: ready.hardState } : {}),
+        }));
+      } catch (error) {
+        // Nothing of this Ready went out but what a leader may send first; it must not go on without its log.
+        this.failStorage("writing the raft log failed; stopping", error);
+        return;
+      }
       if (syncPending) {
         // The rest of this Ready waits for the disk; meanwhile the event loop
         // keeps taking requests and messages, which raft batches into the
@@ -306,10 +320,16 @@ export class RaftDriver {
       });
   }
 
-  /** Storage failed in a way the node cannot recover from: stop, and end the process by throwing. */
+  /** Storage failed in a way the node cannot recover from: stop, and have the process end. */
   private failStorage(message: string, error: unknown): void {
+    if (this.stopped) return;
     this.o.log.error(message, { error });
     this.stop();
+    const onFailure = this.o.onStorageFailure;
+    if (onFailure) {
+      onFailure(`${message}: ${error instanceof Error ? error.message : String(error)}`);
+      return;
+    }
     setImmediate(() => {
       throw error;
     });
