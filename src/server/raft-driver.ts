@@ -34,6 +34,12 @@ const SNAPSHOT_CATCHUP_ENTRIES = 5000;
 const COMPACTION_STEP_ENTRIES = LOG_SEGMENT_ENTRIES;
 /** A read index request not answered within this many ticks is asked again (its message may be lost). */
 const READ_INDEX_RETRY_TICKS = 5;
+/**
+ * After a failed snapshot, ticks before the next try (10 s at the default
+ * 100-ms heartbeat). Without a pause every later Ready tried again at once:
+ * a disk that refused one image refused hundreds a second, each logged.
+ */
+const SNAPSHOT_RETRY_TICKS = 100;
 
 interface ReadBatch {
   waiters: Array<{ resolve: () => void; reject: (e: NodeError) => void }>;
@@ -82,6 +88,7 @@ export class RaftDriver {
   private stopped = false;
   private applied: number;
   private snapshotting = false;
+  private snapshotRetryAtTick = 0;
   /** A Ready's log write is committed and waits for its fsync; no other Ready is taken meanwhile. */
   private syncing = false;
   private pendingSync: Promise<void> = Promise.resolve();
@@ -374,7 +381,7 @@ export class RaftDriver {
 
   /** Every snapshotCount applied entries: write a snapshot (in the background) and compact the log behind it. */
   private maybeSnapshot(): void {
-    if (this.snapshotting || this.applied - this.lastSnapshotIndex < this.o.snapshotCount) return;
+    if (this.snapshotting || this.ticks < this.snapshotRetryAtTick || this.applied - this.lastSnapshotIndex < this.o.snapshotCount) return;
     this.snapshotting = true;
     const started = performance.now();
     this.o.store
@@ -388,7 +395,9 @@ export class RaftDriver {
         });
       })
       .catch((error: unknown) => {
-        if (!this.stopped) this.o.log.error("snapshot failed", { error });
+        if (this.stopped) return;
+        this.snapshotRetryAtTick = this.ticks + SNAPSHOT_RETRY_TICKS;
+        this.o.log.error("snapshot failed; trying again after a pause", { error, pauseTicks: SNAPSHOT_RETRY_TICKS });
       })
       .finally(() => {
         this.snapshotting = false;

@@ -258,6 +258,30 @@ describe("members in one process", () => {
     }
     for (const n of nodes) expect(decode((await n.get("k99", "linearizable")).kv?.value)).toBe(String(WRITES - 1));
   });
+
+  test("a failed snapshot is tried again after a pause (100 ticks), not after every later write", async () => {
+    const { nodes, stores } = await startCluster(1, "200ms", { "snapshot-count": "20" });
+    const node = nodes[0]!;
+    const store = stores[0]!;
+    await until("a leader", 5000, () => leaderOf(nodes));
+    const real = store.createSnapshot.bind(store);
+    let attempts = 0;
+    store.createSnapshot = async () => {
+      attempts++;
+      throw new Error("no space left on device");
+    };
+    // 200 writes one by one: a Ready each, every one of them past snapshot-count.
+    for (let i = 0; i < 200; i++) await node.put(`k${i % 10}`, text(String(i)));
+    expect(attempts).toBe(1);
+    // The disk has room again: the next try, 100 ticks of 20 ms later, succeeds.
+    store.createSnapshot = real;
+    const started = performance.now();
+    await until("a snapshot after the pause", 10_000, async () => {
+      await node.put("tick", text("x"));
+      return store.snapshots.newestMeta().index > 0 ? true : undefined;
+    });
+    expect(performance.now() - started).toBeGreaterThan(1000);
+  });
 });
 
 describe("the memory quota", () => {
