@@ -43,6 +43,16 @@ interface Sample {
   leaderInvoluntaryPerKOp: number;
   /** Every member's fsyncs of its log together, per 1,000 puts. */
   fsyncsPerKOp: number;
+  /** Times the leader's raft tick fired more than 25 ms late (its event loop held), per 10 s. */
+  leaderStallsPer10s: number;
+}
+
+/** The leader's late ticks so far: how many fired more than 25 ms late. */
+async function lateTicks(host: string, port: number): Promise<number> {
+  const text = await (await fetch(`http://${host}:${port}/metrics`)).text();
+  const count = Number(/^dkv_server_event_loop_delay_seconds_count(?:\{[^}]*\})? (\S+)/m.exec(text)?.[1] ?? NaN);
+  const within = Number(/^dkv_server_event_loop_delay_seconds_bucket\{[^}]*le="0\.025"[^}]*\} (\S+)/m.exec(text)?.[1] ?? NaN);
+  return count - within;
 }
 
 /** Sum over the members of how many Readies each fsynced, from their /metrics. */
@@ -67,6 +77,7 @@ async function samplePoint(cluster: DkvCluster, clients: number, seconds: number
   const leaderPid = cluster.members.find((m) => m.host === leader.host && m.clientPort === leader.port)!.process!.pid;
   const before = mainThreadCounters(leaderPid);
   const fsyncsBefore = await clusterFsyncs(cluster);
+  const lateBefore = await lateTicks(leader.host, leader.port);
   const result: LoadResult = await runLoadgen(
     {
       path: "dkv-proto",
@@ -86,6 +97,7 @@ async function samplePoint(cluster: DkvCluster, clients: number, seconds: number
   );
   const after = mainThreadCounters(leaderPid);
   const fsyncsAfter = await clusterFsyncs(cluster);
+  const lateAfter = await lateTicks(leader.host, leader.port);
   if (result.errors > 0) throw new Error(`${result.errors} errors: ${result.errorSamples.join("; ")}`);
   // The counters span warm-up and window; ops are the window's, so scale by the whole run's share.
   const runOps = result.opsPerSec * (seconds + 1);
@@ -99,6 +111,7 @@ async function samplePoint(cluster: DkvCluster, clients: number, seconds: number
     leaderWaitUsPerOp: (after.waitNs - before.waitNs) / 1000 / runOps,
     leaderInvoluntaryPerKOp: ((after.involuntary - before.involuntary) / runOps) * 1000,
     fsyncsPerKOp: ((fsyncsAfter - fsyncsBefore) / runOps) * 1000,
+    leaderStallsPer10s: ((lateAfter - lateBefore) / (seconds + 1)) * 10,
   };
 }
 
@@ -113,6 +126,7 @@ function row(label: string, samples: Sample[]): string {
     `leader run ${m((s) => s.leaderRunUsPerOp, 1)} wait ${m((s) => s.leaderWaitUsPerOp, 1)} us/op`,
     `involuntary ${m((s) => s.leaderInvoluntaryPerKOp, 1)}/kop`,
     `fsyncs ${m((s) => s.fsyncsPerKOp, 1)}/kop`,
+    `leader ticks >25 ms late ${m((s) => s.leaderStallsPer10s, 1)}/10 s`,
     `(ops/s: ${samples.map((s) => Math.round(s.opsPerSec)).join(", ")})`,
   ].join("  ");
 }
@@ -143,7 +157,7 @@ async function main(): Promise<void> {
       for (const [label, cluster] of order) {
         const sample = await samplePoint(cluster, clients, seconds);
         samples[label].push(sample);
-        console.log(`${label} #${i + 1}: ${Math.round(sample.opsPerSec)} ops/s, p99 ${sample.p99Ms.toFixed(1)} ms, server ${sample.serverUsPerOp.toFixed(0)} us/op`);
+        console.log(`${label} #${i + 1}: ${Math.round(sample.opsPerSec)} ops/s, p99 ${sample.p99Ms.toFixed(1)} ms, server ${sample.serverUsPerOp.toFixed(0)} us/op, late ticks ${sample.leaderStallsPer10s.toFixed(1)}/10 s`);
       }
     }
   } finally {
