@@ -13,7 +13,7 @@ export type ForwardKind = "propose" | "conf_change" | "ping" | "lease_ttl" | "le
 
 export class Forwarder {
   private nextRequestId = 1n;
-  private readonly waiting = new Map<bigint, Waiter<ForwardResponse>>();
+  private readonly waiting = new Map<bigint, Waiter<ForwardResponse> & { kind: ForwardKind }>();
 
   constructor(
     private readonly network: PeerNetwork,
@@ -39,6 +39,7 @@ export class Forwarder {
             waiter.resolve(response);
           },
           reject: waiter.reject,
+          kind,
         });
       },
       () => this.waiting.delete(requestId),
@@ -57,8 +58,12 @@ export class Forwarder {
     else waiter.resolve(response);
   }
 
-  failAll(message: string): void {
-    for (const waiter of this.waiting.values()) waiter.reject(new NodeError("unavailable", message));
+  /** Ends every wait: a write passed on may still commit at the leader, so its caller is told the outcome is open. */
+  failAll(message: string, writeMessage: string = message): void {
+    for (const waiter of this.waiting.values()) {
+      const mayBeApplied = waiter.kind === "propose" || waiter.kind === "conf_change";
+      waiter.reject(new NodeError("unavailable", mayBeApplied ? writeMessage : message));
+    }
     this.waiting.clear();
   }
 }

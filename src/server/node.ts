@@ -53,7 +53,7 @@ import { encodeMemberContext, readMembers, type MemberInfo } from "./members.ts"
 import { MembershipLoop } from "./membership-loop.ts";
 import { createNodeMetrics, type NodeMetrics } from "./node-metrics.ts";
 import type { PeerNetwork } from "./peer-network.ts";
-import { RaftDriver, toNodeError } from "./raft-driver.ts";
+import { RaftDriver, toNodeError, WRITE_CUT_OFF_MESSAGE, WriteOutcomeUnknown } from "./raft-driver.ts";
 import type { ApplyOutcome } from "./apply-outcome.ts";
 import type { Storage } from "../storage/index.ts";
 import { forgetEncoded, MAX_LEASE_TTL_SECONDS } from "../storage/index.ts";
@@ -194,7 +194,7 @@ export class DkvNode implements KvNode {
     clearInterval(this.tickTimer);
     await this.driver.flush();
     this.driver.stop();
-    this.forwarder.failAll("the member is shutting down");
+    this.forwarder.failAll("the member is shutting down; retry on another member", WRITE_CUT_OFF_MESSAGE);
     this.watches.endAll("the member is shutting down; watch again on another member");
     await this.d.network.close();
     this.d.store.close();
@@ -406,8 +406,10 @@ export class DkvNode implements KvNode {
         try {
           return kind === "conf_change" ? await this.driver.proposeConfChange(decodeConfChange(data), signal) : await this.driver.propose(data, signal);
         } catch (error) {
-          // The core refused before proposing (leadership just moved): safe to try the new leader.
-          if (error instanceof NodeError && error.code === "unavailable" && !this.driver.isLeader && Date.now() < deadline) continue;
+          // The core refused before proposing, or a new leader overwrote the entry (leadership just moved):
+          // safe to try the new leader. Not a proposal cut off by a stop: it may still commit elsewhere.
+          const notApplied = error instanceof NodeError && !(error instanceof WriteOutcomeUnknown) && error.code === "unavailable";
+          if (notApplied && !this.driver.isLeader && Date.now() < deadline) continue;
           throw error;
         }
       }

@@ -40,6 +40,16 @@ const READ_INDEX_RETRY_TICKS = 5;
  * a disk that refused one image refused hundreds a second, each logged.
  */
 const SNAPSHOT_RETRY_TICKS = 100;
+/** What a write still waiting for its commit learns when the node stops. */
+export const WRITE_CUT_OFF_MESSAGE =
+  "the node stopped before this write was confirmed; it may still be applied by the other members: read before retrying a compare-and-swap or transaction";
+
+/** A proposal that is in the log but whose outcome this node will not see: nobody here may propose it again. */
+export class WriteOutcomeUnknown extends NodeError {
+  constructor() {
+    super("unavailable", WRITE_CUT_OFF_MESSAGE);
+  }
+}
 
 interface ReadBatch {
   waiters: Array<{ resolve: () => void; reject: (e: NodeError) => void }>;
@@ -189,7 +199,8 @@ export class RaftDriver {
   stop(): void {
     this.stopped = true;
     const error = new NodeError("unavailable", "the node is shutting down; retry on another member");
-    this.proposals.rejectAll(error);
+    // A proposal may already be in other members' logs and commit there: retrying it blindly could apply it twice.
+    this.proposals.rejectAll(new WriteOutcomeUnknown());
     for (const w of this.queuedReads) w.reject(error);
     for (const batch of this.inflightReads.values()) for (const w of batch.waiters) w.reject(error);
     for (const batch of this.readsAwaitingApply) for (const w of batch.waiters) w.reject(error);

@@ -259,6 +259,29 @@ describe("members in one process", () => {
     for (const n of nodes) expect(decode((await n.get("k99", "linearizable")).kv?.value)).toBe(String(WRITES - 1));
   });
 
+  test("writes still waiting when a member stops are told their outcome is open, not to retry blindly (proposed here, or passed on to the leader)", async () => {
+    const { hub, nodes, stores, names } = await startCluster(3);
+    const leader = await leaderWithTwoVoters(nodes);
+    const li = nodes.indexOf(leader);
+    const [fi, oi] = [0, 1, 2].filter((i) => i !== li) as [number, number];
+    // The leader hears the follower but reaches nobody: what it is given is logged, never committed.
+    hub.cut.add(`${names[li]}>${names[fi]}`);
+    hub.cut.add(`${names[li]}>${names[oi]}`);
+    hub.cut.add(`${names[oi]}>${names[li]}`);
+    const before = stores[li]!.log.lastIndex();
+    const forwarded = nodes[fi]!.put("passed-on", text("x")).catch((error: unknown) => error);
+    await until("the forwarded write in the leader's log", 5000, () => stores[li]!.log.lastIndex() > before);
+    await nodes[fi]!.stop();
+    const proposed = leader.put("proposed-here", text("y")).catch((error: unknown) => error);
+    await until("the leader's own write in its log", 5000, () => stores[li]!.log.lastIndex() > before + 1);
+    await leader.stop();
+    for (const outcome of [await forwarded, await proposed]) {
+      expect(outcome).toBeInstanceOf(NodeError);
+      expect((outcome as NodeError).code).toBe("unavailable");
+      expect((outcome as NodeError).message).toMatch(/may still be applied by the other members: read before retrying a compare-and-swap or transaction/);
+    }
+  });
+
   test("a failed snapshot is tried again after a pause (100 ticks), not after every later write", async () => {
     const { nodes, stores } = await startCluster(1, "200ms", { "snapshot-count": "20" });
     const node = nodes[0]!;
