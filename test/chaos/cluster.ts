@@ -15,6 +15,8 @@ export const CLIENT_PORT = 2379;
 /** Election and heartbeat timing for chaos clusters: faults resolve within a second or two. */
 export const CHAOS_FLAGS = ["--heartbeat-interval", "50ms", "--election-timeout", "500ms", "--snapshot-count", "300"];
 const OUTPUT_CHUNKS_MAX = 2000;
+/** A SIGTERM'd member hands its lead over (at most 3 s) and exits; serve itself gives up after 10 s. */
+const STOP_DEADLINE_MS = 15_000;
 
 export interface ChaosMember {
   index: number;
@@ -105,6 +107,20 @@ export class ChaosCluster {
     m.process = undefined;
     m.paused = false;
     m.output.push(`\n===== killed ${m.name} (pid ${proc.pid}) =====\n`);
+  }
+
+  /** SIGTERM, waiting until the process is gone (SIGKILL after STOP_DEADLINE_MS: a stop that hangs is reported by its exit code). */
+  async stop(m: ChaosMember): Promise<number | null> {
+    const proc = m.process;
+    if (!proc) return null;
+    proc.kill("SIGTERM");
+    const timer = setTimeout(() => proc.kill("SIGKILL"), STOP_DEADLINE_MS);
+    const code = await proc.exited;
+    clearTimeout(timer);
+    m.process = undefined;
+    m.paused = false;
+    m.output.push(`\n===== stopped ${m.name} (pid ${proc.pid}, exit ${code}) =====\n`);
+    return code;
   }
 
   pause(m: ChaosMember): void {

@@ -1,6 +1,7 @@
 // The nemesis: one fault at a time on a ChaosCluster, each held for a few
 // seconds and then healed: kill -9 (of one member, or all at once) and
-// restart on the same data dir,
+// restart on the same data dir, a graceful stop (SIGTERM, as systemd or a
+// rolling update does) of the leader with writes in flight and its restart,
 // SIGSTOP/SIGCONT, network partitions (one member isolated, minority /
 // majority, a one-way cut, a non-transitive "bridge"), and removing then
 // re-adding a member. Which faults, in what order, how long and on whom is
@@ -16,6 +17,7 @@ export type FaultKind =
   | "kill"
   | "kill-leader"
   | "kill-all"
+  | "stop-leader"
   | "pause"
   | "pause-leader"
   | "isolate-leader"
@@ -24,7 +26,7 @@ export type FaultKind =
   | "bridge"
   | "membership";
 
-export const ALL_FAULTS: readonly FaultKind[] = ["kill", "kill-leader", "kill-all", "pause", "pause-leader", "isolate-leader", "split", "one-way", "bridge", "membership"];
+export const ALL_FAULTS: readonly FaultKind[] = ["kill", "kill-leader", "kill-all", "stop-leader", "pause", "pause-leader", "isolate-leader", "split", "one-way", "bridge", "membership"];
 
 export interface Fault {
   kind: FaultKind;
@@ -34,14 +36,16 @@ export interface Fault {
   choiceSeed: number;
 }
 
-/** Faults that make sense for a cluster of `size` (a bridge needs five members). */
-export function faultsFor(size: number): FaultKind[] {
-  return ALL_FAULTS.filter((kind) => kind !== "bridge" || size >= 5);
+/** Faults that make sense for a cluster of `size` (a bridge needs five members), of `only` when given. */
+export function faultsFor(size: number, only: readonly FaultKind[] = ALL_FAULTS): FaultKind[] {
+  const kinds = ALL_FAULTS.filter((kind) => only.includes(kind) && (kind !== "bridge" || size >= 5));
+  if (kinds.length === 0) throw new Error(`none of the faults ${only.join(", ")} can run on ${size} members`);
+  return kinds;
 }
 
 /** Every fault kind once, in a seeded order: the short schedule CI runs. */
-export function scheduleEachOnce(prng: Prng, size: number, holdMsMin: number, holdMsMax: number): Fault[] {
-  const kinds = faultsFor(size);
+export function scheduleEachOnce(prng: Prng, size: number, holdMsMin: number, holdMsMax: number, only?: readonly FaultKind[]): Fault[] {
+  const kinds = faultsFor(size, only);
   for (let i = kinds.length - 1; i > 0; i--) {
     const j = prng.int(i + 1);
     [kinds[i], kinds[j]] = [kinds[j]!, kinds[i]!];
@@ -50,8 +54,8 @@ export function scheduleEachOnce(prng: Prng, size: number, holdMsMin: number, ho
 }
 
 /** Random faults filling about `durationMs` (each fault plus its quiet time counted as hold + quietMs). */
-export function scheduleForDuration(prng: Prng, size: number, durationMs: number, holdMsMin: number, holdMsMax: number, quietMs: number): Fault[] {
-  const kinds = faultsFor(size);
+export function scheduleForDuration(prng: Prng, size: number, durationMs: number, holdMsMin: number, holdMsMax: number, quietMs: number, only?: readonly FaultKind[]): Fault[] {
+  const kinds = faultsFor(size, only);
   const faults: Fault[] = [];
   let plannedMs = 0;
   while (plannedMs < durationMs && faults.length < 10_000) {
@@ -114,6 +118,8 @@ export class Nemesis {
         return this.kill(await this.leaderOr(prng));
       case "kill-all":
         return this.killAll();
+      case "stop-leader":
+        return this.stop(await this.leaderOr(prng));
       case "pause":
         return this.pause(prng.pick(this.cluster.running()));
       case "pause-leader":
@@ -138,6 +144,18 @@ export class Nemesis {
   private async kill(m: ChaosMember): Promise<() => Promise<void>> {
     this.log(`kill -9 ${m.name}`);
     await this.cluster.kill(m);
+    return async () => {
+      this.log(`restart ${m.name} on its data dir`);
+      this.cluster.start(m);
+    };
+  }
+
+  /** SIGTERM: the member hands its lead over and ends the writes it holds; none may be applied twice or lost. */
+  private async stop(m: ChaosMember): Promise<() => Promise<void>> {
+    this.log(`SIGTERM ${m.name}`);
+    const code = await this.cluster.stop(m);
+    this.log(`${m.name} exited with ${code}`);
+    if (code !== 0) throw new Error(`${m.name} did not stop cleanly on SIGTERM (exit ${code}); its log:\n${m.output.join("").split("\n").slice(-15).join("\n")}`);
     return async () => {
       this.log(`restart ${m.name} on its data dir`);
       this.cluster.start(m);

@@ -7,9 +7,10 @@
 import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { BINARY } from "../e2e/cluster.ts";
+import { ALL_FAULTS, type FaultKind } from "./nemesis.ts";
 import { describeReport, runScenario } from "./scenario.ts";
 
-const USAGE = "usage: bun run test/chaos/run.ts [--nodes 3|5|N] [--duration SECONDS] [--seed N] [--clients N] [--keys N] [--hold-min MS] [--hold-max MS]";
+const USAGE = "usage: bun run test/chaos/run.ts [--nodes 3|5|N] [--duration SECONDS] [--seed N] [--clients N] [--keys N] [--hold-min MS] [--hold-max MS] [--faults KIND,KIND...]";
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -21,6 +22,7 @@ async function main(): Promise<number> {
       keys: { type: "string" },
       "hold-min": { type: "string" },
       "hold-max": { type: "string" },
+      faults: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -38,6 +40,9 @@ async function main(): Promise<number> {
   if (!existsSync(binary)) throw new Error(`no dkv binary at ${binary}: run \`npm run build\` or set DKV_CHAOS_BINARY`);
   const seed = number("seed", values.seed, 0) ?? Math.floor(Math.random() * 2 ** 32);
   const durationS = number("duration", values.duration, 1);
+  const faults = values.faults?.split(",").map((f) => f.trim()) ?? [];
+  const unknown = faults.filter((f) => !(ALL_FAULTS as readonly string[]).includes(f));
+  if (unknown.length > 0) throw new Error(`unknown fault ${unknown.join(", ")}: choose from ${ALL_FAULTS.join(", ")}\n${USAGE}`);
   const options = {
     size: number("nodes", values.nodes, 1)!,
     seed,
@@ -46,6 +51,7 @@ async function main(): Promise<number> {
     ...optional("keysCount", number("keys", values.keys, 1)),
     ...optional("holdMsMin", number("hold-min", values["hold-min"], 100)),
     ...optional("holdMsMax", number("hold-max", values["hold-max"], 100)),
+    ...(faults.length > 0 ? { faults: faults as FaultKind[] } : {}),
   };
   console.log(`chaos: ${options.size} members, seed ${seed}${durationS ? `, ${durationS} s of faults` : ", each fault once"} ...`);
   return runScenario(options).then((report) => {

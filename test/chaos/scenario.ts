@@ -11,7 +11,7 @@ import { waitFor } from "../e2e/cluster.ts";
 import { ChaosCluster, type ChaosMember } from "./cluster.ts";
 import { describeOperation, type Operation } from "./history.ts";
 import { checkHistory, formatCheckResult, type CheckResult } from "./linearizability.ts";
-import { describeSchedule, Nemesis, RECOVERY_DEADLINE_MS, scheduleEachOnce, scheduleForDuration, type Fault } from "./nemesis.ts";
+import { ALL_FAULTS, describeSchedule, Nemesis, RECOVERY_DEADLINE_MS, scheduleEachOnce, scheduleForDuration, type Fault, type FaultKind } from "./nemesis.ts";
 import { ensurePrerequisites, NamespaceNetwork } from "./netns.ts";
 import { Prng } from "./prng.ts";
 import { rpc, Recorder, Workload } from "./workload.ts";
@@ -31,6 +31,8 @@ export interface ScenarioOptions {
   quietMs?: number;
   /** Search budget of the linearizability checker, per key. */
   stepBudgetPerKey?: number;
+  /** Only these fault kinds (default: all). */
+  faults?: readonly FaultKind[];
 }
 
 const DEFAULTS = {
@@ -41,6 +43,7 @@ const DEFAULTS = {
   holdMsMax: 3500,
   quietMs: 1000,
   stepBudgetPerKey: 3_000_000,
+  faults: ALL_FAULTS,
 };
 
 /** Requests recorded before a run counts as having exercised the store at all. */
@@ -70,8 +73,8 @@ export async function runScenario(input: ScenarioOptions): Promise<ScenarioRepor
   const prng = new Prng(options.seed);
   const schedule =
     options.durationMs === undefined
-      ? scheduleEachOnce(prng.fork("schedule"), options.size, options.holdMsMin, options.holdMsMax)
-      : scheduleForDuration(prng.fork("schedule"), options.size, options.durationMs, options.holdMsMin, options.holdMsMax, options.quietMs);
+      ? scheduleEachOnce(prng.fork("schedule"), options.size, options.holdMsMin, options.holdMsMax, options.faults)
+      : scheduleForDuration(prng.fork("schedule"), options.size, options.durationMs, options.holdMsMin, options.holdMsMax, options.quietMs, options.faults);
   const recorder = new Recorder();
   const failures: string[] = [];
   const network = await NamespaceNetwork.create(options.size);
