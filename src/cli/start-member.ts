@@ -17,6 +17,7 @@ import { createTcpPeerNetwork } from "../server/tcp-network.ts";
 import { loadTlsFiles } from "../certs/index.ts";
 import type { PeerTlsMaterial } from "../transport/index.ts";
 import { CertificateReloader, type CertificateTarget, type PemMaterial } from "./certificate-reload.ts";
+import { checkListenAddresses } from "./listen-check.ts";
 
 /** Reads the --peer-* files; a missing or bad file is a one-line error naming it. */
 function peerTlsMaterial(config: NodeConfig, log: Logger): PeerTlsMaterial | undefined {
@@ -80,6 +81,7 @@ export async function startMember(config: NodeConfig): Promise<RunningMember> {
   const tls = peerTlsMaterial(config, log);
   const clientTls = checkClientTls(config, log);
   const authFile = loadAuth(config, log);
+  checkListenAddresses(config);
   const store = openMemberStorage(config, log);
   let api: ApiServerHandle | undefined;
   let node: DkvNode | undefined;
