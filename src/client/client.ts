@@ -292,7 +292,7 @@ export class DkvClient {
     const timeoutMs = options.timeoutMs ?? DEFAULT_SNAPSHOT_TIMEOUT_MS;
     const policy = { operation: `snapshot save to ${path}`, idempotent: true, preferLeader: false, deadlineMs: timeoutMs, attemptTimeoutMs: timeoutMs };
     return this.run(policy, async (c, signal) => {
-      const written = await writeVerifiedSnapshot(c.maintenance.snapshot({}, { signal }), path);
+      const written = await writeVerifiedSnapshot(() => c.maintenance.snapshot({}, { signal }), path);
       return { ...written, path, endpoint: c.endpoint.address };
     });
   }

@@ -77,3 +77,11 @@ export class SnapshotIntegrityError extends DkvClientError {
     super(message, "snapshot_integrity");
   }
 }
+
+/** A file on this machine could not be written (a backup to a full disk, a directory that does not exist): never retried elsewhere. */
+export class LocalFileError extends DkvClientError {
+  override name = "LocalFileError";
+  constructor(message: string) {
+    super(message, "local_file");
+  }
+}

@@ -3,10 +3,10 @@
 // sent twice.
 import { afterEach, describe, expect, test } from "bun:test";
 import { Code } from "@connectrpc/connect";
-import { mkdtempSync, rmSync, existsSync, readFileSync } from "node:fs";
+import { mkdtempSync, rmSync, existsSync, readFileSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ClusterUnavailableError, createDkvClient, OutcomeUnknownError, ServerError, SnapshotIntegrityError } from "../../src/client/index.ts";
+import { ClusterUnavailableError, createDkvClient, LocalFileError, OutcomeUnknownError, ServerError, SnapshotIntegrityError } from "../../src/client/index.ts";
 import { FakeCluster } from "./fake-cluster.ts";
 
 let cluster: FakeCluster | undefined;
@@ -257,6 +257,27 @@ describe("snapshot save", () => {
       await expect(client.saveSnapshot(join(dir, "bad.db"))).rejects.toThrow(SnapshotIntegrityError);
       expect(existsSync(join(dir, "bad.db"))).toBe(false);
       expect(existsSync(join(dir, "bad.db.part"))).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("a full disk is a local error at once, not a backup reported saved nor a failover to the next member", async () => {
+    const c = await start();
+    const client = createDkvClient({ endpoints: c.endpoints() });
+    for (let i = 0; i < 20; i++) await client.put(`key-${i}`, `value-${i}`);
+    const dir = mkdtempSync(join(tmpdir(), "dkv-snap-"));
+    try {
+      // The ".part" file the backup is written to leads to /dev/full: every write fails with ENOSPC.
+      symlinkSync("/dev/full", join(dir, "full.db.part"));
+      const failure = await client.saveSnapshot(join(dir, "full.db")).catch((error: unknown) => error);
+      expect(failure).toBeInstanceOf(LocalFileError);
+      expect((failure as Error).message).toBe(`cannot write the backup ${join(dir, "full.db")}: no space left on device (ENOSPC)`);
+      expect(existsSync(join(dir, "full.db"))).toBe(false);
+      expect(existsSync(join(dir, "full.db.part"))).toBe(false);
+      // A directory that is not there: the same kind of error, naming the cause.
+      const missing = await client.saveSnapshot(join(dir, "no-such-dir", "b.db")).catch((error: unknown) => error);
+      expect((missing as Error).message).toBe(`cannot write the backup ${join(dir, "no-such-dir", "b.db")}: no such directory (ENOENT)`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
