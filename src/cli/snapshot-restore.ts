@@ -71,7 +71,8 @@ export const snapshotRestoreCommand = defineCommand({
       });
     } catch (error) {
       if (error instanceof StorageError) throw new CliError(error.message);
-      throw error;
+      // SQLite's own errors (a full disk) do not say where: the restore left nothing behind in dataDir.
+      throw new CliError(`restoring ${args.file} into ${dataDir} failed: ${error instanceof Error ? error.message : String(error)}`);
     }
     const members = config.initialCluster.map((m) => ({ name: m.name, peer_address: m.peerAddress, client_address: clients.get(m.name) ?? "" }));
     if (args.output === "json") {

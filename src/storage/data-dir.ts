@@ -111,7 +111,13 @@ function ensureDirectory(dir: string): void {
     }
     return;
   }
-  mkdirSync(dir, { recursive: true });
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (error) {
+    const code = (error as { code?: unknown })?.code;
+    const reason = code === "EROFS" ? "read-only file system" : code === "EACCES" ? "permission denied" : code === "ENOSPC" ? "no space left on device" : String((error as Error)?.message ?? error);
+    throw new StorageError("io", dir, `cannot create the data dir ${dir}: ${reason}`);
+  }
 }
 
 function checkNotForeign(paths: DataDirPaths): void {

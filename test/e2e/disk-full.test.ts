@@ -4,12 +4,16 @@
 // taking writes; once there is room again the member restarts from its data
 // dir and catches up, every acknowledged write in place.
 //
-// The disk is a small tmpfs this test mounts (root is available here, as for
-// the chaos test's network namespaces) and unmounts afterwards.
+// Also: a backup restored onto a disk too small for it, and a data dir on a
+// read-only file system, each refused in one line that names the place.
+//
+// The disks are small tmpfs mounts this test makes (root is available here,
+// as for the chaos test's network namespaces) and unmounts afterwards.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { Cluster, getKey, setKey, waitFor, type Member } from "./cluster.ts";
+import { existsSync, readdirSync } from "node:fs";
+import { Cluster, freePort, getKey, runCli, setKey, waitFor, type Member } from "./cluster.ts";
 
 const DISK_BYTES = 4 * 1024 * 1024;
 /** Values this size fill the small disk in ~70 writes. */
@@ -18,8 +22,17 @@ const MAX_WRITES = 400;
 
 let cluster: Cluster;
 let disk: string;
-let mounted = false;
+const mounts: string[] = [];
 let small: Member;
+
+/** A tmpfs of `bytes` at a new directory under the cluster's root. */
+function mountTmpfs(name: string, options: string): string {
+  const at = join(cluster.root, name);
+  mkdirSync(at);
+  run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", at]);
+  mounts.push(at);
+  return at;
+}
 
 function run(args: string[]): void {
   const result = Bun.spawnSync(args, { stderr: "pipe", timeout: 10_000 });
@@ -32,10 +45,7 @@ function valueOf(i: number): string {
 
 beforeAll(async () => {
   cluster = new Cluster({ size: 3, firstHost: 111 });
-  disk = join(cluster.root, "small-disk");
-  mkdirSync(disk);
-  run(["mount", "-t", "tmpfs", "-o", `size=${DISK_BYTES}`, "tmpfs", disk]);
-  mounted = true;
+  disk = mountTmpfs("small-disk", `size=${DISK_BYTES}`);
   small = cluster.members[2]!;
   small.dataDir = join(disk, small.name);
   await cluster.startAll();
@@ -45,12 +55,12 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await cluster?.stopAll();
-  if (mounted) Bun.spawnSync(["umount", "-l", disk], { timeout: 10_000 });
+  for (const at of mounts) Bun.spawnSync(["umount", "-l", at], { timeout: 10_000 });
   cluster?.cleanup();
 });
 
-describe("a member's disk fills up", () => {
-  test("it exits 1 with the reason, the others keep writing, and after a restart with room it has every acknowledged write", async () => {
+describe("disks that are full or read-only", () => {
+  test("a member whose disk fills up exits 1 with the reason, the others keep writing, and after a restart with room it has every acknowledged write", async () => {
     const others = cluster.members.filter((m) => m !== small);
     const acknowledged: number[] = [];
     let writes = 0;
@@ -90,4 +100,23 @@ describe("a member's disk fills up", () => {
     await setKey(endpoint, "after", "room");
     expect(await getKey(cluster.endpoint(others[0]!), "after")).toBe("room");
   }, 120_000);
+
+  test("a backup restored onto a disk too small for it: one line naming the data dir, nothing left there", () => {
+    const backup = join(cluster.root, "backup.db");
+    const endpoints = cluster.members.filter((m) => m.process).map((m) => `${m.host}:${m.clientPort}`).join(",");
+    expect(runCli("snapshot", "save", backup, "--endpoints", endpoints).code).toBe(0);
+    const tiny = mountTmpfs("tiny-disk", "size=1m");
+    const target = join(tiny, "restored");
+    const restore = runCli("snapshot", "restore", backup, "--data-dir", target, "--name", "r0", "--initial-cluster", "r0=127.0.0.1:2380");
+    expect({ code: restore.code, stderr: restore.stderr.trimEnd() }).toEqual({ code: 1, stderr: `dkv: restoring ${backup} into ${target} failed: database or disk is full` });
+    expect(existsSync(target)).toBe(false);
+    expect(readdirSync(tiny)).toEqual([]);
+  }, 60_000);
+
+  test("a data dir on a read-only file system: one line, exit 1", () => {
+    const readOnly = mountTmpfs("read-only", "size=1m,ro");
+    const dataDir = join(readOnly, "d");
+    const serve = runCli("serve", "--data-dir", dataDir, "--listen-client-address", `127.0.0.1:${freePort()}`, "--listen-peer-address", `127.0.0.1:${freePort()}`);
+    expect({ code: serve.code, line: serve.stderr.trimEnd().split("\n").pop() }).toEqual({ code: 1, line: `dkv: cannot create the data dir ${dataDir}: read-only file system` });
+  });
 });
