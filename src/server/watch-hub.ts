@@ -32,9 +32,15 @@ export interface WatchLimits {
   historyBytes: number;
   /** Changes a watcher may have waiting before it is ended as too slow. */
   queuedEvents: number;
+  /**
+   * ...and bytes of keys and values among them. The queue holds values the
+   * state may have overwritten since: a watcher that never reads must not
+   * keep 100,000 large values alive.
+   */
+  queuedBytes: number;
 }
 
-export const DEFAULT_WATCH_LIMITS: WatchLimits = { historyEvents: 10_000, historyBytes: 64 * 1024 * 1024, queuedEvents: 100_000 };
+export const DEFAULT_WATCH_LIMITS: WatchLimits = { historyEvents: 10_000, historyBytes: 64 * 1024 * 1024, queuedEvents: 100_000, queuedBytes: 64 * 1024 * 1024 };
 
 const NO_VALUE = new Uint8Array(0);
 
@@ -193,7 +199,7 @@ export class WatchHub {
         `revision ${from} is older than this member's watch history, which starts at revision ${this.completeFrom}: read the keys again (get or list) and watch from that answer's revision plus one`,
       );
     }
-    const watcher = new Watcher(filter, from, this.limits.queuedEvents, (w) => this.watchers.delete(w));
+    const watcher = new Watcher(filter, from, { events: this.limits.queuedEvents, bytes: this.limits.queuedBytes }, (w) => this.watchers.delete(w));
     const history = this.historyFrom(from);
     watcher.offer(history.changes, history.previous);
     this.watchers.add(watcher);
@@ -262,6 +268,7 @@ export class Watcher {
   private queue: KeyValue[] = [];
   /** Parallel to queue, only for a watcher that asked for prev_kv. */
   private previousQueue: Array<KeyValue | undefined> = [];
+  private queuedBytes = 0;
   private failure: NodeError | undefined;
   private wake: (() => void) | undefined;
   private closed = false;
@@ -270,7 +277,7 @@ export class Watcher {
     private readonly filter: WatchFilter,
     /** Changes before this revision are not reported. */
     private readonly from: number,
-    private readonly maxQueued: number,
+    private readonly maxQueued: { events: number; bytes: number },
     private readonly onClose: (watcher: Watcher) => void,
   ) {}
 
@@ -283,14 +290,18 @@ export class Watcher {
       const change = changes[i]!;
       if (change.modRevision >= this.from && matches(this.filter, change)) {
         this.queue.push(change);
+        this.queuedBytes += bytesOf(change, withPrevious ? previous[i] : undefined);
         if (withPrevious) this.previousQueue.push(previous[i]);
       }
     }
-    if (this.queue.length > this.maxQueued) {
+    const tooMany = this.queue.length > this.maxQueued.events;
+    if (tooMany || this.queuedBytes > this.maxQueued.bytes) {
       const resumeAt = this.queue[0]!.modRevision;
       this.queue = [];
       this.previousQueue = [];
-      this.fail(new NodeError("unavailable", `the watch fell more than ${this.maxQueued} changes behind; watch again from revision ${resumeAt}`));
+      this.queuedBytes = 0;
+      const behind = tooMany ? `${this.maxQueued.events} changes` : `${this.maxQueued.bytes} bytes of changes`;
+      this.fail(new NodeError("unavailable", `the watch fell more than ${behind} behind; watch again from revision ${resumeAt}`));
       this.onClose(this);
       return;
     }
@@ -326,6 +337,7 @@ export class Watcher {
       const previous = this.previousQueue;
       this.queue = [];
       this.previousQueue = [];
+      this.queuedBytes = 0;
       return changes.map((change, i) => toEvent(change, previous[i]));
     }
     if (this.failure !== undefined) throw this.failure;

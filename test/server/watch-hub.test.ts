@@ -90,14 +90,14 @@ describe("WatchHub", () => {
   });
 
   test("the history is bounded by count and bytes; older start revisions are refused with failed_precondition", () => {
-    const hub = new WatchHub(1, { historyEvents: 3, historyBytes: 1_000_000, queuedEvents: 100 });
+    const hub = new WatchHub(1, { historyEvents: 3, historyBytes: 1_000_000, queuedEvents: 100, queuedBytes: 1_000_000 });
     for (let i = 1; i <= 5; i++) hub.publish([put(i, "k")]);
     expect(hub.oldestRevision).toBe(3);
     expect(() => hub.watch({ key: "k", prefix: false }, 2, 5)).toThrow(NodeError);
     expect(() => hub.watch({ key: "k", prefix: false }, 2, 5)).toThrow(/starts at revision 3/);
     hub.watch({ key: "k", prefix: false }, 3, 5).close();
 
-    const small = new WatchHub(1, { historyEvents: 100, historyBytes: 10, queuedEvents: 100 });
+    const small = new WatchHub(1, { historyEvents: 100, historyBytes: 10, queuedEvents: 100, queuedBytes: 1_000_000 });
     small.publish([put(1, "k", "12345"), put(2, "k", "12345")]); // 6 bytes each: only the newest fits
     expect(small.oldestRevision).toBe(2);
   });
@@ -109,7 +109,7 @@ describe("WatchHub", () => {
   });
 
   test("a watcher that falls too far behind is ended with where to start again", async () => {
-    const hub = new WatchHub(1, { historyEvents: 100, historyBytes: 1_000_000, queuedEvents: 2 });
+    const hub = new WatchHub(1, { historyEvents: 100, historyBytes: 1_000_000, queuedEvents: 2, queuedBytes: 1_000_000 });
     const slow = hub.watch({ key: "", prefix: true }, 0, 0);
     hub.publish([put(1, "a"), put(2, "b"), put(3, "c")]);
     const error = await slow.next(1000).catch((e: unknown) => e);
@@ -117,6 +117,24 @@ describe("WatchHub", () => {
     expect((error as NodeError).code).toBe("unavailable");
     expect((error as NodeError).message).toContain("watch again from revision 1");
     expect(hub.watching).toBe(0);
+  });
+
+  test("a watcher holding too many bytes of changes is ended too, even with few changes waiting", async () => {
+    const hub = new WatchHub(1, { historyEvents: 100, historyBytes: 1_000_000, queuedEvents: 100, queuedBytes: 2_000 });
+    const slow = hub.watch({ key: "", prefix: true }, 0, 0);
+    const reader = hub.watch({ key: "", prefix: true }, 0, 0);
+    hub.publish([put(1, "a", "x".repeat(900))]);
+    expect((await reader.next(1000)).length).toBe(1);
+    hub.publish([put(2, "b", "y".repeat(900))]);
+    expect((await reader.next(1000)).length).toBe(1);
+    hub.publish([put(3, "c", "z".repeat(900))]);
+    // The one that reads as it goes never holds more than one change; the other now holds three, 2,703 bytes.
+    expect((await reader.next(1000)).length).toBe(1);
+    const error = await slow.next(1000).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NodeError);
+    expect((error as NodeError).message).toBe("the watch fell more than 2000 bytes of changes behind; watch again from revision 1");
+    expect(hub.watching).toBe(1);
+    reader.close();
   });
 
   test("a state replaced by a snapshot ends every watcher; the history starts after the snapshot", async () => {
