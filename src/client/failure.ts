@@ -75,7 +75,11 @@ export function classifyFailure(error: unknown): Failure {
   if (timeout) return { kind: "lost", code: "deadline_exceeded", message: timeout.message };
   if (error instanceof ConnectError) {
     const code = codeName(error.code);
-    const message = firstLine(error.rawMessage || code);
+    let message = firstLine(error.rawMessage || code);
+    // connect-es's words for an answer that is not the Connect protocol at all: some other HTTP server,
+    // or for 404 also a dkv member older than the method called.
+    if (message === "HTTP 404") message += ": no such method here (an older dkv member, or not a dkv client port)";
+    else if (/^HTTP \d{3}$|^unsupported content type /.test(message)) message += ": this is not a dkv client port (check the endpoint's host and port)";
     return { kind: TRANSIENT_CODES.has(error.code) ? "transient" : "final", code, message };
   }
   // Anything else (a broken body, a parse error) happened after the request was sent.

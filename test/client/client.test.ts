@@ -138,6 +138,24 @@ describe("failover", () => {
 });
 
 describe("errors that are not retried", () => {
+  test("an endpoint that is some other HTTP server is named as not a dkv client port", async () => {
+    const answers = [
+      { status: 501, type: "text/html", said: "HTTP 501: this is not a dkv client port (check the endpoint's host and port)" },
+      { status: 200, type: "text/html", said: "unsupported content type text/html: this is not a dkv client port (check the endpoint's host and port)" },
+      { status: 404, type: "text/plain", said: "HTTP 404: no such method here (an older dkv member, or not a dkv client port)" },
+    ];
+    for (const answer of answers) {
+      const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("<html>a web page</html>", { status: answer.status, headers: { "content-type": answer.type } }) });
+      try {
+        const error = await createDkvClient({ endpoints: [`127.0.0.1:${server.port}`] }).get("k").catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(ServerError);
+        expect((error as Error).message).toStartWith(answer.said);
+      } finally {
+        server.stop(true);
+      }
+    }
+  });
+
   test("invalid_argument comes back at once from the first endpoint, not after trying the others", async () => {
     const c = await start();
     c.node("n1").knobs.failWith = { code: Code.InvalidArgument, message: "key too long" };
