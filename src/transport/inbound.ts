@@ -62,6 +62,10 @@ export class InboundConnection {
       return;
     }
     this.context.stats.bytesReceived += chunk.length;
+    if (this.peerId === null && this.decoder.bufferedBytes === 0 && looksLikeHttp(chunk)) {
+      this.refuseHttp();
+      return;
+    }
     const stop = receiveChunk(this.decoder, chunk, (frame) => this.onFrame(frame));
     if (stop !== undefined) {
       this.context.stats.protocolErrors++;
@@ -142,6 +146,24 @@ export class InboundConnection {
     this.context.stats.framesSent += result.framesWritten;
     this.context.stats.bytesSent += result.bytesWritten;
     this.context.stats.partialWrites += result.partialWrites;
+  }
+
+  /**
+   * A client (curl, a dkv client) pointed at the peer port: answer in its own
+   * protocol, so it is told where to go instead of seeing a reset; then close.
+   */
+  private refuseHttp(): void {
+    this.context.stats.protocolErrors++;
+    const body = "this is a dkv member's peer port (raft traffic between members); clients connect to its client port (--listen-client-address, 2379 by default)\n";
+    const response = `HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
+    this.socket.write(response);
+    const who = this.remote;
+    const line = this.refusals.note("frame", `closed peer connection from ${who}: an HTTP request on the peer port (a client pointed at the wrong port?)`);
+    if (line !== undefined) this.context.logger.warn(line);
+    this.context.stats.connectionsRefused++;
+    // end(), not terminate(): the answer must reach the client before the connection goes.
+    this.socket.end();
+    this.onClose();
   }
 
   private refuse(kind: RefusalKind, reason: string): void {
@@ -228,4 +250,13 @@ export function inboundHandlers(
       context.logger.warn(`peer connection from ${socket.data?.peerId ?? socket.remoteAddress} failed: ${error.message}`);
     },
   };
+}
+
+const HTTP_METHODS = ["GET ", "POST", "PUT ", "HEAD", "DELE", "OPTI", "PATC", "PRI "];
+
+/** The first bytes of an HTTP/1.x request (or of HTTP/2's preface): no frame length starts with these letters. */
+function looksLikeHttp(chunk: Uint8Array): boolean {
+  if (chunk.length < 4) return false;
+  const start = String.fromCharCode(chunk[0]!, chunk[1]!, chunk[2]!, chunk[3]!);
+  return HTTP_METHODS.includes(start);
 }

@@ -260,6 +260,22 @@ describe("hostile input on the peer port", () => {
     await expectStillServing(port, inbox);
   });
 
+  test("an HTTP request on the peer port is answered 400, naming the client port, then closed", async () => {
+    const inbox = new Inbox();
+    const b = fleet.make("n2", inbox);
+    const port = b.transport.listen({ host: "127.0.0.1", port: 0 }).port;
+    const client = await rawClient(port);
+    client.socket.write("POST /dkv.v1.DkvAPI/Get HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}");
+    await client.closed;
+    const answer = Buffer.from(client.received).toString("utf8");
+    expect(answer).toStartWith("HTTP/1.1 400 Bad Request\r\n");
+    expect(answer).toEndWith("\r\n\r\nthis is a dkv member's peer port (raft traffic between members); clients connect to its client port (--listen-client-address, 2379 by default)\n");
+    await b.logger.wait("an HTTP request on the peer port (a client pointed at the wrong port?)");
+    expect(inbox.items.length).toBe(0);
+    expect(b.transport.stats().connectionsRefused).toBe(1);
+    await expectStillServing(port, inbox);
+  });
+
   test("an oversized length prefix, before or after Hello, closes the connection without buffering it", async () => {
     const inbox = new Inbox();
     const b = fleet.make("n2", inbox, { maxFrameBytes: 1 << 20 });
