@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { existsSync, readdirSync } from "node:fs";
-import { Cluster, freePort, getKey, runCli, setKey, waitFor, type Member } from "./cluster.ts";
+import { Cluster, freePort, getKey, leaderOf, runCli, servers, setKey, waitFor, type Member } from "./cluster.ts";
 
 const DISK_BYTES = 4 * 1024 * 1024;
 /** Values this size fill the small disk in ~70 writes. */
@@ -51,6 +51,12 @@ beforeAll(async () => {
   await cluster.startAll();
   const first = cluster.endpoint(cluster.members[0]!);
   await waitFor("a leader", 30_000, () => setKey(first, "probe", "1").then(() => true, () => undefined), 200);
+  // The first test wants the small disk on a follower.
+  if ((await leaderOf(cluster)) === small) runCli("member", "move-leader", cluster.members[0]!.name, "--endpoints", `${cluster.members[0]!.host}:${cluster.members[0]!.clientPort}`);
+  await waitFor("a leader other than the small disk's member", 15_000, async () => {
+    const leader = await leaderOf(cluster);
+    return leader && leader !== small ? true : undefined;
+  });
 }, 60_000);
 
 afterAll(async () => {
@@ -59,46 +65,75 @@ afterAll(async () => {
   cluster?.cleanup();
 });
 
-describe("disks that are full or read-only", () => {
-  test("a member whose disk fills up exits 1 with the reason, the others keep writing, and after a restart with room it has every acknowledged write", async () => {
-    const others = cluster.members.filter((m) => m !== small);
-    const acknowledged: number[] = [];
-    let writes = 0;
-    // Write until the small disk's member has gone, then a few more through the two left.
-    let afterExit = 0;
-    while (writes < MAX_WRITES && afterExit < 5) {
-      const i = writes++;
-      const target = others[i % others.length]!;
-      try {
-        await setKey(cluster.endpoint(target), `big/${i}`, valueOf(i));
-        acknowledged.push(i);
-        if (small.process?.exitCode !== null && small.process?.exitCode !== undefined) afterExit++;
-      } catch {
-        // The member that exited may have been the leader: a new one is elected within a few seconds.
-        await Bun.sleep(200);
-      }
+/**
+ * Writes 60-KB values through the members other than `small` until `small`
+ * (its data dir on `disk`) has exited and five more writes went through;
+ * then gives `disk` room, restarts `small` and checks it holds every
+ * acknowledged write and takes new ones.
+ */
+async function fillUntilExitThenRecover(on: Cluster, small: Member, disk: string): Promise<void> {
+  const others = on.members.filter((m) => m !== small);
+  const acknowledged: number[] = [];
+  let writes = 0;
+  let afterExit = 0;
+  while (writes < MAX_WRITES && afterExit < 5) {
+    const i = writes++;
+    const target = others[i % others.length]!;
+    try {
+      await setKey(on.endpoint(target), `big/${i}`, valueOf(i));
+      acknowledged.push(i);
+      if (small.process?.exitCode !== null && small.process?.exitCode !== undefined) afterExit++;
+    } catch {
+      // The member that exited may have been the leader: a new one is elected within a few seconds.
+      await Bun.sleep(200);
     }
-    const code = await small.process?.exited;
-    expect(code, cluster.logs(small)).toBe(1);
-    const output = small.output.join("");
-    expect(output).toContain("writing the raft log failed; stopping");
-    expect(output).toMatch(/^dkv: writing the raft log failed; stopping: database or disk is full$/m);
-    expect(afterExit).toBe(5);
+  }
+  const code = await small.process?.exited;
+  expect(code, on.logs(small)).toBe(1);
+  expect(small.output.join("")).toMatch(/^dkv: writing the raft log failed; stopping: database or disk is full$/m);
+  expect(afterExit).toBe(5);
 
-    // Room again: the member starts from its data dir and catches up.
-    run(["mount", "-o", `remount,size=${16 * DISK_BYTES}`, disk]);
-    cluster.start(small);
-    const endpoint = cluster.endpoint(small);
-    const last = acknowledged[acknowledged.length - 1]!;
-    await waitFor("the restarted member to catch up", 30_000, () =>
-      getKey(endpoint, `big/${last}`, "serializable").then((v) => (v === valueOf(last) ? true : undefined), () => undefined),
-    );
-    const mismatched: number[] = [];
-    for (const i of acknowledged) if ((await getKey(endpoint, `big/${i}`, "serializable")) !== valueOf(i)) mismatched.push(i);
-    expect(mismatched).toEqual([]);
-    // And it takes writes again.
-    await setKey(endpoint, "after", "room");
-    expect(await getKey(cluster.endpoint(others[0]!), "after")).toBe("room");
+  // Room again: the member starts from its data dir and catches up.
+  run(["mount", "-o", `remount,size=${16 * DISK_BYTES}`, disk]);
+  on.start(small);
+  const endpoint = on.endpoint(small);
+  const last = acknowledged[acknowledged.length - 1]!;
+  await waitFor("the restarted member to catch up", 30_000, () =>
+    getKey(endpoint, `big/${last}`, "serializable").then((v) => (v === valueOf(last) ? true : undefined), () => undefined),
+  );
+  const mismatched: number[] = [];
+  for (const i of acknowledged) if ((await getKey(endpoint, `big/${i}`, "serializable")) !== valueOf(i)) mismatched.push(i);
+  expect(mismatched).toEqual([]);
+  // And it takes writes again.
+  await setKey(endpoint, "after", "room");
+  expect(await getKey(on.endpoint(others[0]!), "after")).toBe("room");
+}
+
+describe("disks that are full or read-only", () => {
+  test("a follower whose disk fills up exits 1 with the reason, the others keep writing, and after a restart with room it has every acknowledged write", async () => {
+    expect(await leaderOf(cluster)).not.toBe(small);
+    await fillUntilExitThenRecover(cluster, small, disk);
+  }, 120_000);
+
+  test("the same for the leader: it goes, a new leader takes the writes, and it comes back with all of them", async () => {
+    const second = new Cluster({ size: 3, firstHost: 114 });
+    const leaderDisk = mountTmpfs("leader-disk", `size=${DISK_BYTES}`);
+    const victim = second.members[0]!;
+    victim.dataDir = join(leaderDisk, victim.name);
+    try {
+      await second.startAll();
+      const all = second.members.map((m) => `${m.host}:${m.clientPort}`).join(",");
+      await waitFor("three voters and the small disk's member leading", 30_000, async () => {
+        const leader = await leaderOf(second);
+        if (leader === victim) return (await servers(second.endpoint(victim))).filter((s) => !s.isLearner).length === 3 || undefined;
+        if (leader) runCli("member", "move-leader", victim.name, "--endpoints", all);
+        return undefined;
+      });
+      await fillUntilExitThenRecover(second, victim, leaderDisk);
+    } finally {
+      await second.stopAll();
+      second.cleanup();
+    }
   }, 120_000);
 
   test("a backup restored onto a disk too small for it: one line naming the data dir, nothing left there", () => {

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BINARY, freePort } from "./cluster.ts";
 
-const HOST = "127.0.0.6";
+const HOST = "127.0.0.99";
 const root = mkdtempSync(join(tmpdir(), "dkv-listen-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
