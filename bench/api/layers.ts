@@ -7,8 +7,8 @@
 //   bun run bench/api/layers.ts [--clients 64] [--seconds 5] [--repeats 3]
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { median, putPoint } from "../compare/put-point.ts";
 import { runLoadgen } from "../compare/run-loadgen.ts";
-import { KEY_COUNT_DEFAULT } from "../compare/workload.ts";
 import { LAYER_MODES, type LayerMode } from "./layer-server.ts";
 
 const SERVER = join(import.meta.dir, "layer-server.ts");
@@ -29,20 +29,7 @@ async function sample(mode: LayerMode, clients: number, seconds: number): Promis
     const { port } = JSON.parse(new TextDecoder().decode(value).split("\n")[0]!) as { port: number };
     const endpoint = { host: "127.0.0.1", port };
     const result = await runLoadgen(
-      {
-        path: "dkv-proto",
-        op: "put",
-        clients,
-        leader: endpoint,
-        members: [endpoint],
-        warmupMs: 1_000,
-        measureMs: seconds * 1000,
-        keyCount: KEY_COUNT_DEFAULT,
-        getFraction: 0.9,
-        serverPids: [child.pid],
-        seed: 0x9e3779b9,
-        grpcClient: "raw",
-      },
+      putPoint({ leader: endpoint, members: [endpoint], clients, warmupMs: 1_000, measureMs: seconds * 1000, serverPids: [child.pid] }),
       LOADGEN_SLACK_MS,
     );
     if (result.errors > 0) throw new Error(`${mode}: ${result.errors} errors, e.g. ${result.errorSamples[0]}`);
@@ -51,12 +38,6 @@ async function sample(mode: LayerMode, clients: number, seconds: number): Promis
     child.kill("SIGTERM");
     await child.exited;
   }
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 const { values } = parseArgs({ options: { clients: { type: "string", default: "64" }, seconds: { type: "string", default: "5" }, repeats: { type: "string", default: "3" } } });

@@ -10,12 +10,13 @@
 // involuntary context switches (from /proc/<pid>/task/<pid>/schedstat and
 // status), which tell a busy leader from one that waits for a core.
 import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { DkvCluster } from "./dkv.ts";
 import type { LoadResult } from "./loadgen.ts";
 import { installExitHandlers, killAll } from "./procs.ts";
+import { median, putPoint } from "./put-point.ts";
 import { runLoadgen } from "./run-loadgen.ts";
-import { KEY_COUNT_DEFAULT } from "./workload.ts";
 
 const LOADGEN_SLACK_MS = 60_000;
 
@@ -65,12 +66,6 @@ async function clusterFsyncs(cluster: DkvCluster): Promise<number> {
   return total;
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
 async function samplePoint(cluster: DkvCluster, clients: number, seconds: number): Promise<Sample> {
   const leader = await cluster.leader();
   if (!leader) throw new Error(`no leader in the cluster on ${cluster.members[0]!.host}`);
@@ -79,20 +74,7 @@ async function samplePoint(cluster: DkvCluster, clients: number, seconds: number
   const fsyncsBefore = await clusterFsyncs(cluster);
   const lateBefore = await lateTicks(leader.host, leader.port);
   const result: LoadResult = await runLoadgen(
-    {
-      path: "dkv-proto",
-      op: "put",
-      clients,
-      leader,
-      members: cluster.endpoints(),
-      warmupMs: 1_000,
-      measureMs: seconds * 1000,
-      keyCount: KEY_COUNT_DEFAULT,
-      getFraction: 0.9,
-      serverPids: cluster.pids(),
-      seed: 0x9e3779b9,
-      grpcClient: "raw",
-    },
+    putPoint({ leader, members: cluster.endpoints(), clients, warmupMs: 1_000, measureMs: seconds * 1000, serverPids: cluster.pids() }),
     LOADGEN_SLACK_MS,
   );
   const after = mainThreadCounters(leaderPid);
@@ -146,8 +128,9 @@ async function main(): Promise<void> {
   const repeats = Number(values.repeats);
   const seconds = Number(values.seconds);
   installExitHandlers();
-  const a = new DkvCluster({ firstHost: 31, binary: values.a });
-  const b = new DkvCluster({ firstHost: 41, binary: values.b });
+  // The members run in a temp dir: relative paths must be made absolute first.
+  const a = new DkvCluster({ firstHost: 31, binary: resolve(values.a) });
+  const b = new DkvCluster({ firstHost: 41, binary: resolve(values.b) });
   const samples: { a: Sample[]; b: Sample[] } = { a: [], b: [] };
   try {
     await Promise.all([a.start(), b.start()]);

@@ -26,6 +26,7 @@ import { GrpcConnection } from "./grpc-h2.ts";
 import { RawGrpcConnection } from "./grpc-raw.ts";
 import { formatProfile, summarizeProfile } from "./profile.ts";
 import { ProtoWriter } from "./protowire.ts";
+import { median } from "./put-point.ts";
 import { runLoadgen as runLoadgenProcess } from "./run-loadgen.ts";
 import { renderProfileSection, renderResults, replaceSection, type Aggregate, type PointRun, type RunInfo } from "./report.ts";
 import { KEY_COUNT_DEFAULT, PATHS, type OpName, type PathName } from "./workload.ts";
@@ -243,13 +244,6 @@ async function checkGrpcClients(leader: Endpoint): Promise<void> {
     }
     conn.close();
   }
-}
-
-function median(values: number[]): number {
-  const sorted = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
-  if (sorted.length === 0) return Number.NaN;
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 function aggregate(runs: PointRun[]): Aggregate[] {

@@ -7,11 +7,12 @@
 // The counters are read from /proc/<pid>/task/*/stat over the middle of the
 // measured window (its first and last quarter left out), and printed per put.
 import { readdirSync, readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { DKV_BINARY_DEFAULT, DkvCluster } from "./dkv.ts";
 import { CLOCK_TICKS_PER_SECOND, installExitHandlers, killAll } from "./procs.ts";
+import { putPoint } from "./put-point.ts";
 import { runLoadgen } from "./run-loadgen.ts";
-import { KEY_COUNT_DEFAULT } from "./workload.ts";
 
 const WARMUP_MS = 2_000;
 const LOADGEN_SLACK_MS = 60_000;
@@ -64,27 +65,15 @@ async function main(): Promise<void> {
   const clients = Number(values.clients);
   const seconds = Number(values.seconds);
   installExitHandlers();
-  const cluster = new DkvCluster({ firstHost: 51, binary: values.binary! });
+  // The members run in a temp dir: a relative path must be made absolute first.
+  const cluster = new DkvCluster({ firstHost: 51, binary: resolve(values.binary!) });
   try {
     await cluster.start();
     const leader = await cluster.leader();
     if (!leader) throw new Error("no leader");
     const members = cluster.members.map((m) => ({ name: m.host === leader.host ? `${m.name} (leader)` : m.name, pid: m.process!.pid }));
     const run = runLoadgen(
-      {
-        path: "dkv-proto",
-        op: "put",
-        clients,
-        leader,
-        members: cluster.endpoints(),
-        warmupMs: WARMUP_MS,
-        measureMs: seconds * 1000,
-        keyCount: KEY_COUNT_DEFAULT,
-        getFraction: 0.9,
-        serverPids: cluster.pids(),
-        seed: 0x9e3779b9,
-        grpcClient: "raw",
-      },
+      putPoint({ leader, members: cluster.endpoints(), clients, warmupMs: WARMUP_MS, measureMs: seconds * 1000, serverPids: cluster.pids() }),
       LOADGEN_SLACK_MS,
     );
     const quarter = (seconds * 1000) / 4;
