@@ -128,7 +128,7 @@ describe("disks that are full or read-only", () => {
         if (leader === victim) return (await servers(second.endpoint(victim))).filter((s) => !s.isLearner).length === 3 || undefined;
         if (leader) runCli("member", "move-leader", victim.name, "--endpoints", all);
         return undefined;
-      });
+      }, 500);
       await fillUntilExitThenRecover(second, victim, leaderDisk);
     } finally {
       await second.stopAll();
