@@ -190,7 +190,8 @@ export class DkvNode implements KvNode {
     if (this.stopping) return;
     this.stopping = true;
     this.membershipLoop.stop();
-    if (this.driver.isLeader) await this.handOffLeadership();
+    // After a storage failure the driver sends nothing: no hand-off can happen, the followers elect on their own.
+    if (this.driver.isLeader && !this.driver.isStopped) await this.handOffLeadership();
     clearInterval(this.tickTimer);
     await this.driver.flush();
     this.driver.stop();

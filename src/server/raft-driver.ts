@@ -116,6 +116,11 @@ export class RaftDriver {
     return this.role === Role.Leader;
   }
 
+  /** Stopped: by stop(), or by a storage failure (then nothing more is sent or written). */
+  get isStopped(): boolean {
+    return this.stopped;
+  }
+
   get pendingProposals(): number {
     return this.proposals.size;
   }

@@ -18,7 +18,8 @@ import { Cluster, freePort, getKey, leaderOf, runCli, servers, setKey, waitFor, 
 const DISK_BYTES = 4 * 1024 * 1024;
 /** Values this size fill the small disk in ~70 writes. */
 const VALUE_BYTES = 60 * 1024;
-const MAX_WRITES = 400;
+/** How long the writes may go on waiting for the small disk's member to exit. */
+const FILL_DEADLINE_MS = 60_000;
 
 let cluster: Cluster;
 let disk: string;
@@ -76,7 +77,8 @@ async function fillUntilExitThenRecover(on: Cluster, small: Member, disk: string
   const acknowledged: number[] = [];
   let writes = 0;
   let afterExit = 0;
-  while (writes < MAX_WRITES && afterExit < 5) {
+  const deadline = Date.now() + FILL_DEADLINE_MS;
+  while (Date.now() < deadline && afterExit < 5) {
     const i = writes++;
     const target = others[i % others.length]!;
     try {
