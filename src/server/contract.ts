@@ -30,6 +30,19 @@ export class NodeError extends Error {
   }
 }
 
+/**
+ * A write that may be in other members' logs and commit there, while this
+ * member will not learn its outcome (it stopped): never proposed again.
+ */
+export class WriteOutcomeUnknown extends NodeError {
+  constructor() {
+    super(
+      "unavailable",
+      "the node stopped before this write was confirmed; it may still be applied by the other members: read before retrying a compare-and-swap or transaction",
+    );
+  }
+}
+
 export type ReadConsistency = "linearizable" | "serializable";
 
 export interface KeyValue {

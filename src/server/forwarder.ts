@@ -4,7 +4,7 @@
 // learns the outcome is unknown, never a silent retry.
 import { create } from "@bufbuild/protobuf";
 import { ForwardRequestSchema, type ForwardResponse } from "../gen/dkv/raft/v1/raft_pb.ts";
-import { NodeError, type ErrorCode } from "./contract.ts";
+import { NodeError, WriteOutcomeUnknown, type ErrorCode } from "./contract.ts";
 import type { PeerNetwork } from "./peer-network.ts";
 import { withDeadline, type Waiter } from "./pending.ts";
 import type { CancelSignal } from "./cancel-signal.ts";
@@ -59,10 +59,10 @@ export class Forwarder {
   }
 
   /** Ends every wait: a write passed on may still commit at the leader, so its caller is told the outcome is open. */
-  failAll(message: string, writeMessage: string = message): void {
+  failAll(message: string): void {
     for (const waiter of this.waiting.values()) {
       const mayBeApplied = waiter.kind === "propose" || waiter.kind === "conf_change";
-      waiter.reject(new NodeError("unavailable", mayBeApplied ? writeMessage : message));
+      waiter.reject(mayBeApplied ? new WriteOutcomeUnknown() : new NodeError("unavailable", message));
     }
     this.waiting.clear();
   }

@@ -46,6 +46,7 @@ import {
   type TxnResult,
   type WatchBatch,
   type WatchQuery,
+  WriteOutcomeUnknown,
 } from "./contract.ts";
 import { Forwarder, type ForwardKind } from "./forwarder.ts";
 import type { Logger } from "./logger.ts";
@@ -53,7 +54,7 @@ import { encodeMemberContext, readMembers, type MemberInfo } from "./members.ts"
 import { MembershipLoop } from "./membership-loop.ts";
 import { createNodeMetrics, type NodeMetrics } from "./node-metrics.ts";
 import type { PeerNetwork } from "./peer-network.ts";
-import { RaftDriver, toNodeError, WRITE_CUT_OFF_MESSAGE, WriteOutcomeUnknown } from "./raft-driver.ts";
+import { RaftDriver, toNodeError } from "./raft-driver.ts";
 import type { ApplyOutcome } from "./apply-outcome.ts";
 import type { Storage } from "../storage/index.ts";
 import { forgetEncoded, MAX_LEASE_TTL_SECONDS } from "../storage/index.ts";
@@ -195,7 +196,7 @@ export class DkvNode implements KvNode {
     clearInterval(this.tickTimer);
     await this.driver.flush();
     this.driver.stop();
-    this.forwarder.failAll("the member is shutting down; retry on another member", WRITE_CUT_OFF_MESSAGE);
+    this.forwarder.failAll("the member is shutting down; retry on another member");
     this.watches.endAll("the member is shutting down; watch again on another member");
     await this.d.network.close();
     this.d.store.close();

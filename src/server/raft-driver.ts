@@ -17,7 +17,7 @@ import {
   type ReadState,
   type Ready,
 } from "../raft/index.ts";
-import { NodeError } from "./contract.ts";
+import { NodeError, WriteOutcomeUnknown } from "./contract.ts";
 import type { Logger } from "./logger.ts";
 import type { NodeMetrics } from "./node-metrics.ts";
 import { PendingProposals, withDeadline } from "./pending.ts";
@@ -40,17 +40,6 @@ const READ_INDEX_RETRY_TICKS = 5;
  * a disk that refused one image refused hundreds a second, each logged.
  */
 const SNAPSHOT_RETRY_TICKS = 100;
-/** What a write still waiting for its commit learns when the node stops. */
-export const WRITE_CUT_OFF_MESSAGE =
-  "the node stopped before this write was confirmed; it may still be applied by the other members: read before retrying a compare-and-swap or transaction";
-
-/** A proposal that is in the log but whose outcome this node will not see: nobody here may propose it again. */
-export class WriteOutcomeUnknown extends NodeError {
-  constructor() {
-    super("unavailable", WRITE_CUT_OFF_MESSAGE);
-  }
-}
-
 interface ReadBatch {
   waiters: Array<{ resolve: () => void; reject: (e: NodeError) => void }>;
   issuedAtTick: number;
