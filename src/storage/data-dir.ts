@@ -10,7 +10,7 @@
 import { Database } from "bun:sqlite";
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { StorageError, assert } from "./errors";
+import { StorageError, assert, describeCorruption } from "./errors";
 import { fsyncDirectory } from "./files";
 import {
   DATA_APPLICATION_ID,
@@ -195,6 +195,8 @@ function openDatabase(paths: DataDirPaths): Database {
           `${paths.database} is open in another program (SQLite reports it locked); close that program and start dkv again`,
         );
       }
+      const described = describeCorruption(error, paths.database);
+      if (described instanceof StorageError) throw described;
       throw new StorageError("corrupt", paths.database, `${paths.database} is damaged or incomplete: ${String(error)}`);
     }
     if (!Number.isInteger(version) || version < 1) {

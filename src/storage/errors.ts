@@ -35,6 +35,21 @@ export class StorageInvariantError extends Error {
   }
 }
 
+/**
+ * SQLite's word that a database file is damaged, as a refusal that names the
+ * file and says how to get the member back; any other error is returned as is.
+ */
+export function describeCorruption(error: unknown, databasePath: string): unknown {
+  const code = (error as { code?: unknown })?.code;
+  if (typeof code !== "string" || !/^SQLITE_(CORRUPT|NOTADB)/.test(code)) return error;
+  const reason = error instanceof Error ? error.message : String(error);
+  return new StorageError(
+    "corrupt",
+    databasePath,
+    `${databasePath} is damaged (${reason}); restore this member from a backup (dkv snapshot restore), or remove it from the cluster (dkv member remove) and add it back with an empty data dir`,
+  );
+}
+
 export function assert(condition: unknown, message: string): asserts condition {
   if (!condition) throw new StorageInvariantError(message);
 }

@@ -16,8 +16,8 @@
 
 import { closeSync, fdatasync, openSync, rmSync } from "node:fs";
 import type { ConfState, Entry, Ready, SnapshotChunk, SnapshotMeta } from "../raft/types";
-import { type DataDirPaths, type Identity, type OpenDataDirOptions, checkIdentity, openDataDir } from "./data-dir";
-import { StorageError, assert } from "./errors";
+import { type DataDirPaths, type Identity, type OpenDataDirOptions, type OpenedDataDir, checkIdentity, dataDirPaths, openDataDir } from "./data-dir";
+import { StorageError, assert, describeCorruption } from "./errors";
 import { fsyncDirectory } from "./files";
 import { type ApplyResult, type KvState, KvStore } from "./kv-store";
 import { LogStore } from "./log-store";
@@ -65,13 +65,18 @@ export interface PersistReadyResult {
 
 /** Opens (creating if needed) the data dir; throws StorageError with a one-line message when refused. */
 export function openStorage(dataDir: string, options: StorageOptions = {}): Storage {
-  const opened = openDataDir(dataDir, options);
+  let opened: OpenedDataDir;
+  try {
+    opened = openDataDir(dataDir, options);
+  } catch (error) {
+    throw describeCorruption(error, dataDirPaths(dataDir).database);
+  }
   try {
     return new Storage(opened.paths, opened.db, opened.identity, () => opened.lock.release());
   } catch (error) {
     closeDatabase(opened.db);
     opened.lock.release();
-    throw error;
+    throw describeCorruption(error, opened.paths.database);
   }
 }
 

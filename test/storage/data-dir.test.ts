@@ -192,4 +192,23 @@ describe("data dir", () => {
     expect(storage.log.lastIndex()).toBe(0);
     expect(readdirSync(dir)).not.toContain("dkv.db.creating");
   });
+
+  test("a damaged database is refused with what to do, and its lock is released", () => {
+    const dir = tempDir();
+    openStorage(dir, { clusterId: "cluster-a", memberId: "n1" }).close();
+    const path = join(dir, "dkv.db");
+    const bytes = new Uint8Array(readFileSync(path));
+    const pageSize = 4096;
+    expect(bytes.length).toBeGreaterThan(pageSize * 2);
+    // Page 1 (header and schema) stays, so SQLite opens the file and fails on the first table it reads.
+    for (let i = pageSize; i < bytes.length; i++) bytes[i] = 0xde;
+    writeFileSync(path, bytes);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const error = refusal(() => openStorage(dir));
+      expect(error.code).toBe("corrupt");
+      expect(error.message).toContain(`${path} is damaged`);
+      expect(error.message).toContain("dkv snapshot restore");
+      expect(error.message).toContain("dkv member remove");
+    }
+  });
 });
