@@ -49,6 +49,9 @@ export const serveCommand = defineCommand({
     } catch (error) {
       throw new CliError(error instanceof Error ? error.message : String(error));
     }
+    const { currentOpenFileLimit, openFileLimitWarning } = await import("./open-file-limit.ts");
+    const limitWarning = openFileLimitWarning(await currentOpenFileLimit());
+    if (limitWarning) member.log.warn(limitWarning);
     if (allocatorFailure !== undefined) {
       member.log.warn(`could not restart with ${PURGE_DELAY_VARIABLE} set; running with the allocator's defaults (slower)`, { error: allocatorFailure });
     }
