@@ -222,7 +222,7 @@ export class DkvClient {
     const policy: CallPolicy = { operation: "member list", idempotent: true, preferLeader: false, ...options };
     const response = await this.run(policy, (c, signal) => c.membership.getServers({}, { signal }));
     const members = response.servers.map(fromServer);
-    this.pool.learn(members, Date.now());
+    this.pool.learn(members, performance.now());
     return members;
   }
 
@@ -257,7 +257,7 @@ export class DkvClient {
 
   /** Status of every known endpoint (given and advertised), each answer or error on its own. */
   async statusAll(): Promise<EndpointStatus[]> {
-    const deadlineMs = Date.now() + this.commandTimeoutMs;
+    const deadlineMs = performance.now() + this.commandTimeoutMs;
     // Learning the other members is worth half the time at most; the statuses themselves are the point.
     await this.members({ deadlineMs: Math.floor(this.commandTimeoutMs / 2) }).catch(() => undefined);
     return Promise.all(this.endpoints.map((endpoint) => this.statusOrError(endpoint, deadlineMs)));
@@ -265,7 +265,7 @@ export class DkvClient {
 
   /** Healthy when a leader is known and a majority of the voting members answer a status request. */
   async health(): Promise<HealthReport> {
-    const deadlineMs = Date.now() + this.commandTimeoutMs;
+    const deadlineMs = performance.now() + this.commandTimeoutMs;
     let members: Member[];
     try {
       members = await this.members({ deadlineMs: Math.floor(this.commandTimeoutMs / 2) });
@@ -349,7 +349,7 @@ export class DkvClient {
   /** The status or, in `error`, why not (without the endpoint: the row names it). */
   private async statusOrError(endpoint: string, deadlineMs: number): Promise<EndpointStatus> {
     try {
-      return { endpoint, status: await this.askStatus(parseEndpoint(endpoint, this.secure), Math.max(1, deadlineMs - Date.now())) };
+      return { endpoint, status: await this.askStatus(parseEndpoint(endpoint, this.secure), Math.max(1, deadlineMs - performance.now())) };
     } catch (error) {
       return { endpoint, error: error instanceof DkvClientError ? error.message : classifyFailure(error).message };
     }

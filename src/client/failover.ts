@@ -44,7 +44,7 @@ export class Failover {
 
   async run<T>(policy: CallPolicy, call: Call<T>): Promise<T> {
     const totalMs = policy.deadlineMs ?? this.settings.commandTimeoutMs;
-    const deadlineMs = Date.now() + totalMs;
+    const deadlineMs = performance.now() + totalMs;
     const tried: string[] = [];
     const skipped = new Set<string>();
     let lastCause = "none";
@@ -54,7 +54,7 @@ export class Failover {
       for (;;) {
         const endpoint = this.pool.ordered(policy.preferLeader).find((e) => !triedThisPass.has(e.address) && !skipped.has(e.address));
         if (!endpoint) break;
-        if (deadlineMs - Date.now() <= 0) throw unavailable(`no endpoint answered within ${formatMs(totalMs)}`);
+        if (deadlineMs - performance.now() <= 0) throw unavailable(`no endpoint answered within ${formatMs(totalMs)}`);
         triedThisPass.add(endpoint.address);
         if (!tried.includes(endpoint.address)) tried.push(endpoint.address);
         const result = await this.attempt(endpoint, policy, call, deadlineMs);
@@ -75,7 +75,7 @@ export class Failover {
         }
       }
       if (this.pool.all().every((e) => skipped.has(e.address))) throw unavailable("no endpoint could be used");
-      const remainingMs = deadlineMs - Date.now();
+      const remainingMs = deadlineMs - performance.now();
       if (remainingMs <= 0) throw unavailable(`no endpoint answered within ${formatMs(totalMs)}`);
       await sleep(Math.min(backoffMs(pass + 1), remainingMs));
     }
@@ -91,16 +91,16 @@ export class Failover {
     let sent = false;
     try {
       if (!this.pool.isDialed(endpoint.address)) {
-        await dialTcp(endpoint.host, endpoint.port, Math.max(1, Math.min(this.settings.dialTimeoutMs, deadlineMs - Date.now())));
+        await dialTcp(endpoint.host, endpoint.port, Math.max(1, Math.min(this.settings.dialTimeoutMs, deadlineMs - performance.now())));
         this.pool.markDialed(endpoint.address);
       }
       const clients = this.clientsFor(endpoint);
-      if (policy.preferLeader && this.pool.needsDiscovery(Date.now())) {
+      if (policy.preferLeader && this.pool.needsDiscovery(performance.now())) {
         await this.discover(clients, deadlineMs);
         return { ok: false, rediscovered: true };
       }
       // A call that cannot be retried gets all the time left: cutting it short would only make its outcome unknown.
-      const remainingMs = Math.max(1, deadlineMs - Date.now());
+      const remainingMs = Math.max(1, deadlineMs - performance.now());
       const attemptMs = policy.attemptTimeoutMs ?? this.settings.attemptTimeoutMs;
       const timeoutMs = policy.idempotent ? Math.min(attemptMs, remainingMs) : remainingMs;
       sent = true;
@@ -116,17 +116,17 @@ export class Failover {
 
   /** Asks one endpoint for the member list; a server that answers but cannot list members is not a failed endpoint. */
   private async discover(clients: EndpointClients, deadlineMs: number): Promise<void> {
-    const timeoutMs = Math.max(1, Math.min(this.settings.attemptTimeoutMs, deadlineMs - Date.now()));
+    const timeoutMs = Math.max(1, Math.min(this.settings.attemptTimeoutMs, deadlineMs - performance.now()));
     try {
       const response = await withTimeout(timeoutMs, (signal) => clients.membership.getServers({}, { signal }));
       const members = response.servers.map((s) => ({ id: s.id, clientAddress: s.rpcAddress, isLeader: s.isLeader }));
-      this.pool.learn(members, Date.now());
+      this.pool.learn(members, performance.now());
       this.pool.markAnswered(clients.endpoint.address);
     } catch (error) {
       const kind = classifyFailure(error).kind;
       // Only an endpoint that answered (even with an error) is good enough to go on without a member list.
       if (kind !== "transient" && kind !== "final") throw error;
-      this.pool.learn(undefined, Date.now());
+      this.pool.learn(undefined, performance.now());
     }
   }
 }

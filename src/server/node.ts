@@ -327,7 +327,7 @@ export class DkvNode implements KvNode {
 
   /** The leader's answer to a lease question or keep-alive: here when leading, else from the leader (forwarded once). */
   private async askLeaderAboutLease(kind: LeaseForwardKind, id: number, signal?: CancelSignal): Promise<number | null> {
-    const leader = await this.awaitLeader(Date.now() + this.requestTimeoutMs, signal);
+    const leader = await this.awaitLeader(performance.now() + this.requestTimeoutMs, signal);
     if (leader === this.d.config.name) return this.leaseOnLeader(kind, id, signal);
     const response = await this.forwarder.send(leader, kind, new TextEncoder().encode(String(id)), LEASE_TTL_QUERY_TIMEOUT_MS, signal);
     return (JSON.parse(new TextDecoder().decode(response.result)) as { value: number | null }).value;
@@ -401,7 +401,7 @@ export class DkvNode implements KvNode {
 
   /** Proposes locally when leading, else forwards to the leader once. */
   private async write(kind: ForwardKind, data: Uint8Array, signal?: CancelSignal): Promise<ApplyOutcome> {
-    const deadline = Date.now() + this.requestTimeoutMs;
+    const deadline = performance.now() + this.requestTimeoutMs;
     for (;;) {
       const leader = await this.awaitLeader(deadline, signal);
       if (leader === this.d.config.name) {
@@ -411,18 +411,18 @@ export class DkvNode implements KvNode {
           // The core refused before proposing, or a new leader overwrote the entry (leadership just moved):
           // safe to try the new leader. Not a proposal cut off by a stop: it may still commit elsewhere.
           const notApplied = error instanceof NodeError && !(error instanceof WriteOutcomeUnknown) && error.code === "unavailable";
-          if (notApplied && !this.driver.isLeader && Date.now() < deadline) continue;
+          if (notApplied && !this.driver.isLeader && performance.now() < deadline) continue;
           throw error;
         }
       }
       // Applied here, the leader's copy of these bytes arrives, not this one.
       forgetEncoded(data);
       try {
-        const response = await this.forwarder.send(leader, kind, data, Math.max(1, deadline - Date.now()), signal);
+        const response = await this.forwarder.send(leader, kind, data, Math.max(1, deadline - performance.now()), signal);
         return decodeOutcome(response.result);
       } catch (error) {
         // Not sent at all (no connection yet): safe to retry until the deadline.
-        if (error instanceof NodeError && error.message.includes("was not sent") && Date.now() < deadline) {
+        if (error instanceof NodeError && error.message.includes("was not sent") && performance.now() < deadline) {
           await sleep(50);
           continue;
         }
@@ -435,7 +435,7 @@ export class DkvNode implements KvNode {
     while (!this.driver.leaderId) {
       if (this.stopping) throw new NodeError("unavailable", "the member is shutting down; retry on another member");
       if (signal?.aborted) throw new NodeError("deadline_exceeded", "request cancelled by the client");
-      const left = deadline - Date.now();
+      const left = deadline - performance.now();
       if (left <= 0) throw new NodeError("unavailable", "no leader elected (is a majority of members up and reachable?)");
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, Math.min(left, 100));
@@ -602,8 +602,8 @@ export class DkvNode implements KvNode {
     const best = candidates.sort((a, b) => (status.progress?.[b]?.match ?? 0) - (status.progress?.[a]?.match ?? 0))[0]!;
     this.d.log.info("transferring leadership before shutdown", { to: best });
     this.driver.transferLeadership(best);
-    const deadline = Date.now() + Math.min(3000, this.d.config.electionTimeoutMs * 2);
-    while (this.driver.isLeader && Date.now() < deadline) await sleep(20);
+    const deadline = performance.now() + Math.min(3000, this.d.config.electionTimeoutMs * 2);
+    while (this.driver.isLeader && performance.now() < deadline) await sleep(20);
   }
 
   async moveLeader(targetId: string, signal?: CancelSignal): Promise<{ leaderId: string; raftTerm: number }> {
@@ -618,23 +618,23 @@ export class DkvNode implements KvNode {
       throw new NodeError(status.confState.learners.includes(targetId) ? "failed_precondition" : "not_found", `member ${JSON.stringify(targetId)} ${what}`);
     }
     const waitMs = Math.max(3000, this.d.config.electionTimeoutMs * 3);
-    const deadline = Date.now() + waitMs;
+    const deadline = performance.now() + waitMs;
     let askedOf = "";
     let askedAt = 0;
     for (;;) {
       const leader = this.driver.leaderId;
       if (leader === targetId) return { leaderId: leader, raftTerm: this.raft.status().term };
       if (signal?.aborted) throw new NodeError("deadline_exceeded", "request cancelled by the client");
-      if (Date.now() >= deadline) {
+      if (performance.now() >= deadline) {
         throw new NodeError("unavailable", `leadership did not move to ${targetId} within ${waitMs} ms (is it caught up and reachable?); the leader is ${leader || "unknown"}`);
       }
       // A follower passes the request to the leader. The leader gives a transfer up after an
       // election timeout: ask again then, or at once when another member took the lead meanwhile.
-      if (leader && (leader !== askedOf || Date.now() - askedAt > this.d.config.electionTimeoutMs)) {
+      if (leader && (leader !== askedOf || performance.now() - askedAt > this.d.config.electionTimeoutMs)) {
         this.d.log.info("moving leadership on request", { from: leader, to: targetId });
         this.driver.transferLeadership(targetId);
         askedOf = leader;
-        askedAt = Date.now();
+        askedAt = performance.now();
       }
       await sleep(20);
     }

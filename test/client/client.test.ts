@@ -1,7 +1,7 @@
 // The client library against an in-process fake cluster: discovery, leader
 // routing, failover, deadlines, and the rule that a compare-and-swap is never
 // sent twice.
-import { afterEach, describe, expect, test } from "bun:test";
+import { afterEach, describe, expect, setSystemTime, test } from "bun:test";
 import { Code } from "@connectrpc/connect";
 import { mkdtempSync, rmSync, existsSync, readFileSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -125,6 +125,22 @@ describe("failover", () => {
     expect(message.split("\n")).toHaveLength(1);
     expect(elapsedMs).toBeGreaterThanOrEqual(550);
     expect(elapsedMs).toBeLessThan(1500);
+  });
+
+  test("the deadline follows elapsed time, not the wall clock: a clock stepped back does not stretch it", async () => {
+    const c = await start();
+    c.stop();
+    const client = createDkvClient({ endpoints: c.endpoints(), commandTimeoutMs: 600 });
+    const started = performance.now();
+    const pending = client.get("a").catch((e: unknown) => e);
+    // An NTP step of an hour backwards while the command retries.
+    setSystemTime(new Date(Date.now() - 3_600_000));
+    try {
+      expect(await pending).toBeInstanceOf(ClusterUnavailableError);
+    } finally {
+      setSystemTime();
+    }
+    expect(performance.now() - started).toBeLessThan(1500);
   });
 
   test("a slow cluster that never answers in time fails at the deadline", async () => {
