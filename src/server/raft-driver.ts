@@ -40,6 +40,13 @@ const READ_INDEX_RETRY_TICKS = 5;
  * a disk that refused one image refused hundreds a second, each logged.
  */
 const SNAPSHOT_RETRY_TICKS = 100;
+/**
+ * A log write (commit and fsync) at least this slow is logged, at most once
+ * per SLOW_WRITE_LOG_INTERVAL_MS: every write waits for it, and a leader whose
+ * disk stalls past the election timeout sends no heartbeats meanwhile.
+ */
+const SLOW_WRITE_MS = 1000;
+const SLOW_WRITE_LOG_INTERVAL_MS = 10_000;
 interface ReadBatch {
   waiters: Array<{ resolve: () => void; reject: (e: NodeError) => void }>;
   issuedAtTick: number;
@@ -90,6 +97,8 @@ export class RaftDriver {
   private snapshotRetryAtTick = 0;
   /** A Ready's log write is committed and waits for its fsync; no other Ready is taken meanwhile. */
   private syncing = false;
+  /** Log writes over SLOW_WRITE_MS since the last warning about them. */
+  private slowWrites = { count: 0, longestMs: 0, loggedAt: Number.NEGATIVE_INFINITY };
   private pendingSync: Promise<void> = Promise.resolve();
 
   constructor(private readonly o: DriverOptions) {
@@ -229,7 +238,7 @@ export class RaftDriver {
   }
 
   private handleOneReady(): void {
-    const { raft, store, metrics } = this.o;
+    const { raft, store } = this.o;
     const ready = raft.ready();
     if (ready.softState) this.noteSoftState(ready.softState.leader, ready.softState.role);
     if (ready.snapshot) {
@@ -268,7 +277,7 @@ export class RaftDriver {
         this.syncing = true;
         this.pendingSync = store.syncLog().then(
           () => {
-            metrics.fsyncSeconds.observe((performance.now() - started) / 1000);
+            this.observeLogWrite(started);
             this.syncing = false;
             if (this.stopped) return;
             this.finishReady(ready, sendFirst);
@@ -280,9 +289,25 @@ export class RaftDriver {
         );
         return;
       }
-      metrics.fsyncSeconds.observe((performance.now() - started) / 1000);
+      this.observeLogWrite(started);
     }
     this.finishReady(ready, sendFirst);
+  }
+
+  private observeLogWrite(started: number): void {
+    const tookMs = performance.now() - started;
+    this.o.metrics.fsyncSeconds.observe(tookMs / 1000);
+    if (tookMs < SLOW_WRITE_MS) return;
+    this.slowWrites.count++;
+    this.slowWrites.longestMs = Math.max(this.slowWrites.longestMs, tookMs);
+    const now = performance.now();
+    if (now - this.slowWrites.loggedAt < SLOW_WRITE_LOG_INTERVAL_MS) return;
+    this.o.log.warn("slow disk: writing the raft log took over 1 s; every write waits for it, and a leader sends no heartbeats meanwhile", {
+      slowWrites: this.slowWrites.count,
+      longestMs: Math.round(this.slowWrites.longestMs),
+      dataDir: this.o.store.paths.dir,
+    });
+    this.slowWrites = { count: 0, longestMs: 0, loggedAt: now };
   }
 
   /**

@@ -24,6 +24,8 @@ interface TestCluster {
   stores: Storage[];
   names: string[];
   root: string;
+  /** Every line the members logged (they go to stderr too). */
+  logLines: string[];
 }
 
 const running: TestCluster[] = [];
@@ -42,7 +44,8 @@ async function startCluster(size: number, electionTimeout = "200ms", extraFlags:
   const initial = names.map((n, i) => `${n}=127.0.0.1:${3000 + i}`).join(",");
   const nodes: DkvNode[] = [];
   const stores: Storage[] = [];
-  const cluster = { hub, nodes, stores, names, root };
+  const logLines: string[] = [];
+  const cluster = { hub, nodes, stores, names, root, logLines };
   running.push(cluster);
   for (const [i, name] of names.entries()) {
     const config = buildConfig({
@@ -56,7 +59,10 @@ async function startCluster(size: number, electionTimeout = "200ms", extraFlags:
       "log-level": "warn",
       ...extraFlags,
     });
-    const log = createLogger(name, (process.env.DKV_TEST_LOG as "debug") ?? "warn");
+    const log = createLogger(name, (process.env.DKV_TEST_LOG as "debug") ?? "warn", (line) => {
+      logLines.push(line);
+      process.stderr.write(line);
+    });
     const store = openMemberStorage(config, log);
     stores.push(store);
     const node = new DkvNode({ config, store, network: hub.network(name), log, version: "test", seed: i + 1 });
@@ -281,6 +287,25 @@ describe("members in one process", () => {
       expect((outcome as NodeError).message).toMatch(/may still be applied by the other members: read before retrying a compare-and-swap or transaction/);
     }
   });
+
+  test("a log write slower than 1 s is logged once per 10 s, with how many there were and the longest", async () => {
+    const { nodes, stores, logLines } = await startCluster(1);
+    const node = nodes[0]!;
+    await until("a leader", 5000, () => leaderOf(nodes));
+    await node.put("fast", text("1"));
+    expect(logLines.filter((l) => l.includes("slow disk"))).toEqual([]);
+    for (const holdMs of [1100, 1050]) {
+      const held = holdDiskSyncs(stores[0]!);
+      const write = node.put("slow", text(String(holdMs)));
+      await Bun.sleep(holdMs);
+      held.release();
+      await write;
+    }
+    const warnings = logLines.filter((l) => l.includes("slow disk: writing the raft log took over 1 s"));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/slowWrites=1 longestMs=1\d{3} /);
+    expect(warnings[0]).toContain(stores[0]!.paths.dir);
+  }, 15_000);
 
   test("a failed snapshot is tried again after a pause (100 ticks), not after every later write", async () => {
     const { nodes, stores } = await startCluster(1, "200ms", { "snapshot-count": "20" });
