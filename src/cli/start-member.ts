@@ -100,6 +100,7 @@ export async function startMember(config: NodeConfig): Promise<RunningMember> {
       version: `${VERSION} (${COMMIT})`,
       seed: randomInt(2 ** 31),
       onStorageFailure: (reason) => reportFailure(reason),
+      onRemoved: (reason) => reportFailure(reason),
     });
     await node.start();
     api = await startApiServer({

@@ -91,7 +91,7 @@ export class Failover {
     let sent = false;
     try {
       if (!this.pool.isDialed(endpoint.address)) {
-        await dialTcp(endpoint.host, endpoint.port, Math.max(1, Math.min(this.settings.dialTimeoutMs, deadlineMs - performance.now())));
+        await dialTcp(endpoint.host, endpoint.port, Math.max(1, Math.round(Math.min(this.settings.dialTimeoutMs, deadlineMs - performance.now()))));
         this.pool.markDialed(endpoint.address);
       }
       const clients = this.clientsFor(endpoint);
@@ -133,6 +133,8 @@ export class Failover {
 
 /** Runs fn with a signal that aborts after timeoutMs with an AttemptTimeout reason. */
 export async function withTimeout<T>(timeoutMs: number, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  // Deadlines come from the monotonic clock, in fractions of a millisecond; messages show whole ones.
+  timeoutMs = Math.max(1, Math.round(timeoutMs));
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(new AttemptTimeout(timeoutMs)), timeoutMs);
   try {

@@ -28,7 +28,7 @@ export class Forwarder {
       timeoutMs,
       signal,
       (waiter) => {
-        const request = create(ForwardRequestSchema, { requestId, kind, command, timeoutMs: Math.max(1, timeoutMs - 50) });
+        const request = create(ForwardRequestSchema, { requestId, kind, command, timeoutMs: Math.max(1, Math.round(timeoutMs - 50)) });
         if (!this.network.sendForwardRequest(leader, request)) {
           waiter.reject(new NodeError("unavailable", `cannot reach the leader ${leader}; the request was not sent, retry`));
           return;

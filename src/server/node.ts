@@ -50,7 +50,7 @@ import {
 } from "./contract.ts";
 import { Forwarder, type ForwardKind } from "./forwarder.ts";
 import type { Logger } from "./logger.ts";
-import { encodeMemberContext, readMembers, type MemberInfo } from "./members.ts";
+import { encodeMemberContext, readMembers, readRemovedMembers, type MemberInfo } from "./members.ts";
 import { MembershipLoop } from "./membership-loop.ts";
 import { createNodeMetrics, type NodeMetrics } from "./node-metrics.ts";
 import type { PeerNetwork } from "./peer-network.ts";
@@ -85,6 +85,8 @@ export interface NodeDeps {
   seed: number;
   /** The node's storage failed and it stopped; the process should end (see RaftDriver's onStorageFailure). */
   onStorageFailure?: (reason: string) => void;
+  /** This member was removed from the cluster; the process should end (as etcd's does), with `reason` as its last word. */
+  onRemoved?: (reason: string) => void;
 }
 
 export class DkvNode implements KvNode {
@@ -93,6 +95,9 @@ export class DkvNode implements KvNode {
   private readonly driver: RaftDriver;
   private readonly forwarder: Forwarder;
   private memberList: MemberInfo[] = [];
+  /** Members removed from the cluster (tombstones of members not in the applied configuration). */
+  private removedMembers = new Set<string>();
+  private removalReported = false;
   private tickTimer: ReturnType<typeof setInterval> | undefined;
   private readonly membershipLoop: MembershipLoop;
   private leaderWaiters: Array<() => void> = [];
@@ -169,6 +174,11 @@ export class DkvNode implements KvNode {
       onForwardRequest: (from, request) => void this.serveForwarded(from, request),
       onForwardResponse: (_from, response) => this.forwarder.deliver(response),
       onUnreachable: (id) => this.driver.reportUnreachable(id),
+      isRemoved: (id) => this.removedMembers.has(id),
+      onRemoved: (from) => {
+        // Only a member of this one's configuration is believed (with TLS, one holding that member's certificate).
+        if (this.memberList.some((m) => m.id === from)) this.reportRemoved(`member ${from} says so`);
+      },
     });
     let lastTickMs = performance.now();
     this.tickTimer = setInterval(() => {
@@ -519,11 +529,33 @@ export class DkvNode implements KvNode {
   }
 
   private refreshMembers(): MemberInfo[] {
-    this.memberList = readMembers(this.d.store, this.raft.status().confState);
+    const { confState } = this.raft.status();
+    this.memberList = readMembers(this.d.store, confState);
     for (const member of this.memberList) {
       if (member.id !== this.d.config.name && member.peerAddress) this.d.network.setPeer(member.id, member.peerAddress);
     }
+    // A tombstone of a member that is in the configuration again (added back under its name) does not count.
+    const removed = readRemovedMembers(this.d.store);
+    for (const id of [...confState.voters, ...confState.learners]) removed.delete(id);
+    this.removedMembers = removed;
+    if (removed.has(this.d.config.name)) this.reportRemoved("its removal is in its own log");
     return this.memberList;
+  }
+
+  /**
+   * A removed member must not linger: it would serve stale reads and pass
+   * writes on as if it still belonged. Its data dir is not used again either,
+   * as with etcd: a member added back starts from an empty one.
+   */
+  private reportRemoved(how: string): void {
+    if (this.removalReported || this.stopping) return;
+    this.removalReported = true;
+    const { config, log } = this.d;
+    const reason =
+      `this member (${config.name}) was removed from the cluster (${how}); stopping. ` +
+      `To add it back: dkv member add, then start it with an empty --data-dir (delete ${config.dataDir} first)`;
+    log.error(reason);
+    this.d.onRemoved?.(reason);
   }
 
   // ---- status, readiness, backup, metrics ----

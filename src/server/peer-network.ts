@@ -11,6 +11,10 @@ export interface PeerNetworkHandlers {
   onForwardResponse(from: string, response: ForwardResponse): void;
   /** A peer could not be reached: raft should stop pipelining to it. */
   onUnreachable(id: string): void;
+  /** True for a member removed from the cluster: its raft messages get a Removed answer instead of reaching raft. */
+  isRemoved(id: string): boolean;
+  /** A member told this one that it was removed from the cluster. */
+  onRemoved(from: string): void;
 }
 
 export interface PeerNetwork {

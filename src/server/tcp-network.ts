@@ -1,10 +1,11 @@
 // The node's PeerNetwork over src/transport: TCP, or mutual TLS when peer
 // certificates are configured. Raft messages to several peers go out in one
 // pass; answers to forwarded requests go back by member id.
-import type { ForwardRequest, ForwardResponse } from "../gen/dkv/raft/v1/raft_pb.ts";
+import { create } from "@bufbuild/protobuf";
+import { type ForwardRequest, type ForwardResponse, RemovedSchema } from "../gen/dkv/raft/v1/raft_pb.ts";
 import type { Message } from "../raft/index.ts";
 import type { Storage } from "../storage/index.ts";
-import { PeerTransport, parsePeerAddress, type PeerTlsMaterial } from "../transport/index.ts";
+import { PeerTransport, parsePeerAddress, type PeerTlsMaterial, type Reply } from "../transport/index.ts";
 import type { NodeConfig } from "./config.ts";
 import type { Logger } from "./logger.ts";
 import type { PeerNetwork, PeerNetworkHandlers } from "./peer-network.ts";
@@ -23,6 +24,9 @@ export interface TcpPeerNetwork extends PeerNetwork {
   replaceTls(material: PeerTlsMaterial): void;
 }
 
+/** A removed member that keeps sending (it retries elections) is told again at most this often. */
+const REMOVED_NOTICE_INTERVAL_MS = 1000;
+
 export function createTcpPeerNetwork(options: TcpNetworkOptions): TcpPeerNetwork {
   return new TcpPeers(options);
 }
@@ -32,6 +36,8 @@ class TcpPeers implements TcpPeerNetwork {
   private address = "";
   private readonly known = new Map<string, string>();
   private readonly tls: PeerTlsMaterial | undefined;
+  /** When each removed member was last told so. */
+  private readonly toldRemoved = new Map<string, number>();
 
   constructor(private readonly o: TcpNetworkOptions) {
     this.tls = o.tls;
@@ -56,10 +62,17 @@ class TcpPeers implements TcpPeerNetwork {
       onClusterIdLearned: (clusterId) => store.setIdentity({ clusterId }),
       ...(this.tls ? { tls: this.tls } : {}),
       logger: { info: (m) => log.info(m), warn: (m) => log.warn(m) },
-      onFrame: (from, frame) => {
+      onFrame: (from, frame, reply) => {
         switch (frame.case) {
           case "raft":
+            if (handlers.isRemoved(from)) {
+              this.tellRemoved(from, reply);
+              break;
+            }
             handlers.onRaftMessage(frame.value);
+            break;
+          case "removed":
+            if (frame.value.nodeId === config.name) handlers.onRemoved(from);
             break;
           case "forwardRequest":
             handlers.onForwardRequest(from, frame.value);
@@ -83,6 +96,20 @@ class TcpPeers implements TcpPeerNetwork {
     this.address = `${bound.host}:${bound.port}`;
     this.transport = transport;
     for (const [id, address] of this.known) transport.setPeerAddress(id, address);
+  }
+
+  /**
+   * Answers a removed member on the connection its message came by (it is no
+   * longer among the peers this member dials), at most once per
+   * REMOVED_NOTICE_INTERVAL_MS.
+   */
+  private tellRemoved(id: string, reply: Reply): void {
+    const now = performance.now();
+    const last = this.toldRemoved.get(id);
+    if (last !== undefined && now - last < REMOVED_NOTICE_INTERVAL_MS) return;
+    if (last === undefined) this.o.log.info("a removed member still sends raft messages; telling it that it was removed", { member: id });
+    this.toldRemoved.set(id, now);
+    reply({ case: "removed", value: create(RemovedSchema, { nodeId: id }) });
   }
 
   setPeer(id: string, address: string): void {

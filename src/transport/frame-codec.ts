@@ -12,6 +12,8 @@ import {
   HelloSchema,
   type PeerFrame,
   PeerFrameSchema,
+  type Removed,
+  RemovedSchema,
 } from "../gen/dkv/raft/v1/raft_pb";
 import type { Message } from "../raft/types";
 import { protoToRaft } from "./codec";
@@ -24,7 +26,8 @@ import { WIRE_LEN, WireError, WireReader } from "./wire";
 export type Frame =
   | { case: "raft"; value: Message }
   | { case: "forwardRequest"; value: ForwardRequest }
-  | { case: "forwardResponse"; value: ForwardResponse };
+  | { case: "forwardResponse"; value: ForwardResponse }
+  | { case: "removed"; value: Removed };
 
 /** Everything that can arrive on a connection. */
 export type WireFrame = Frame | { case: "hello"; value: Hello };
@@ -32,6 +35,7 @@ export type WireFrame = Frame | { case: "hello"; value: Hello };
 const PEER_FRAME_HELLO_FIELD = 2;
 const PEER_FRAME_FORWARD_REQUEST_FIELD = 3;
 const PEER_FRAME_FORWARD_RESPONSE_FIELD = 4;
+const PEER_FRAME_REMOVED_FIELD = 5;
 
 /** The complete frame (length header + PeerFrame bytes) in one buffer. */
 export function encodeFrame(frame: WireFrame): Uint8Array {
@@ -51,6 +55,8 @@ function toPeerFrame(frame: Exclude<WireFrame, { case: "raft" }>): PeerFrame {
       return { $typeName: "dkv.raft.v1.PeerFrame", kind: { case: "forwardRequest", value: frame.value } };
     case "forwardResponse":
       return { $typeName: "dkv.raft.v1.PeerFrame", kind: { case: "forwardResponse", value: frame.value } };
+    case "removed":
+      return { $typeName: "dkv.raft.v1.PeerFrame", kind: { case: "removed", value: frame.value } };
   }
 }
 
@@ -69,7 +75,7 @@ export function decodeFrame(body: Uint8Array): WireFrame | undefined {
     const key = reader.uint("frame tag");
     const field = key >>> 3;
     const wireType = key & 7;
-    if (field >= PEER_FRAME_RAFT_FIELD && field <= PEER_FRAME_FORWARD_RESPONSE_FIELD) {
+    if (field >= PEER_FRAME_RAFT_FIELD && field <= PEER_FRAME_REMOVED_FIELD) {
       if (wireType !== WIRE_LEN) throw new WireError(`frame field ${field} has wire type ${wireType}, expected 2`);
       [kindStart, kindEnd] = reader.lengthDelimited(`frame field ${field}`);
       kindField = field;
@@ -87,6 +93,8 @@ export function decodeFrame(body: Uint8Array): WireFrame | undefined {
       return { case: "forwardRequest", value: fromBinary(ForwardRequestSchema, value) };
     case PEER_FRAME_FORWARD_RESPONSE_FIELD:
       return { case: "forwardResponse", value: fromBinary(ForwardResponseSchema, value) };
+    case PEER_FRAME_REMOVED_FIELD:
+      return { case: "removed", value: fromBinary(RemovedSchema, value) };
     default:
       return undefined;
   }
@@ -100,6 +108,7 @@ export function frameFromPeerFrame(frame: PeerFrame): WireFrame | undefined {
     case "hello":
     case "forwardRequest":
     case "forwardResponse":
+    case "removed":
       return frame.kind as WireFrame;
     default:
       return undefined;

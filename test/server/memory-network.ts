@@ -1,8 +1,18 @@
 // An in-process PeerNetwork for testing several real DkvNodes (real sqlite
 // storage, real timers) in one process without sockets. Links can be cut.
+// Every frame goes through the real wire codec, as over a socket: a field the
+// encoder refuses (say, a fraction in a uint32) fails here as it would there.
 import type { ForwardRequest, ForwardResponse } from "../../src/gen/dkv/raft/v1/raft_pb.ts";
 import type { Message } from "../../src/raft/index.ts";
 import type { PeerNetwork, PeerNetworkHandlers } from "../../src/server/peer-network.ts";
+import { decodeFrame, encodeFrame, type Frame } from "../../src/transport/frame-codec.ts";
+
+/** The frame as the receiver would decode it from the wire (throws where the sender's encoder would refuse it). */
+function overTheWire<F extends Frame>(frame: F): F["value"] {
+  const decoded = decodeFrame(encodeFrame(frame).subarray(4));
+  if (decoded?.case !== frame.case) throw new Error(`a ${frame.case} frame decoded as ${decoded?.case}`);
+  return decoded.value as F["value"];
+}
 
 export class MemoryHub {
   readonly endpoints = new Map<string, MemoryNetwork>();
@@ -55,15 +65,17 @@ export class MemoryNetwork implements PeerNetwork {
   removePeer(): void {}
   sendRaft(messages: Message[]): void {
     for (const message of messages) {
-      const copy = structuredClone(message);
+      const copy = overTheWire({ case: "raft", value: message });
       this.hub.deliver(this.id, message.to, (h) => h.onRaftMessage(copy));
     }
   }
   sendForwardRequest(to: string, request: ForwardRequest): boolean {
-    return this.hub.deliver(this.id, to, (h) => h.onForwardRequest(this.id, request));
+    const copy = overTheWire({ case: "forwardRequest", value: request });
+    return this.hub.deliver(this.id, to, (h) => h.onForwardRequest(this.id, copy));
   }
   sendForwardResponse(to: string, response: ForwardResponse): boolean {
-    return this.hub.deliver(this.id, to, (h) => h.onForwardResponse(this.id, response));
+    const copy = overTheWire({ case: "forwardResponse", value: response });
+    return this.hub.deliver(this.id, to, (h) => h.onForwardResponse(this.id, copy));
   }
   connectedPeers(): number {
     return this.hub.endpoints.size - 1;

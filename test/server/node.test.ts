@@ -362,7 +362,7 @@ describe("forwarded requests", () => {
     const { memberId, appliedIndex } = await leader.status();
     const answers: ForwardResponse[] = [];
     const probe = hub.network("probe");
-    await probe.start({ onRaftMessage: () => {}, onForwardRequest: () => {}, onForwardResponse: (_from, response) => answers.push(response), onUnreachable: () => {} });
+    await probe.start({ onRaftMessage: () => {}, onForwardRequest: () => {}, onForwardResponse: (_from, response) => answers.push(response), onUnreachable: () => {}, isRemoved: () => false, onRemoved: () => {} });
     const command = new TextEncoder().encode("not a command");
     expect(probe.sendForwardRequest(memberId, create(ForwardRequestSchema, { requestId: 7n, kind: "compact", command, timeoutMs: 1000 }))).toBe(true);
     await until("the leader's answer", 2000, () => answers.length > 0 || undefined);

@@ -6,6 +6,7 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
   ForwardRequestSchema,
   ForwardResponseSchema,
+  RemovedSchema,
   MessageSchema,
   PeerFrameSchema,
 } from "../../src/gen/dkv/raft/v1/raft_pb";
@@ -175,10 +176,12 @@ describe("raft message codec", () => {
     const decodedResponse = decodeFrame(encodeFrame({ case: "forwardResponse", value: response }).subarray(4));
     expect(decodedRequest).toEqual({ case: "forwardRequest", value: request });
     expect(decodedResponse).toEqual({ case: "forwardResponse", value: response });
+    const removed = create(RemovedSchema, { nodeId: "n3" });
+    expect(decodeFrame(encodeFrame({ case: "removed", value: removed }).subarray(4))).toEqual({ case: "removed", value: removed });
   });
 
   test("a frame of a kind this build does not know decodes to undefined", () => {
-    expect(decodeFrame(Uint8Array.of(0x2a, 0x00))).toBeUndefined(); // field 5, empty
+    expect(decodeFrame(Uint8Array.of(0x32, 0x00))).toBeUndefined(); // field 6, empty
     expect(decodeFrame(new Uint8Array(0))).toBeUndefined();
   });
 });

@@ -14,7 +14,7 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file dkv/raft/v1/raft.proto.
  */
 export const file_dkv_raft_v1_raft: GenFile = /*@__PURE__*/
-  fileDesc("ChZka3YvcmFmdC92MS9yYWZ0LnByb3RvEgtka3YucmFmdC52MSJYCgVFbnRyeRIMCgR0ZXJtGAEgASgEEg0KBWluZGV4GAIgASgEEiQKBHR5cGUYAyABKA4yFi5ka3YucmFmdC52MS5FbnRyeVR5cGUSDAoEZGF0YRgEIAEoDCI3CglIYXJkU3RhdGUSDAoEdGVybRgBIAEoBBIMCgR2b3RlGAIgASgJEg4KBmNvbW1pdBgDIAEoBCItCglDb25mU3RhdGUSDgoGdm90ZXJzGAEgAygJEhAKCGxlYXJuZXJzGAIgAygJIlkKCkNvbmZDaGFuZ2USKQoEdHlwZRgBIAEoDjIbLmRrdi5yYWZ0LnYxLkNvbmZDaGFuZ2VUeXBlEg8KB25vZGVfaWQYAiABKAkSDwoHY29udGV4dBgDIAEoDCJrCgxTbmFwc2hvdE1ldGESDQoFaW5kZXgYASABKAQSDAoEdGVybRgCIAEoBBIqCgpjb25mX3N0YXRlGAMgASgLMhYuZGt2LnJhZnQudjEuQ29uZlN0YXRlEhIKCnNpemVfYnl0ZXMYBCABKAQi2QIKB01lc3NhZ2USJgoEdHlwZRgBIAEoDjIYLmRrdi5yYWZ0LnYxLk1lc3NhZ2VUeXBlEgwKBGZyb20YAiABKAkSCgoCdG8YAyABKAkSDAoEdGVybRgEIAEoBBIQCghsb2dfdGVybRgFIAEoBBINCgVpbmRleBgGIAEoBBIjCgdlbnRyaWVzGAcgAygLMhIuZGt2LnJhZnQudjEuRW50cnkSDgoGY29tbWl0GAggASgEEg4KBnJlamVjdBgJIAEoCBITCgtyZWplY3RfaGludBgKIAEoBBIPCgdjb250ZXh0GAsgASgMEisKCHNuYXBzaG90GAwgASgLMhkuZGt2LnJhZnQudjEuU25hcHNob3RNZXRhEhcKD3NuYXBzaG90X29mZnNldBgNIAEoBBIVCg1zbmFwc2hvdF9kYXRhGA4gASgMEhUKDXNuYXBzaG90X2RvbmUYDyABKAgi0AEKCVBlZXJGcmFtZRIkCgRyYWZ0GAEgASgLMhQuZGt2LnJhZnQudjEuTWVzc2FnZUgAEiMKBWhlbGxvGAIgASgLMhIuZGt2LnJhZnQudjEuSGVsbG9IABI2Cg9mb3J3YXJkX3JlcXVlc3QYAyABKAsyGy5ka3YucmFmdC52MS5Gb3J3YXJkUmVxdWVzdEgAEjgKEGZvcndhcmRfcmVzcG9uc2UYBCABKAsyHC5ka3YucmFmdC52MS5Gb3J3YXJkUmVzcG9uc2VIAEIGCgRraW5kIkYKBUhlbGxvEhIKCmNsdXN0ZXJfaWQYASABKAkSDwoHbm9kZV9pZBgCIAEoCRIYChBwcm90b2NvbF92ZXJzaW9uGAMgASgNIlcKDkZvcndhcmRSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAQSDwoHY29tbWFuZBgCIAEoDBIMCgRraW5kGAMgASgJEhIKCnRpbWVvdXRfbXMYBCABKA0ibwoPRm9yd2FyZFJlc3BvbnNlEhIKCnJlcXVlc3RfaWQYASABKAQSEgoKZXJyb3JfY29kZRgCIAEoCRIVCg1lcnJvcl9tZXNzYWdlGAMgASgJEg4KBnJlc3VsdBgEIAEoDBINCgVpbmRleBgFIAEoBCo+CglFbnRyeVR5cGUSFQoRRU5UUllfVFlQRV9OT1JNQUwQABIaChZFTlRSWV9UWVBFX0NPTkZfQ0hBTkdFEAEqdAoOQ29uZkNoYW5nZVR5cGUSHgoaQ09ORl9DSEFOR0VfVFlQRV9BRERfVk9URVIQABIgChxDT05GX0NIQU5HRV9UWVBFX0FERF9MRUFSTkVSEAESIAocQ09ORl9DSEFOR0VfVFlQRV9SRU1PVkVfTk9ERRACKt8DCgtNZXNzYWdlVHlwZRIcChhNRVNTQUdFX1RZUEVfVU5TUEVDSUZJRUQQABIXChNNRVNTQUdFX1RZUEVfQVBQRU5EEAESIAocTUVTU0FHRV9UWVBFX0FQUEVORF9SRVNQT05TRRACEhUKEU1FU1NBR0VfVFlQRV9WT1RFEAMSHgoaTUVTU0FHRV9UWVBFX1ZPVEVfUkVTUE9OU0UQBBIZChVNRVNTQUdFX1RZUEVfUFJFX1ZPVEUQBRIiCh5NRVNTQUdFX1RZUEVfUFJFX1ZPVEVfUkVTUE9OU0UQBhIaChZNRVNTQUdFX1RZUEVfSEVBUlRCRUFUEAcSIwofTUVTU0FHRV9UWVBFX0hFQVJUQkVBVF9SRVNQT05TRRAIEhkKFU1FU1NBR0VfVFlQRV9TTkFQU0hPVBAJEiIKHk1FU1NBR0VfVFlQRV9TTkFQU0hPVF9SRVNQT05TRRAKEhwKGE1FU1NBR0VfVFlQRV9USU1FT1VUX05PVxALEhsKF01FU1NBR0VfVFlQRV9SRUFEX0lOREVYEAwSJAogTUVTU0FHRV9UWVBFX1JFQURfSU5ERVhfUkVTUE9OU0UQDRIgChxNRVNTQUdFX1RZUEVfVFJBTlNGRVJfTEVBREVSEA5iBnByb3RvMw");
+  fileDesc("ChZka3YvcmFmdC92MS9yYWZ0LnByb3RvEgtka3YucmFmdC52MSJYCgVFbnRyeRIMCgR0ZXJtGAEgASgEEg0KBWluZGV4GAIgASgEEiQKBHR5cGUYAyABKA4yFi5ka3YucmFmdC52MS5FbnRyeVR5cGUSDAoEZGF0YRgEIAEoDCI3CglIYXJkU3RhdGUSDAoEdGVybRgBIAEoBBIMCgR2b3RlGAIgASgJEg4KBmNvbW1pdBgDIAEoBCItCglDb25mU3RhdGUSDgoGdm90ZXJzGAEgAygJEhAKCGxlYXJuZXJzGAIgAygJIlkKCkNvbmZDaGFuZ2USKQoEdHlwZRgBIAEoDjIbLmRrdi5yYWZ0LnYxLkNvbmZDaGFuZ2VUeXBlEg8KB25vZGVfaWQYAiABKAkSDwoHY29udGV4dBgDIAEoDCJrCgxTbmFwc2hvdE1ldGESDQoFaW5kZXgYASABKAQSDAoEdGVybRgCIAEoBBIqCgpjb25mX3N0YXRlGAMgASgLMhYuZGt2LnJhZnQudjEuQ29uZlN0YXRlEhIKCnNpemVfYnl0ZXMYBCABKAQi2QIKB01lc3NhZ2USJgoEdHlwZRgBIAEoDjIYLmRrdi5yYWZ0LnYxLk1lc3NhZ2VUeXBlEgwKBGZyb20YAiABKAkSCgoCdG8YAyABKAkSDAoEdGVybRgEIAEoBBIQCghsb2dfdGVybRgFIAEoBBINCgVpbmRleBgGIAEoBBIjCgdlbnRyaWVzGAcgAygLMhIuZGt2LnJhZnQudjEuRW50cnkSDgoGY29tbWl0GAggASgEEg4KBnJlamVjdBgJIAEoCBITCgtyZWplY3RfaGludBgKIAEoBBIPCgdjb250ZXh0GAsgASgMEisKCHNuYXBzaG90GAwgASgLMhkuZGt2LnJhZnQudjEuU25hcHNob3RNZXRhEhcKD3NuYXBzaG90X29mZnNldBgNIAEoBBIVCg1zbmFwc2hvdF9kYXRhGA4gASgMEhUKDXNuYXBzaG90X2RvbmUYDyABKAgi+QEKCVBlZXJGcmFtZRIkCgRyYWZ0GAEgASgLMhQuZGt2LnJhZnQudjEuTWVzc2FnZUgAEiMKBWhlbGxvGAIgASgLMhIuZGt2LnJhZnQudjEuSGVsbG9IABI2Cg9mb3J3YXJkX3JlcXVlc3QYAyABKAsyGy5ka3YucmFmdC52MS5Gb3J3YXJkUmVxdWVzdEgAEjgKEGZvcndhcmRfcmVzcG9uc2UYBCABKAsyHC5ka3YucmFmdC52MS5Gb3J3YXJkUmVzcG9uc2VIABInCgdyZW1vdmVkGAUgASgLMhQuZGt2LnJhZnQudjEuUmVtb3ZlZEgAQgYKBGtpbmQiGgoHUmVtb3ZlZBIPCgdub2RlX2lkGAEgASgJIkYKBUhlbGxvEhIKCmNsdXN0ZXJfaWQYASABKAkSDwoHbm9kZV9pZBgCIAEoCRIYChBwcm90b2NvbF92ZXJzaW9uGAMgASgNIlcKDkZvcndhcmRSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAQSDwoHY29tbWFuZBgCIAEoDBIMCgRraW5kGAMgASgJEhIKCnRpbWVvdXRfbXMYBCABKA0ibwoPRm9yd2FyZFJlc3BvbnNlEhIKCnJlcXVlc3RfaWQYASABKAQSEgoKZXJyb3JfY29kZRgCIAEoCRIVCg1lcnJvcl9tZXNzYWdlGAMgASgJEg4KBnJlc3VsdBgEIAEoDBINCgVpbmRleBgFIAEoBCo+CglFbnRyeVR5cGUSFQoRRU5UUllfVFlQRV9OT1JNQUwQABIaChZFTlRSWV9UWVBFX0NPTkZfQ0hBTkdFEAEqdAoOQ29uZkNoYW5nZVR5cGUSHgoaQ09ORl9DSEFOR0VfVFlQRV9BRERfVk9URVIQABIgChxDT05GX0NIQU5HRV9UWVBFX0FERF9MRUFSTkVSEAESIAocQ09ORl9DSEFOR0VfVFlQRV9SRU1PVkVfTk9ERRACKt8DCgtNZXNzYWdlVHlwZRIcChhNRVNTQUdFX1RZUEVfVU5TUEVDSUZJRUQQABIXChNNRVNTQUdFX1RZUEVfQVBQRU5EEAESIAocTUVTU0FHRV9UWVBFX0FQUEVORF9SRVNQT05TRRACEhUKEU1FU1NBR0VfVFlQRV9WT1RFEAMSHgoaTUVTU0FHRV9UWVBFX1ZPVEVfUkVTUE9OU0UQBBIZChVNRVNTQUdFX1RZUEVfUFJFX1ZPVEUQBRIiCh5NRVNTQUdFX1RZUEVfUFJFX1ZPVEVfUkVTUE9OU0UQBhIaChZNRVNTQUdFX1RZUEVfSEVBUlRCRUFUEAcSIwofTUVTU0FHRV9UWVBFX0hFQVJUQkVBVF9SRVNQT05TRRAIEhkKFU1FU1NBR0VfVFlQRV9TTkFQU0hPVBAJEiIKHk1FU1NBR0VfVFlQRV9TTkFQU0hPVF9SRVNQT05TRRAKEhwKGE1FU1NBR0VfVFlQRV9USU1FT1VUX05PVxALEhsKF01FU1NBR0VfVFlQRV9SRUFEX0lOREVYEAwSJAogTUVTU0FHRV9UWVBFX1JFQURfSU5ERVhfUkVTUE9OU0UQDRIgChxNRVNTQUdFX1RZUEVfVFJBTlNGRVJfTEVBREVSEA5iBnByb3RvMw");
 
 /**
  * @generated from message dkv.raft.v1.Entry
@@ -290,6 +290,12 @@ export type PeerFrame = Message$1<"dkv.raft.v1.PeerFrame"> & {
      */
     value: ForwardResponse;
     case: "forwardResponse";
+  } | {
+    /**
+     * @generated from field: dkv.raft.v1.Removed removed = 5;
+     */
+    value: Removed;
+    case: "removed";
   } | { case: undefined; value?: undefined };
 };
 
@@ -299,6 +305,29 @@ export type PeerFrame = Message$1<"dkv.raft.v1.PeerFrame"> & {
  */
 export const PeerFrameSchema: GenMessage<PeerFrame> = /*@__PURE__*/
   messageDesc(file_dkv_raft_v1_raft, 6);
+
+/**
+ * Sent to a member that was removed from the cluster and still sends raft
+ * messages: it cannot learn of its removal from the log, which the leader no
+ * longer replicates to it.
+ *
+ * @generated from message dkv.raft.v1.Removed
+ */
+export type Removed = Message$1<"dkv.raft.v1.Removed"> & {
+  /**
+   * The member this is about: a receiver acts only on its own id.
+   *
+   * @generated from field: string node_id = 1;
+   */
+  nodeId: string;
+};
+
+/**
+ * Describes the message dkv.raft.v1.Removed.
+ * Use `create(RemovedSchema)` to create a new message.
+ */
+export const RemovedSchema: GenMessage<Removed> = /*@__PURE__*/
+  messageDesc(file_dkv_raft_v1_raft, 7);
 
 /**
  * First frame on a connection: who is dialing and for which cluster.
@@ -327,7 +356,7 @@ export type Hello = Message$1<"dkv.raft.v1.Hello"> & {
  * Use `create(HelloSchema)` to create a new message.
  */
 export const HelloSchema: GenMessage<Hello> = /*@__PURE__*/
-  messageDesc(file_dkv_raft_v1_raft, 7);
+  messageDesc(file_dkv_raft_v1_raft, 8);
 
 /**
  * A client request that a follower hands to the leader.
@@ -365,7 +394,7 @@ export type ForwardRequest = Message$1<"dkv.raft.v1.ForwardRequest"> & {
  * Use `create(ForwardRequestSchema)` to create a new message.
  */
 export const ForwardRequestSchema: GenMessage<ForwardRequest> = /*@__PURE__*/
-  messageDesc(file_dkv_raft_v1_raft, 8);
+  messageDesc(file_dkv_raft_v1_raft, 9);
 
 /**
  * @generated from message dkv.raft.v1.ForwardResponse
@@ -404,7 +433,7 @@ export type ForwardResponse = Message$1<"dkv.raft.v1.ForwardResponse"> & {
  * Use `create(ForwardResponseSchema)` to create a new message.
  */
 export const ForwardResponseSchema: GenMessage<ForwardResponse> = /*@__PURE__*/
-  messageDesc(file_dkv_raft_v1_raft, 9);
+  messageDesc(file_dkv_raft_v1_raft, 10);
 
 /**
  * @generated from enum dkv.raft.v1.EntryType

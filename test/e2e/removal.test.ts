@@ -1,0 +1,83 @@
+// A member removed from the cluster stops (exit 1, saying what to do), as
+// etcd's does, instead of lingering with stale reads: whether its own log
+// holds the removal or, down while it was removed, it hears of it from the
+// others when it campaigns after a restart.
+import { afterEach, describe, expect, test } from "bun:test";
+import { call, Cluster, getKey, leaderOf, servers, setKey, waitFor, type Member } from "./cluster.ts";
+
+const clusters: Cluster[] = [];
+function newCluster(firstHost: number): Cluster {
+  const cluster = new Cluster({ size: 3, firstHost });
+  clusters.push(cluster);
+  return cluster;
+}
+
+afterEach(async () => {
+  for (const cluster of clusters.splice(0)) {
+    await cluster.stopAll();
+    cluster.cleanup();
+  }
+});
+
+async function formed(cluster: Cluster): Promise<Member> {
+  return waitFor("a leader with 3 voters", 20_000, async () => {
+    const leader = await leaderOf(cluster);
+    if (!leader) return undefined;
+    const list = await servers(cluster.endpoint(leader));
+    return list.filter((s) => !s.isLearner).length === 3 ? leader : undefined;
+  }, 100).catch((error) => {
+    throw new Error(`${error.message}\n${cluster.allLogs()}`);
+  });
+}
+
+async function exitOf(cluster: Cluster, m: Member, withinMs: number): Promise<number | null> {
+  const exited = m.process!.exited;
+  const timeout = Bun.sleep(withinMs).then(() => "running" as const);
+  const outcome = await Promise.race([exited, timeout]);
+  if (outcome === "running") throw new Error(`${m.name} still runs ${withinMs} ms after its removal\n${cluster.logs(m)}`);
+  m.process = undefined;
+  return outcome;
+}
+
+describe("a removed member", () => {
+  test("stops with exit 1 and what to do; started again on its data dir it stops at once; the others go on", async () => {
+    const cluster = newCluster(120);
+    await cluster.startAll();
+    const leader = await formed(cluster);
+    const removed = cluster.members.find((m) => m !== leader)!;
+    await setKey(cluster.endpoint(leader), "before", "1");
+    await call(cluster.endpoint(leader), "dkv.v1.MembershipAPI/LeaveServer", { id: removed.name });
+    expect(await exitOf(cluster, removed, 10_000)).toBe(1);
+    const said = cluster.logs(removed, 5);
+    expect(said).toContain(`dkv: this member (${removed.name}) was removed from the cluster`);
+    expect(said).toContain(`delete ${removed.dataDir} first`);
+
+    cluster.start(removed);
+    expect(await exitOf(cluster, removed, 5000)).toBe(1);
+    expect(cluster.logs(removed, 5)).toContain("(its removal is in its own log)");
+
+    const other = cluster.members.find((m) => m !== leader && m !== removed)!;
+    await setKey(cluster.endpoint(other), "after", "2");
+    expect(await getKey(cluster.endpoint(leader), "after")).toBe("2");
+    expect((await servers(cluster.endpoint(leader))).map((s) => s.id).sort()).toEqual([leader.name, other.name].sort());
+  }, 60_000);
+
+  test("removed while it was down, it hears of it from the others when it starts again, and stops", async () => {
+    const cluster = newCluster(124);
+    await cluster.startAll();
+    const leader = await formed(cluster);
+    const removed = cluster.members.find((m) => m !== leader)!;
+    await cluster.kill(removed);
+    await call(cluster.endpoint(leader), "dkv.v1.MembershipAPI/LeaveServer", { id: removed.name });
+    await setKey(cluster.endpoint(leader), "while-down", "1");
+
+    cluster.start(removed);
+    expect(await exitOf(cluster, removed, 15_000)).toBe(1);
+    const said = cluster.logs(removed, 5);
+    expect(said).toMatch(/was removed from the cluster \(member n\d says so\)/);
+    expect(cluster.allLogs()).toContain(`a removed member still sends raft messages; telling it that it was removed member=${removed.name}`);
+    // It did not disturb the others: same leader, writes go on.
+    expect((await leaderOf(cluster))?.name).toBe(leader.name);
+    await setKey(cluster.endpoint(leader), "after", "2");
+  }, 60_000);
+});
