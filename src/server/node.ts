@@ -6,6 +6,7 @@ import { create } from "@bufbuild/protobuf";
 import { ForwardResponseSchema, type ForwardRequest } from "../gen/dkv/raft/v1/raft_pb.ts";
 import {
   ConfChangeType,
+  MessageType,
   RaftNode,
   Role,
   decodeConfChange,
@@ -98,6 +99,8 @@ export class DkvNode implements KvNode {
   /** Members removed from the cluster (tombstones of members not in the applied configuration). */
   private removedMembers = new Set<string>();
   private removalReported = false;
+  /** When a leader last sent this member entries, a heartbeat or a snapshot (performance.now()). */
+  private lastLeaderContactMs = 0;
   private tickTimer: ReturnType<typeof setInterval> | undefined;
   private readonly membershipLoop: MembershipLoop;
   private leaderWaiters: Array<() => void> = [];
@@ -170,16 +173,24 @@ export class DkvNode implements KvNode {
       if (member.name !== config.name && !this.memberList.some((m) => m.id === member.name)) network.setPeer(member.name, member.peerAddress);
     }
     await network.start({
-      onRaftMessage: (message) => this.driver.step(message),
+      onRaftMessage: (message) => {
+        if (message.type === MessageType.Append || message.type === MessageType.Heartbeat || message.type === MessageType.Snapshot) {
+          this.lastLeaderContactMs = performance.now();
+        }
+        this.driver.step(message);
+      },
       onForwardRequest: (from, request) => void this.serveForwarded(from, request),
       onForwardResponse: (_from, response) => this.forwarder.deliver(response),
       onUnreachable: (id) => this.driver.reportUnreachable(id),
       isRemoved: (id) => this.removedMembers.has(id),
       onRemoved: (from) => {
-        // Only a member of this one's configuration is believed (with TLS, one holding that member's certificate).
-        if (this.memberList.some((m) => m.id === from)) this.reportRemoved(`member ${from} says so`);
+        // Only a member of this one's configuration is believed (with TLS, one holding that member's certificate),
+        // and only while no leader talks to this one: a member that lags behind its re-adding may still say so.
+        if (!this.memberList.some((m) => m.id === from) || this.heardFromLeaderWithin(config.electionTimeoutMs)) return;
+        this.reportRemoved(`member ${from} says so`);
       },
     });
+    this.lastLeaderContactMs = performance.now();
     let lastTickMs = performance.now();
     this.tickTimer = setInterval(() => {
       const now = performance.now();
@@ -187,6 +198,7 @@ export class DkvNode implements KvNode {
       lastTickMs = now;
       this.driver.tick();
       this.leaseExpiry.check();
+      if (this.removedMembers.has(config.name)) this.checkOwnRemoval();
     }, config.heartbeatIntervalMs);
     this.membershipLoop.start();
     // A single voter has nobody to wait for: take the lead now instead of after a timeout.
@@ -538,8 +550,21 @@ export class DkvNode implements KvNode {
     const removed = readRemovedMembers(this.d.store);
     for (const id of [...confState.voters, ...confState.learners]) removed.delete(id);
     this.removedMembers = removed;
-    if (removed.has(this.d.config.name)) this.reportRemoved("its removal is in its own log");
     return this.memberList;
+  }
+
+  private heardFromLeaderWithin(ms: number): boolean {
+    return performance.now() - this.lastLeaderContactMs < ms;
+  }
+
+  /**
+   * Its own tombstone is the last word only if no leader sends it more: a
+   * member added back under its name replays its removal on the way to its
+   * re-adding, entries that a leader is still sending.
+   */
+  private checkOwnRemoval(): void {
+    if (this.heardFromLeaderWithin(2 * this.d.config.electionTimeoutMs)) return;
+    this.reportRemoved("its removal is in its own log, and no leader has contacted it since");
   }
 
   /**

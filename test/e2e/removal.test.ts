@@ -3,6 +3,7 @@
 // holds the removal or, down while it was removed, it hears of it from the
 // others when it campaigns after a restart.
 import { afterEach, describe, expect, test } from "bun:test";
+import { rmSync } from "node:fs";
 import { call, Cluster, getKey, leaderOf, servers, setKey, waitFor, type Member } from "./cluster.ts";
 
 const clusters: Cluster[] = [];
@@ -54,7 +55,7 @@ describe("a removed member", () => {
 
     cluster.start(removed);
     expect(await exitOf(cluster, removed, 5000)).toBe(1);
-    expect(cluster.logs(removed, 5)).toContain("(its removal is in its own log)");
+    expect(cluster.logs(removed, 5)).toContain("(its removal is in its own log, and no leader has contacted it since)");
 
     const other = cluster.members.find((m) => m !== leader && m !== removed)!;
     await setKey(cluster.endpoint(other), "after", "2");
@@ -79,5 +80,33 @@ describe("a removed member", () => {
     // It did not disturb the others: same leader, writes go on.
     expect((await leaderOf(cluster))?.name).toBe(leader.name);
     await setKey(cluster.endpoint(leader), "after", "2");
+  }, 60_000);
+
+  test("added back under its name with an empty data dir, it replays its old removal on the way and stays", async () => {
+    const cluster = newCluster(128);
+    await cluster.startAll();
+    const leader = await formed(cluster);
+    const member = cluster.members.find((m) => m !== leader)!;
+    await call(cluster.endpoint(leader), "dkv.v1.MembershipAPI/LeaveServer", { id: member.name });
+    expect(await exitOf(cluster, member, 10_000)).toBe(1);
+    rmSync(member.dataDir, { recursive: true, force: true });
+    await setKey(cluster.endpoint(leader), "while-out", "1");
+
+    await call(cluster.endpoint(leader), "dkv.v1.MembershipAPI/JoinServer", {
+      id: member.name,
+      address: cluster.peerAddress(member),
+      rpcAddress: `${member.host}:${member.clientPort}`,
+    });
+    cluster.start(member, ["--initial-cluster", cluster.initialCluster(), "--initial-cluster-state", "existing"]);
+    await formed(cluster);
+    await waitFor("the member to catch up", 10_000, async () => (await getKey(cluster.endpoint(member), "while-out", "serializable")) === "1" || undefined);
+    // Past two election timeouts (the wait before its own tombstone would count), it still serves.
+    const started = performance.now();
+    while (performance.now() - started < 2500) {
+      await setKey(cluster.endpoint(member), "after", String(performance.now()));
+      await Bun.sleep(100);
+    }
+    expect(member.process).toBeDefined();
+    expect(cluster.logs(member, 200)).not.toContain("was removed from the cluster");
   }, 60_000);
 });
