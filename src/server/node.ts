@@ -533,7 +533,28 @@ export class DkvNode implements KvNode {
 
   async removeMember(id: string, signal?: CancelSignal): Promise<void> {
     if (!this.memberList.some((m) => m.id === id)) throw new NodeError("not_found", `member "${id}" is not in the cluster`);
+    if (id === this.driver.leaderId) await this.moveLeadershipAwayFrom(id, signal);
     await this.changeMembership({ type: ConfChangeType.RemoveNode, nodeId: id, context: new Uint8Array(0) }, signal);
+  }
+
+  /**
+   * A leader that commits its own removal steps down, and writes wait an
+   * election timeout for the next one; handing the lead over first costs a
+   * round trip instead. If the hand-over fails, the removal goes ahead anyway.
+   */
+  private async moveLeadershipAwayFrom(id: string, signal?: CancelSignal): Promise<void> {
+    const { confState, progress } = this.raft.status();
+    const candidates = confState.voters.filter((v) => v !== id);
+    if (candidates.length === 0) return;
+    const self = this.d.config.name;
+    // The leader knows who is most caught up; a follower picks itself, as it has the request in hand.
+    const target = candidates.includes(self) ? self : candidates.sort((a, b) => (progress?.[b]?.match ?? 0) - (progress?.[a]?.match ?? 0))[0]!;
+    try {
+      await this.moveLeader(target, signal);
+      this.d.log.info("moved the leadership away from a member before removing it", { member: id, leader: target });
+    } catch (error) {
+      this.d.log.warn("could not move the leadership before removing the leader; removing it anyway", { member: id, error: error instanceof Error ? error.message : String(error) });
+    }
   }
 
   private async changeMembership(change: ConfChange, signal?: CancelSignal): Promise<void> {

@@ -109,4 +109,19 @@ describe("a removed member", () => {
     expect(member.process).toBeDefined();
     expect(cluster.logs(member, 200)).not.toContain("was removed from the cluster");
   }, 60_000);
+
+  test("removing the leader hands the lead to another member first, so the rest never stand without one", async () => {
+    const cluster = newCluster(132);
+    await cluster.startAll();
+    const leader = await formed(cluster);
+    const asked = cluster.members.find((m) => m !== leader)!;
+    await call(cluster.endpoint(asked), "dkv.v1.MembershipAPI/LeaveServer", { id: leader.name });
+    // Proposed by the new leader: as soon as the removal is done, the others already follow it.
+    const after = await servers(cluster.endpoint(asked));
+    expect(after.map((s) => s.id)).not.toContain(leader.name);
+    expect(after.filter((s) => s.isLeader)).toHaveLength(1);
+    expect(cluster.logs(asked, 50)).toContain(`moved the leadership away from a member before removing it member=${leader.name}`);
+    expect(await exitOf(cluster, leader, 10_000)).toBe(1);
+    await setKey(cluster.endpoint(asked), "after", "1");
+  }, 60_000);
 });
