@@ -42,6 +42,9 @@ export const serveCommand = defineCommand({
       if (error instanceof ConfigError) throw new UsageError(error.message);
       throw error;
     }
+    // Before the member starts: once it serves, nothing may wait between it and the signal handlers below.
+    const { currentOpenFileLimit, openFileLimitWarning } = await import("./open-file-limit.ts");
+    const limitWarning = openFileLimitWarning(await currentOpenFileLimit());
     const { startMember } = await import("./start-member.ts");
     let member;
     try {
@@ -49,8 +52,6 @@ export const serveCommand = defineCommand({
     } catch (error) {
       throw new CliError(error instanceof Error ? error.message : String(error));
     }
-    const { currentOpenFileLimit, openFileLimitWarning } = await import("./open-file-limit.ts");
-    const limitWarning = openFileLimitWarning(await currentOpenFileLimit());
     if (limitWarning) member.log.warn(limitWarning);
     if (allocatorFailure !== undefined) {
       member.log.warn(`could not restart with ${PURGE_DELAY_VARIABLE} set; running with the allocator's defaults (slower)`, { error: allocatorFailure });
