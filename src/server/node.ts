@@ -6,7 +6,6 @@ import { create } from "@bufbuild/protobuf";
 import { ForwardResponseSchema, type ForwardRequest } from "../gen/dkv/raft/v1/raft_pb.ts";
 import {
   ConfChangeType,
-  MessageType,
   RaftNode,
   Role,
   decodeConfChange,
@@ -53,6 +52,8 @@ import { Forwarder, type ForwardKind } from "./forwarder.ts";
 import type { Logger } from "./logger.ts";
 import { encodeMemberContext, readMembers, readRemovedMembers, type MemberInfo } from "./members.ts";
 import { MembershipLoop } from "./membership-loop.ts";
+import { RemovalWatch } from "./removal-watch.ts";
+import { Leadership } from "./leadership.ts";
 import { createNodeMetrics, type NodeMetrics } from "./node-metrics.ts";
 import type { PeerNetwork } from "./peer-network.ts";
 import { RaftDriver, toNodeError } from "./raft-driver.ts";
@@ -96,11 +97,8 @@ export class DkvNode implements KvNode {
   private readonly driver: RaftDriver;
   private readonly forwarder: Forwarder;
   private memberList: MemberInfo[] = [];
-  /** Members removed from the cluster (tombstones of members not in the applied configuration). */
-  private removedMembers = new Set<string>();
-  private removalReported = false;
-  /** When a leader last sent this member entries, a heartbeat or a snapshot (performance.now()). */
-  private lastLeaderContactMs = 0;
+  private readonly removal: RemovalWatch;
+  private readonly leadership: Leadership;
   private tickTimer: ReturnType<typeof setInterval> | undefined;
   private readonly membershipLoop: MembershipLoop;
   private leaderWaiters: Array<() => void> = [];
@@ -123,6 +121,14 @@ export class DkvNode implements KvNode {
       checkQuorum: true,
     });
     this.forwarder = new Forwarder(d.network, (s) => this.metrics.peerRoundTripSeconds.observe(s));
+    this.removal = new RemovalWatch({
+      self: config.name,
+      dataDir: config.dataDir,
+      electionTimeoutMs: config.electionTimeoutMs,
+      log: d.log,
+      ...(d.onRemoved ? { onRemoved: d.onRemoved } : {}),
+      isStopping: () => this.stopping,
+    });
     this.driver = new RaftDriver({
       raft: this.raft,
       store,
@@ -142,6 +148,13 @@ export class DkvNode implements KvNode {
         this.leaseExpiry.reload();
       },
       ...(d.onStorageFailure ? { onStorageFailure: d.onStorageFailure } : {}),
+    });
+    this.leadership = new Leadership({
+      config,
+      raft: this.raft,
+      driver: this.driver,
+      log: d.log,
+      catchUp: (signal) => this.readPoint("linearizable", signal),
     });
     this.leaseExpiry = new LeaseExpiry({
       now: () => performance.now(),
@@ -174,23 +187,16 @@ export class DkvNode implements KvNode {
     }
     await network.start({
       onRaftMessage: (message) => {
-        if (message.type === MessageType.Append || message.type === MessageType.Heartbeat || message.type === MessageType.Snapshot) {
-          this.lastLeaderContactMs = performance.now();
-        }
+        this.removal.noteMessage(message);
         this.driver.step(message);
       },
       onForwardRequest: (from, request) => void this.serveForwarded(from, request),
       onForwardResponse: (_from, response) => this.forwarder.deliver(response),
       onUnreachable: (id) => this.driver.reportUnreachable(id),
-      isRemoved: (id) => this.removedMembers.has(id),
-      onRemoved: (from) => {
-        // Only a member of this one's configuration is believed (with TLS, one holding that member's certificate),
-        // and only while no leader talks to this one: a member that lags behind its re-adding may still say so.
-        if (!this.memberList.some((m) => m.id === from) || this.heardFromLeaderWithin(config.electionTimeoutMs)) return;
-        this.reportRemoved(`member ${from} says so`);
-      },
+      isRemoved: (id) => this.removal.isRemoved(id),
+      onRemoved: (from) => this.removal.toldBy(from, this.memberList.some((m) => m.id === from)),
     });
-    this.lastLeaderContactMs = performance.now();
+    this.removal.started();
     let lastTickMs = performance.now();
     this.tickTimer = setInterval(() => {
       const now = performance.now();
@@ -198,7 +204,7 @@ export class DkvNode implements KvNode {
       lastTickMs = now;
       this.driver.tick();
       this.leaseExpiry.check();
-      if (this.removedMembers.has(config.name)) this.checkOwnRemoval();
+      this.removal.tick();
     }, config.heartbeatIntervalMs);
     this.membershipLoop.start();
     // A single voter has nobody to wait for: take the lead now instead of after a timeout.
@@ -214,7 +220,7 @@ export class DkvNode implements KvNode {
     this.stopping = true;
     this.membershipLoop.stop();
     // After a storage failure the driver sends nothing: no hand-off can happen, the followers elect on their own.
-    if (this.driver.isLeader && !this.driver.isStopped) await this.handOffLeadership();
+    if (this.driver.isLeader && !this.driver.isStopped) await this.leadership.handOffBeforeStop();
     clearInterval(this.tickTimer);
     await this.driver.flush();
     this.driver.stop();
@@ -533,29 +539,10 @@ export class DkvNode implements KvNode {
 
   async removeMember(id: string, signal?: CancelSignal): Promise<void> {
     if (!this.memberList.some((m) => m.id === id)) throw new NodeError("not_found", `member "${id}" is not in the cluster`);
-    if (id === this.driver.leaderId) await this.moveLeadershipAwayFrom(id, signal);
+    if (id === this.driver.leaderId) await this.leadership.moveAwayFrom(id, signal);
     await this.changeMembership({ type: ConfChangeType.RemoveNode, nodeId: id, context: new Uint8Array(0) }, signal);
   }
 
-  /**
-   * A leader that commits its own removal steps down, and writes wait an
-   * election timeout for the next one; handing the lead over first costs a
-   * round trip instead. If the hand-over fails, the removal goes ahead anyway.
-   */
-  private async moveLeadershipAwayFrom(id: string, signal?: CancelSignal): Promise<void> {
-    const { confState, progress } = this.raft.status();
-    const candidates = confState.voters.filter((v) => v !== id);
-    if (candidates.length === 0) return;
-    const self = this.d.config.name;
-    // The leader knows who is most caught up; a follower picks itself, as it has the request in hand.
-    const target = candidates.includes(self) ? self : candidates.sort((a, b) => (progress?.[b]?.match ?? 0) - (progress?.[a]?.match ?? 0))[0]!;
-    try {
-      await this.moveLeader(target, signal);
-      this.d.log.info("moved the leadership away from a member before removing it", { member: id, leader: target });
-    } catch (error) {
-      this.d.log.warn("could not move the leadership before removing the leader; removing it anyway", { member: id, error: error instanceof Error ? error.message : String(error) });
-    }
-  }
 
   private async changeMembership(change: ConfChange, signal?: CancelSignal): Promise<void> {
     await this.write("conf_change", encodeConfChange(change), signal);
@@ -570,38 +557,8 @@ export class DkvNode implements KvNode {
     // A tombstone of a member that is in the configuration again (added back under its name) does not count.
     const removed = readRemovedMembers(this.d.store);
     for (const id of [...confState.voters, ...confState.learners]) removed.delete(id);
-    this.removedMembers = removed;
+    this.removal.update(removed);
     return this.memberList;
-  }
-
-  private heardFromLeaderWithin(ms: number): boolean {
-    return performance.now() - this.lastLeaderContactMs < ms;
-  }
-
-  /**
-   * Its own tombstone is the last word only if no leader sends it more: a
-   * member added back under its name replays its removal on the way to its
-   * re-adding, entries that a leader is still sending.
-   */
-  private checkOwnRemoval(): void {
-    if (this.heardFromLeaderWithin(2 * this.d.config.electionTimeoutMs)) return;
-    this.reportRemoved("its removal is in its own log, and no leader has contacted it since");
-  }
-
-  /**
-   * A removed member must not linger: it would serve stale reads and pass
-   * writes on as if it still belonged. Its data dir is not used again either,
-   * as with etcd: a member added back starts from an empty one.
-   */
-  private reportRemoved(how: string): void {
-    if (this.removalReported || this.stopping) return;
-    this.removalReported = true;
-    const { config, log } = this.d;
-    const reason =
-      `this member (${config.name}) was removed from the cluster (${how}); stopping. ` +
-      `To add it back: dkv member add, then start it with an empty --data-dir (delete ${config.dataDir} first)`;
-    log.error(reason);
-    this.d.onRemoved?.(reason);
   }
 
   // ---- status, readiness, backup, metrics ----
@@ -673,49 +630,10 @@ export class DkvNode implements KvNode {
     this.d.log.info(role === Role.Leader ? "became leader" : leader ? "following leader" : "no leader", { leader: leader || "-", term: this.raft.status().term });
   }
 
-  private async handOffLeadership(): Promise<void> {
-    const status = this.raft.status();
-    const candidates = status.confState.voters.filter((v) => v !== this.d.config.name);
-    if (candidates.length === 0) return;
-    const best = candidates.sort((a, b) => (status.progress?.[b]?.match ?? 0) - (status.progress?.[a]?.match ?? 0))[0]!;
-    this.d.log.info("transferring leadership before shutdown", { to: best });
-    this.driver.transferLeadership(best);
-    const deadline = performance.now() + Math.min(3000, this.d.config.electionTimeoutMs * 2);
-    while (this.driver.isLeader && performance.now() < deadline) await sleep(20);
-  }
 
-  async moveLeader(targetId: string, signal?: CancelSignal): Promise<{ leaderId: string; raftTerm: number }> {
-    let status = this.raft.status();
-    if (!status.confState.voters.includes(targetId)) {
-      // This member may not have applied a promotion the leader already committed: catch up, then judge.
-      await this.readPoint("linearizable", signal);
-      status = this.raft.status();
-    }
-    if (!status.confState.voters.includes(targetId)) {
-      const what = status.confState.learners.includes(targetId) ? "is a learner, not a voter; wait until it is promoted" : "is not a voting member (see dkv member list)";
-      throw new NodeError(status.confState.learners.includes(targetId) ? "failed_precondition" : "not_found", `member ${JSON.stringify(targetId)} ${what}`);
-    }
-    const waitMs = Math.max(3000, this.d.config.electionTimeoutMs * 3);
-    const deadline = performance.now() + waitMs;
-    let askedOf = "";
-    let askedAt = 0;
-    for (;;) {
-      const leader = this.driver.leaderId;
-      if (leader === targetId) return { leaderId: leader, raftTerm: this.raft.status().term };
-      if (signal?.aborted) throw new NodeError("deadline_exceeded", "request cancelled by the client");
-      if (performance.now() >= deadline) {
-        throw new NodeError("unavailable", `leadership did not move to ${targetId} within ${waitMs} ms (is it caught up and reachable?); the leader is ${leader || "unknown"}`);
-      }
-      // A follower passes the request to the leader. The leader gives a transfer up after an
-      // election timeout: ask again then, or at once when another member took the lead meanwhile.
-      if (leader && (leader !== askedOf || performance.now() - askedAt > this.d.config.electionTimeoutMs)) {
-        this.d.log.info("moving leadership on request", { from: leader, to: targetId });
-        this.driver.transferLeadership(targetId);
-        askedOf = leader;
-        askedAt = performance.now();
-      }
-      await sleep(20);
-    }
+
+  moveLeader(targetId: string, signal?: CancelSignal): Promise<{ leaderId: string; raftTerm: number }> {
+    return this.leadership.move(targetId, signal);
   }
 
   private dbSizeBytes(): number {
