@@ -25,9 +25,10 @@ export const rootCommand = defineCommand({
     "member-join": () => import("./client-commands/member.ts").then((m) => m.memberJoinCommand),
     "member-leave": () => import("./client-commands/member.ts").then((m) => m.memberLeaveCommand),
     snapshot: defineCommand({
-      meta: { name: "snapshot", description: "Save a backup of a running cluster, or restore one into a new data dir" },
+      meta: { name: "snapshot", description: "Save a backup of a running cluster, check one, or restore one into a new data dir" },
       subCommands: {
         save: () => import("./client-commands/snapshot-save.ts").then((m) => m.snapshotSaveCommand),
+        status: () => import("./snapshot-status.ts").then((m) => m.snapshotStatusCommand),
         restore: () => import("./snapshot-restore.ts").then((m) => m.snapshotRestoreCommand),
       },
     }),

@@ -24,5 +24,5 @@ export {
 } from "./limits";
 export { SCHEMA_VERSION } from "./schema";
 export { LOG_SEGMENT_ENTRIES } from "./log-segments";
-export { restoreDataDir, type RestoreOptions, type RestoreResult } from "./restore";
+export { inspectBackup, restoreDataDir, type BackupStatus, type RestoreOptions, type RestoreResult } from "./restore";
 export { MAX_LEASE_ID, MAX_LEASE_TTL_SECONDS } from "./leases";

@@ -23,7 +23,7 @@ import { StorageError, StorageInvariantError } from "./errors";
 import { fsyncDirectory } from "./files";
 import type { KvState } from "./kv-store";
 import { encodeConfState } from "./schema";
-import { type ImageMeta, fileSize, loadImage, readImageMeta, writeImage } from "./snapshot-image";
+import { type ImageMeta, countImageClientKeys, fileSize, loadImage, readImageMeta, writeImage } from "./snapshot-image";
 import { imageFileName } from "./snapshot-store";
 import { closeDatabase } from "./sqlite";
 import { openStorage } from "./storage";
@@ -73,6 +73,19 @@ export async function restoreDataDir(backupPath: string, dataDir: string, option
     rmSync(work, { recursive: true, force: true });
     throw error;
   }
+}
+
+export interface BackupStatus {
+  meta: ImageMeta;
+  /** Keys clients wrote (dkv's own member and lease records not counted). */
+  clientKeys: number;
+  bytes: number;
+}
+
+/** What a backup holds, after the same checks restore makes (its seal, its header, its index): `dkv snapshot status`. */
+export function inspectBackup(path: string): BackupStatus {
+  const meta = readBackup(path);
+  return { meta, clientKeys: countImageClientKeys(path), bytes: fileSize(path) };
 }
 
 /** The caller's mistakes (the CLI validates its flags first). */

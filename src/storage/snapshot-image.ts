@@ -357,6 +357,11 @@ function readMetaRow(path: string): ImageMeta {
   });
 }
 
+/** Rows of an image's kv table, apart from dkv's own records (keys that start with a zero byte). */
+export function countImageClientKeys(path: string): number {
+  return withImage(path, (image) => (image.query("SELECT count(*) AS n FROM kv WHERE key >= X'01'").get() as { n: number }).n);
+}
+
 export function fileSize(path: string): number {
   return statSync(path).size;
 }

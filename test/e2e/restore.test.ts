@@ -125,6 +125,14 @@ describe("snapshot save -> restore -> a new cluster", () => {
     expect(existsSync(`${file}.part`)).toBe(false);
     await old.stopAll();
 
+    // ---- `dkv snapshot status` checks the file without restoring it ----
+    const backupStatus = JSON.parse(await ok(["snapshot", "status", file, "--output", "json"])) as Record<string, unknown>;
+    expect(backupStatus).toMatchObject({ bytes: bytes.length, sha256: saved.sha256, index: saved.index, keys: 25, cluster_id: oldStatus.endpoints[0]!.cluster_id });
+    expect(backupStatus.voters).toEqual(["o0", "o1", "o2"]);
+    const statusTable = await ok(["snapshot", "status", file]);
+    expect(statusTable).toContain(`sha256 ${saved.sha256}`);
+    expect(statusTable).toContain("25 keys; members o0, o1, o2");
+
     // ---- damaged backups are refused with one line naming the file ----
     const fresh = new Cluster({ size: 3, prefix: "r", firstHost: 4 });
     clusters.push(fresh);
@@ -141,6 +149,10 @@ describe("snapshot save -> restore -> a new cluster", () => {
     flipped[Math.floor(flipped.length / 3)]! ^= 0x20;
     writeFileSync(corrupted, flipped);
     for (const [bad, why] of [[truncated, /damaged or incomplete/], [corrupted, /SHA-256 does not match/]] as const) {
+      const checked = await dkv(["snapshot", "status", bad]);
+      expect(checked.code).toBe(1);
+      expect(checked.stderr.trimEnd().split("\n")).toHaveLength(1);
+      expect(checked.stderr).toMatch(why);
       const run = await dkv(restoreArgs(fresh.members[0]!, bad));
       expect(run.code).toBe(1);
       expect(run.stdout).toBe("");
