@@ -31,7 +31,10 @@ export function handleAppend(r: Raft, m: Message): void {
 }
 
 export function handleHeartbeat(r: Raft, m: Message): void {
-  // The leader never sends a commit beyond our match, so this is in our log.
+  // The leader never sends a commit beyond our match: past our last index, acknowledged entries are gone.
+  if (m.commit > r.log.lastIndex() && r.lostLog === undefined) {
+    r.lostLog = { leader: m.from, acknowledged: m.commit, lastIndex: r.log.lastIndex() };
+  }
   r.log.commitTo(Math.min(m.commit, r.log.lastIndex()));
   const reply = r.message(MessageType.HeartbeatResponse, m.from);
   reply.context = m.context;

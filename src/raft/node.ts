@@ -15,6 +15,7 @@ import {
   type Entry,
   EntryType,
   type HardState,
+  type LostLog,
   type Message,
   type NodeId,
   type PeerProgress,
@@ -213,6 +214,11 @@ export class RaftNode {
     return this.raft.term;
   }
 
+  /** Set once a leader showed that this member lost entries it had acknowledged (it then never votes). */
+  lostLog(): LostLog | undefined {
+    return this.raft.lostLog;
+  }
+
   status(): RaftStatus {
     const r = this.raft;
     const status: RaftStatus = {
@@ -227,6 +233,7 @@ export class RaftNode {
       confState: copyConfState(r.confState),
       leadTransferee: r.leadTransferee,
     };
+    if (r.lostLog) status.lostLog = { ...r.lostLog };
     if (r.role === Role.Leader) {
       const progress: Record<NodeId, PeerProgress> = {};
       for (const [id, pr] of r.prs) {

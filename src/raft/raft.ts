@@ -27,6 +27,7 @@ import {
   type Entry,
   EntryType,
   type HardState,
+  type LostLog,
   type Message,
   MessageType,
   NONE,
@@ -82,6 +83,8 @@ export class Raft {
   needsBroadcast = false;
   /** The commit index moved; tell followers when the Ready is built (one Append per follower, not per ack). */
   needsCommitBroadcast = false;
+  /** Entries this member acknowledged are gone: it never votes or campaigns again (LostLog). */
+  lostLog: LostLog | undefined = undefined;
 
   // Outputs collected for the next Ready.
   msgs: Message[] = [];
@@ -108,7 +111,7 @@ export class Raft {
 
   /** Only voters campaign; learners and joiners (empty ConfState) follow. */
   promotable(): boolean {
-    return this.isVoter(this.id);
+    return this.isVoter(this.id) && this.lostLog === undefined;
   }
 
   // ---- outgoing messages ----
@@ -325,7 +328,7 @@ export class Raft {
       this.vote === m.from ||
       (this.vote === NONE && this.lead === NONE) ||
       (m.type === MessageType.PreVote && m.term > this.term);
-    if (canVote && this.log.isUpToDate(m.index, m.logTerm) && !this.refusesRivalPreCandidate(m)) {
+    if (canVote && this.lostLog === undefined && this.log.isUpToDate(m.index, m.logTerm) && !this.refusesRivalPreCandidate(m)) {
       // A granted pre-vote answers in the term it was asked about.
       this.send(this.message(responseType, m.from, m.term));
       if (m.type === MessageType.Vote) {

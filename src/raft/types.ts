@@ -230,6 +230,22 @@ export interface RaftStatus {
   leadTransferee: NodeId;
   /** Per peer (the leader included), only on the leader. */
   progress?: Record<NodeId, PeerProgress>;
+  /** Set once a leader showed that this member lost entries it had acknowledged (see LostLog). */
+  lostLog?: LostLog;
+}
+
+/**
+ * A leader's heartbeat carries a commit index no higher than what this
+ * member acknowledged having; one beyond our last index means entries we
+ * acknowledged are gone (the data dir was wiped, replaced or rolled back).
+ * Such a member may not vote: it could vote twice in a term, or for a
+ * candidate missing committed entries.
+ */
+export interface LostLog {
+  leader: NodeId;
+  /** The commit index the leader sent, at most what this member had acknowledged. */
+  acknowledged: number;
+  lastIndex: number;
 }
 
 /** Why a proposal or request was refused at once. */

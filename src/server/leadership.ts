@@ -14,7 +14,10 @@ export interface LeadershipDeps {
   raft: RaftNode;
   driver: RaftDriver;
   log: Logger;
-  /** Waits until this member has applied everything committed (to judge a membership it may lag behind on). */
+  /**
+   * A linearizable read point: waits until this member applied everything
+   * committed, which a new leader confirms only once it committed an entry of its term.
+   */
   catchUp(signal?: CancelSignal): Promise<void>;
 }
 
@@ -47,6 +50,8 @@ export class Leadership {
     const target = candidates.includes(self) ? self : mostCaughtUp(candidates, progress);
     try {
       await this.move(target, signal);
+      // A new leader takes membership changes only once it committed an entry of its term; a read barrier waits for that.
+      await this.d.catchUp(signal);
       this.d.log.info("moved the leadership away from a member before removing it", { member: id, leader: target });
     } catch (error) {
       this.d.log.warn("could not move the leadership before removing the leader; removing it anyway", { member: id, error: error instanceof Error ? error.message : String(error) });

@@ -87,7 +87,7 @@ export interface NodeDeps {
   seed: number;
   /** The node's storage failed and it stopped; the process should end (see RaftDriver's onStorageFailure). */
   onStorageFailure?: (reason: string) => void;
-  /** This member was removed from the cluster; the process should end (as etcd's does), with `reason` as its last word. */
+  /** This member was removed from the cluster, or lost entries it had acknowledged: the process should end (as etcd's does), with `reason` as its last word. */
   onRemoved?: (reason: string) => void;
 }
 
@@ -205,6 +205,8 @@ export class DkvNode implements KvNode {
       this.driver.tick();
       this.leaseExpiry.check();
       this.removal.tick();
+      const lost = this.raft.lostLog();
+      if (lost) this.removal.lostLog(lost);
     }, config.heartbeatIntervalMs);
     this.membershipLoop.start();
     // A single voter has nobody to wait for: take the lead now instead of after a timeout.

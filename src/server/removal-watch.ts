@@ -1,9 +1,10 @@
-// How a member finds out that it was removed from the cluster, so it stops
-// (as etcd's does) instead of lingering with stale reads and passing writes on
-// as if it still belonged. The leader stops replicating to a removed member,
-// so it may never see its removal commit: it learns it either from its own log
-// or from the members it still sends raft messages to (the Removed frame).
-import { MessageType, type Message } from "../raft/index.ts";
+// How a member finds out that it must leave: it was removed from the cluster,
+// or it lost entries it had acknowledged. It then stops (as etcd's does)
+// instead of lingering with stale reads and passing writes on as if it still
+// belonged. The leader stops replicating to a removed member, so it may never
+// see its removal commit: it learns it either from its own log or from the
+// members it still sends raft messages to (the Removed frame).
+import { MessageType, type LostLog, type Message } from "../raft/index.ts";
 import type { Logger } from "./logger.ts";
 
 export interface RemovalWatchOptions {
@@ -11,7 +12,7 @@ export interface RemovalWatchOptions {
   dataDir: string;
   electionTimeoutMs: number;
   log: Logger;
-  /** The member was removed; the process should end with `reason` as its last word. */
+  /** The member was removed or lost its log; the process should end with `reason` as its last word. */
   onRemoved?: (reason: string) => void;
   /** A member that is stopping anyway says nothing more. */
   isStopping: () => boolean;
@@ -74,18 +75,37 @@ export class RemovalWatch {
     this.report(`member ${from} says so`);
   }
 
+  /**
+   * The raft core found that entries this member acknowledged are gone (its
+   * data dir wiped, replaced or rolled back): it no longer votes, and as a
+   * voter it only pretends to count. etcd stops such a member too ("Was the
+   * raft log corrupted, truncated, or lost?").
+   */
+  lostLog(lost: LostLog): void {
+    const { self } = this.o;
+    this.stop(
+      `this member's raft log ends at index ${lost.lastIndex}, but the leader ${lost.leader} knows it had acknowledged entries up to ${lost.acknowledged}: ` +
+        `its data dir was wiped, replaced or rolled back, and it must not vote; stopping. ` +
+        `Remove it (dkv member remove ${self}), add it back (dkv member add), and start it with an empty --data-dir`,
+    );
+  }
+
   private heardFromLeaderWithin(ms: number): boolean {
     return this.now() - this.lastLeaderContactMs < ms;
   }
 
   /** Its data dir is not used again either, as with etcd: a member added back starts from an empty one. */
   private report(how: string): void {
+    const { self, dataDir } = this.o;
+    this.stop(
+      `this member (${self}) was removed from the cluster (${how}); stopping. ` +
+        `To add it back: dkv member add, then start it with an empty --data-dir (delete ${dataDir} first)`,
+    );
+  }
+
+  private stop(reason: string): void {
     if (this.reported || this.o.isStopping()) return;
     this.reported = true;
-    const { self, dataDir } = this.o;
-    const reason =
-      `this member (${self}) was removed from the cluster (${how}); stopping. ` +
-      `To add it back: dkv member add, then start it with an empty --data-dir (delete ${dataDir} first)`;
     this.o.log.error(reason);
     this.o.onRemoved?.(reason);
   }

@@ -124,4 +124,20 @@ describe("a removed member", () => {
     expect(await exitOf(cluster, leader, 10_000)).toBe(1);
     await setKey(cluster.endpoint(asked), "after", "1");
   }, 60_000);
+
+  test("a voter restarted on a wiped data dir stops at the leader's first heartbeat instead of voting with a blank memory", async () => {
+    const cluster = newCluster(136);
+    await cluster.startAll();
+    const leader = await formed(cluster);
+    for (let i = 0; i < 20; i++) await setKey(cluster.endpoint(leader), `k${i}`, String(i));
+    const wiped = cluster.members.find((m) => m !== leader)!;
+    await cluster.kill(wiped);
+    rmSync(wiped.dataDir, { recursive: true, force: true });
+    cluster.start(wiped, ["--initial-cluster", cluster.initialCluster(), "--initial-cluster-state", "existing"]);
+    expect(await exitOf(cluster, wiped, 10_000)).toBe(1);
+    const said = cluster.logs(wiped, 5);
+    expect(said).toMatch(new RegExp(`dkv: this member's raft log ends at index \\d+, but the leader ${leader.name} knows it had acknowledged entries up to \\d+`));
+    expect(said).toContain(`Remove it (dkv member remove ${wiped.name})`);
+    await setKey(cluster.endpoint(leader), "after", "1");
+  }, 60_000);
 });

@@ -283,3 +283,43 @@ describe("check-quorum and leader leases", () => {
     expect(c.node("a").status().role).toBe(Role.Follower);
   });
 });
+
+describe("a member that lost acknowledged entries (its data dir wiped or rolled back)", () => {
+  test("a heartbeat's commit past its last index marks it; it then never votes, pre-votes or campaigns", () => {
+    // A voter whose log was wiped: it knows the membership (as a restarted joiner learns it) but holds no entries.
+    const s = new MemoryStorage({ confState: three });
+    const c = newNode("c", s);
+    drain(c, s);
+    const { lastIndex, commit } = c.status();
+    expect(lastIndex).toBeLessThan(27);
+    c.step(msg({ type: MessageType.Heartbeat, from: "a", to: "c", term: 2, commit: 27 }));
+    drain(c, s);
+    expect(c.status().lostLog).toEqual({ leader: "a", acknowledged: 27, lastIndex });
+    expect(c.status().commit).toBe(Math.max(commit, lastIndex));
+
+    // The leader goes quiet: past the election timeout it neither campaigns nor lets itself be won over.
+    for (let i = 0; i < ELECTION_TICKS * 4; i++) c.tick();
+    const out = drain(c, s);
+    expect(out.filter((m) => m.type === MessageType.Vote || m.type === MessageType.PreVote)).toEqual([]);
+    expect(c.status().role).toBe(Role.Follower);
+
+    c.step(msg({ type: MessageType.PreVote, from: "b", to: "c", term: 3, index: 30, logTerm: 2 }));
+    c.step(msg({ type: MessageType.Vote, from: "b", to: "c", term: 3, index: 30, logTerm: 2 }));
+    const replies = drain(c, s).filter((m) => m.type === MessageType.VoteResponse || m.type === MessageType.PreVoteResponse);
+    expect(replies.map((m) => [m.type, m.reject])).toEqual([
+      [MessageType.PreVoteResponse, true],
+      [MessageType.VoteResponse, true],
+    ]);
+    expect(c.status().vote).not.toBe("b");
+  });
+
+  test("a heartbeat within its log (the usual case, a follower that is behind included) marks nothing", () => {
+    const s = storageWithLog(three, [entry(1, 1), entry(2, 1), entry(3, 1)], 1, 1);
+    const c = newNode("c", s);
+    drain(c, s);
+    c.step(msg({ type: MessageType.Heartbeat, from: "a", to: "c", term: 1, commit: 3 }));
+    drain(c, s);
+    expect(c.status().lostLog).toBeUndefined();
+    expect(c.status().commit).toBe(3);
+  });
+});

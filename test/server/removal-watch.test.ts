@@ -83,4 +83,14 @@ describe("RemovalWatch", () => {
     expect(reasons).toHaveLength(1);
     expect(reasons[0]).toContain("(member n1 says so)");
   });
+
+  test("a lost log stops it at once, with what to do, once", () => {
+    const { w, reasons } = watch();
+    w.lostLog({ leader: "n1", acknowledged: 27, lastIndex: 3 });
+    w.lostLog({ leader: "n1", acknowledged: 28, lastIndex: 3 });
+    expect(reasons).toEqual([
+      "this member's raft log ends at index 3, but the leader n1 knows it had acknowledged entries up to 27: its data dir was wiped, replaced or rolled back, " +
+        "and it must not vote; stopping. Remove it (dkv member remove n3), add it back (dkv member add), and start it with an empty --data-dir",
+    ]);
+  });
 });
