@@ -5,7 +5,7 @@ import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BINARY, call, Cluster, getKey, leaderOf, servers, setKey, waitFor, type Member } from "./cluster.ts";
+import { BINARY, call, Cluster, formed, getKey, leaderOf, servers, setKey, waitFor, type Member } from "./cluster.ts";
 
 const clusters: Cluster[] = [];
 function newCluster(size: number, flags: string[] = []): Cluster {
@@ -20,17 +20,6 @@ afterEach(async () => {
     cluster.cleanup();
   }
 });
-
-async function formed(cluster: Cluster, voters = cluster.members.length): Promise<Member> {
-  return waitFor(`a leader with ${voters} voters`, 20_000, async () => {
-    const leader = await leaderOf(cluster);
-    if (!leader) return undefined;
-    const list = await servers(cluster.endpoint(leader));
-    return list.filter((s) => !s.isLearner).length === voters ? leader : undefined;
-  }, 100).catch((error) => {
-    throw new Error(`${error.message}\n${cluster.allLogs()}`);
-  });
-}
 
 describe("a three-member cluster", () => {
   test("elects a leader; a write through a follower is readable, linearizably, from every member", async () => {

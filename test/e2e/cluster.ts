@@ -216,6 +216,18 @@ export async function leaderOf(cluster: Cluster, among: Member[] = cluster.membe
 }
 
 /** Runs the compiled CLI to completion (20-s bound). */
+/** The leader, once `voters` members vote (all of them by default); the members' logs in the error otherwise. */
+export async function formed(cluster: Cluster, voters = cluster.members.length): Promise<Member> {
+  return waitFor(`a leader with ${voters} voters`, 20_000, async () => {
+    const leader = await leaderOf(cluster);
+    if (!leader) return undefined;
+    const list = await servers(cluster.endpoint(leader));
+    return list.filter((s) => !s.isLearner).length === voters ? leader : undefined;
+  }, 100).catch((error) => {
+    throw new Error(`${error.message}\n${cluster.allLogs()}`);
+  });
+}
+
 export function runCli(...args: string[]): { code: number; stdout: string; stderr: string } {
   const run = Bun.spawnSync([BINARY, ...args], { env: { ...process.env, NO_COLOR: "1" }, timeout: 20_000 });
   return { code: run.exitCode ?? -1, stdout: run.stdout.toString(), stderr: run.stderr.toString() };

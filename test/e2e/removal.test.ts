@@ -4,7 +4,7 @@
 // others when it campaigns after a restart.
 import { afterEach, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
-import { call, Cluster, getKey, leaderOf, servers, setKey, waitFor, type Member } from "./cluster.ts";
+import { call, Cluster, formed, getKey, leaderOf, servers, setKey, waitFor, type Member } from "./cluster.ts";
 
 const clusters: Cluster[] = [];
 function newCluster(firstHost: number): Cluster {
@@ -19,17 +19,6 @@ afterEach(async () => {
     cluster.cleanup();
   }
 });
-
-async function formed(cluster: Cluster): Promise<Member> {
-  return waitFor("a leader with 3 voters", 20_000, async () => {
-    const leader = await leaderOf(cluster);
-    if (!leader) return undefined;
-    const list = await servers(cluster.endpoint(leader));
-    return list.filter((s) => !s.isLearner).length === 3 ? leader : undefined;
-  }, 100).catch((error) => {
-    throw new Error(`${error.message}\n${cluster.allLogs()}`);
-  });
-}
 
 async function exitOf(cluster: Cluster, m: Member, withinMs: number): Promise<number | null> {
   const exited = m.process!.exited;

@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BINARY, Cluster, leaderOf, servers, waitFor, type Member } from "./cluster.ts";
+import { BINARY, Cluster, formed, waitFor, type Member } from "./cluster.ts";
 
 const clusters: Cluster[] = [];
 afterAll(async () => {
@@ -44,17 +44,6 @@ async function ok(args: string[], stdin?: string): Promise<string> {
 }
 
 const endpointsOf = (cluster: Cluster, members: Member[] = cluster.members) => members.map((m) => `${m.host}:${m.clientPort}`).join(",");
-
-async function formed(cluster: Cluster): Promise<Member> {
-  return waitFor("a leader with every member voting", 20_000, async () => {
-    const leader = await leaderOf(cluster);
-    if (!leader) return undefined;
-    const list = await servers(cluster.endpoint(leader));
-    return list.filter((s) => !s.isLearner).length === cluster.members.length ? leader : undefined;
-  }, 100).catch((error) => {
-    throw new Error(`${error.message}\n${cluster.allLogs()}`);
-  });
-}
 
 interface JsonKv {
   key: string;
