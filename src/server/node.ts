@@ -99,6 +99,7 @@ export class DkvNode implements KvNode {
   private memberList: MemberInfo[] = [];
   private readonly removal: RemovalWatch;
   private readonly leadership: Leadership;
+  private addressesChecked = false;
   private tickTimer: ReturnType<typeof setInterval> | undefined;
   private readonly membershipLoop: MembershipLoop;
   private leaderWaiters: Array<() => void> = [];
@@ -550,6 +551,28 @@ export class DkvNode implements KvNode {
     await this.write("conf_change", encodeConfChange(change), signal);
   }
 
+  /**
+   * The others dial the addresses the cluster recorded for a member (at
+   * bootstrap or member add), not what it advertises now: a member moved to
+   * another address is cut off without a word unless it says so itself.
+   */
+  private warnIfMoved(): void {
+    const { config, log } = this.d;
+    const own = this.memberList.find((m) => m.id === config.name);
+    // Checked once, when this member's record first shows (a restarted member re-applies its log after start).
+    if (this.addressesChecked || !own) return;
+    this.addressesChecked = true;
+    if (own.peerAddress && own.peerAddress !== config.advertisePeerAddress) {
+      log.warn(
+        `the cluster records this member's peer address as ${own.peerAddress}, but it now advertises ${config.advertisePeerAddress} (--advertise-peer-address): ` +
+          `the other members dial ${own.peerAddress}; if that no longer reaches this member, go back to it, or remove the member and add it back at the new address with an empty data dir`,
+      );
+    }
+    if (own.clientAddress && own.clientAddress !== config.advertiseClientAddress) {
+      log.warn(`the cluster records this member's client address as ${own.clientAddress}, but it now advertises ${config.advertiseClientAddress}: clients that discover members are sent to ${own.clientAddress}`);
+    }
+  }
+
   private refreshMembers(): MemberInfo[] {
     const { confState } = this.raft.status();
     this.memberList = readMembers(this.d.store, confState);
@@ -560,6 +583,7 @@ export class DkvNode implements KvNode {
     const removed = readRemovedMembers(this.d.store);
     for (const id of [...confState.voters, ...confState.learners]) removed.delete(id);
     this.removal.update(removed);
+    this.warnIfMoved();
     return this.memberList;
   }
 

@@ -5,7 +5,7 @@ import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BINARY, call, Cluster, formed, getKey, leaderOf, servers, setKey, waitFor, type Member } from "./cluster.ts";
+import { BINARY, call, Cluster, formed, freePort, getKey, leaderOf, servers, setKey, waitFor, type Member } from "./cluster.ts";
 
 const clusters: Cluster[] = [];
 function newCluster(size: number, flags: string[] = []): Cluster {
@@ -72,6 +72,21 @@ describe("graceful shutdown", () => {
 });
 
 describe("membership", () => {
+  test("a member restarted at another peer address says that the others still dial the recorded one", async () => {
+    const cluster = newCluster(3);
+    await cluster.startAll();
+    const leader = await formed(cluster);
+    const moved = cluster.members.find((m) => m !== leader)!;
+    const recorded = cluster.peerAddress(moved);
+    await cluster.kill(moved);
+    moved.peerPort = freePort(moved.host);
+    cluster.start(moved);
+    const line = `the cluster records this member's peer address as ${recorded}, but it now advertises ${cluster.peerAddress(moved)} (--advertise-peer-address)`;
+    await waitFor("the warning", 15_000, () => cluster.logs(moved, 50).includes(line) || undefined);
+    expect(cluster.logs(leader, 200)).not.toContain("the cluster records this member's");
+  }, 60_000);
+
+
   test("a fourth member joins an existing cluster, catches up through a snapshot; LeaveServer removes a member", async () => {
     const cluster = newCluster(3, ["--snapshot-count", "20"]);
     await cluster.startAll();
