@@ -46,11 +46,14 @@ import {
   GetServersResponseSchema,
   JoinServerResponseSchema,
   LeaveServerResponseSchema,
+  UpdateServerResponseSchema,
   type GetServersResponse,
   type JoinServerRequest,
   type JoinServerResponse,
   type LeaveServerRequest,
   type LeaveServerResponse,
+  type UpdateServerRequest,
+  type UpdateServerResponse,
 } from "../gen/dkv/v1/membership_pb.js";
 import { MoveLeaderResponseSchema, type MoveLeaderRequest, type MoveLeaderResponse, type SnapshotChunk, type StatusResponse } from "../gen/dkv/v1/maintenance_pb.js";
 import { invalidArgument } from "./errors.js";
@@ -96,6 +99,7 @@ export interface MembershipService {
   getServers(request: unknown, context: CallContext): Promise<GetServersResponse>;
   joinServer(request: JoinServerRequest, context: CallContext): Promise<JoinServerResponse>;
   leaveServer(request: LeaveServerRequest, context: CallContext): Promise<LeaveServerResponse>;
+  updateServer(request: UpdateServerRequest, context: CallContext): Promise<UpdateServerResponse>;
 }
 
 export interface MaintenanceService {
@@ -280,6 +284,13 @@ export function createMembershipService(node: KvNode): MembershipService {
       requireNonEmpty("id", request.id);
       await node.removeMember(request.id, signal);
       return create(LeaveServerResponseSchema);
+    },
+
+    async updateServer(request, { signal }) {
+      requireNonEmpty("id", request.id);
+      requireNonEmpty("address", request.address);
+      await node.updateMember(request.id, request.address, request.rpcAddress, signal);
+      return create(UpdateServerResponseSchema);
     },
   };
 }

@@ -236,6 +236,12 @@ export class DkvClient {
     await this.run({ operation: `remove member "${id}"`, idempotent: false, preferLeader: true }, (c, signal) => c.membership.leaveServer({ id }, { signal }));
   }
 
+  /** New addresses for member `id` (etcdctl member update); the same bytes twice change nothing, so it may be retried. */
+  async updateMember(id: string, peerAddress: string, options: { clientAddress?: string } = {}): Promise<void> {
+    const request = { id, address: peerAddress, rpcAddress: options.clientAddress ?? "" };
+    await this.run({ operation: `update member "${id}"`, idempotent: true, preferLeader: true }, (c, signal) => c.membership.updateServer(request, { signal }));
+  }
+
   /** Hands leadership to voter `id` (etcdctl move-leader); resolves once it leads. */
   async moveLeader(id: string): Promise<{ leaderId: string; raftTerm: number }> {
     const response = await this.run({ operation: `move leadership to "${id}"`, idempotent: true, preferLeader: true }, (c, signal) =>

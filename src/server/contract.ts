@@ -260,6 +260,8 @@ export interface KvNode {
   members(): Promise<Member[]>;
   addMember(id: string, peerAddress: string, clientAddress: string, learner: boolean, signal?: CancelSignal): Promise<void>;
   removeMember(id: string, signal?: CancelSignal): Promise<void>;
+  /** Records new addresses for member `id` (clientAddress "" keeps the recorded one); the membership does not change. */
+  updateMember(id: string, peerAddress: string, clientAddress: string, signal?: CancelSignal): Promise<void>;
   status(): Promise<NodeStatus>;
   /** Process is up. */
   isLive(): boolean;

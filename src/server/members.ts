@@ -55,6 +55,23 @@ export function memberRecordCommand(change: ConfChange, previous?: MemberAddress
   return toBinary(CommandSchema, create(CommandSchema, { op: { case: "put", value: { key, value: encodeMemberContext(addresses) } } }));
 }
 
+/** A write to a member record (an update of its addresses): the members re-read who is where. */
+export function isMemberRecordKey(key: string): boolean {
+  return key.startsWith(MEMBER_KEY_PREFIX);
+}
+
+/**
+ * The command that records new addresses for member `id` (an empty
+ * clientAddress keeps the recorded one), keeping the rest of its record.
+ */
+export function memberAddressesCommand(store: Storage, id: string, peerAddress: string, clientAddress: string): Uint8Array {
+  const key = MEMBER_KEY_PREFIX + id;
+  const stored = store.kv.get(key);
+  const previous = stored ? decodeMemberContext(stored.value) : undefined;
+  const record: MemberAddresses = { ...previous, peerAddress, clientAddress: clientAddress || (previous?.clientAddress ?? "") };
+  return toBinary(CommandSchema, create(CommandSchema, { op: { case: "put", value: { key, value: encodeMemberContext(record) } } }));
+}
+
 export interface MemberInfo extends MemberAddresses {
   id: string;
   isLearner: boolean;

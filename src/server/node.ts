@@ -50,7 +50,7 @@ import {
 } from "./contract.ts";
 import { Forwarder, type ForwardKind } from "./forwarder.ts";
 import type { Logger } from "./logger.ts";
-import { encodeMemberContext, readMembers, readRemovedMembers, type MemberInfo } from "./members.ts";
+import { encodeMemberContext, memberAddressesCommand, readMembers, readRemovedMembers, type MemberInfo } from "./members.ts";
 import { MembershipLoop } from "./membership-loop.ts";
 import { RemovalWatch } from "./removal-watch.ts";
 import { Leadership } from "./leadership.ts";
@@ -529,15 +529,20 @@ export class DkvNode implements KvNode {
 
   async addMember(id: string, peerAddress: string, clientAddress: string, learner: boolean, signal?: CancelSignal): Promise<void> {
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(id)) throw new NodeError("invalid_argument", `member name "${id}" must be 1-63 letters, digits, ".", "_" or "-"`);
-    if (!/^[^\s:]+:\d{1,5}$/.test(peerAddress) && !/^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(peerAddress)) {
-      throw new NodeError("invalid_argument", `peer address "${peerAddress}" must be host:port`);
-    }
+    checkPeerAddress(peerAddress);
     const existing = this.memberList.find((m) => m.id === id);
     if (existing && (!existing.isLearner || learner)) throw new NodeError("already_exists", `member "${id}" is already in the cluster`);
     // New voters join as learners first and are promoted once caught up, so an
     // empty or unreachable newcomer never counts toward the quorum.
     const context = encodeMemberContext({ peerAddress, clientAddress, wantsVote: !learner });
     if (!existing) await this.changeMembership({ type: ConfChangeType.AddLearner, nodeId: id, context }, signal);
+  }
+
+  async updateMember(id: string, peerAddress: string, clientAddress: string, signal?: CancelSignal): Promise<void> {
+    checkPeerAddress(peerAddress);
+    if (clientAddress) checkPeerAddress(clientAddress, "client address");
+    if (!this.memberList.some((m) => m.id === id)) throw new NodeError("not_found", `member "${id}" is not in the cluster`);
+    await this.write("propose", memberAddressesCommand(this.d.store, id, peerAddress, clientAddress), signal);
   }
 
   async removeMember(id: string, signal?: CancelSignal): Promise<void> {
@@ -565,11 +570,11 @@ export class DkvNode implements KvNode {
     if (own.peerAddress && own.peerAddress !== config.advertisePeerAddress) {
       log.warn(
         `the cluster records this member's peer address as ${own.peerAddress}, but it now advertises ${config.advertisePeerAddress} (--advertise-peer-address): ` +
-          `the other members dial ${own.peerAddress}; if that no longer reaches this member, go back to it, or remove the member and add it back at the new address with an empty data dir`,
+          `the other members dial ${own.peerAddress}; if that no longer reaches this member, record the new one: dkv member update ${config.name} ${config.advertisePeerAddress}`,
       );
     }
     if (own.clientAddress && own.clientAddress !== config.advertiseClientAddress) {
-      log.warn(`the cluster records this member's client address as ${own.clientAddress}, but it now advertises ${config.advertiseClientAddress}: clients that discover members are sent to ${own.clientAddress}`);
+      log.warn(`the cluster records this member's client address as ${own.clientAddress}, but it now advertises ${config.advertiseClientAddress}: clients that discover members are sent to ${own.clientAddress} (dkv member update ${config.name} PEER_ADDR --client-addr ${config.advertiseClientAddress})`);
     }
   }
 
@@ -689,6 +694,12 @@ export class DkvNode implements KvNode {
     m.watchHistoryStart.setFunction(() => this.watches.oldestRevision);
     m.leases.setFunction(() => this.d.store.kv.leases().length);
     m.leasesTimed.setFunction(() => this.leaseExpiry.tracked);
+  }
+}
+
+function checkPeerAddress(address: string, what = "peer address"): void {
+  if (!/^[^\s:]+:\d{1,5}$/.test(address) && !/^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(address)) {
+    throw new NodeError("invalid_argument", `${what} "${address}" must be host:port`);
   }
 }
 

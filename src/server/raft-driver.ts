@@ -22,7 +22,7 @@ import type { Logger } from "./logger.ts";
 import type { NodeMetrics } from "./node-metrics.ts";
 import { PendingProposals, withDeadline } from "./pending.ts";
 import { type ApplyResult, LOG_SEGMENT_ENTRIES, type Storage } from "../storage/index.ts";
-import { memberRecordCommand } from "./members.ts";
+import { isMemberRecordKey, memberRecordCommand } from "./members.ts";
 import { toApplyOutcome, type ApplyOutcome } from "./apply-outcome.ts";
 import type { CancelSignal } from "./cancel-signal.ts";
 
@@ -401,8 +401,8 @@ export class RaftDriver {
     let membershipChanged = confState !== undefined;
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i]!;
-      if (entry.type === EntryType.ConfChange) membershipChanged = true;
       const result = results[i]!;
+      if (entry.type === EntryType.ConfChange || (result.kind === "put" && isMemberRecordKey(result.kv.key))) membershipChanged = true;
       this.proposals.applied(entry.index, entry.term, () => toApplyOutcome(result));
       if (entry.data.length > 0) this.o.metrics.proposalsCommitted.inc();
     }

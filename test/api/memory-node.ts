@@ -32,7 +32,7 @@ import {
 import { WatchHub, streamWatch } from "../../src/server/watch-hub.js";
 import type { ApplyResult } from "../../src/storage/index.js";
 
-type MethodName = "get" | "list" | "put" | "delete" | "compareAndSwap" | "members" | "addMember" | "removeMember" | "status" | "snapshot" | "isReady" | "lease" | "txn";
+type MethodName = "get" | "list" | "put" | "delete" | "compareAndSwap" | "members" | "addMember" | "removeMember" | "updateMember" | "status" | "snapshot" | "isReady" | "lease" | "txn";
 
 export class MemoryNode implements KvNode {
   readonly data = new Map<string, KeyValue>();
@@ -234,6 +234,14 @@ export class MemoryNode implements KvNode {
   async addMember(id: string, peerAddress: string, clientAddress: string, learner: boolean, signal?: CancelSignal): Promise<void> {
     await this.enter("addMember", signal);
     this.memberList.push({ id, peerAddress, clientAddress, isLeader: false, isLearner: learner });
+  }
+
+  async updateMember(id: string, peerAddress: string, clientAddress: string, signal?: CancelSignal): Promise<void> {
+    await this.enter("updateMember", signal);
+    const member = this.memberList.find((m) => m.id === id);
+    if (!member) throw new NodeError("not_found", `member ${id} is not in the cluster`);
+    member.peerAddress = peerAddress;
+    if (clientAddress) member.clientAddress = clientAddress;
   }
 
   async removeMember(id: string, signal?: CancelSignal): Promise<void> {

@@ -135,9 +135,13 @@ describe("dkv member, status, health", () => {
     expect(json.members[1]).toMatchObject({ is_leader: true, client_address: cluster.node("n2").address() });
   });
 
-  test("member add/remove, and the seed's spellings member-join/member-list/member-leave", async () => {
+  test("member add/update/remove, and the seed's spellings member-join/member-list/member-leave", async () => {
     expect((await dkv(["member", "add", "n7", "127.0.0.1:17007", "--learner", endpoints])).stdout).toBe('added learner "n7" at 127.0.0.1:17007\n');
+    expect((await dkv(["member", "update", "n7", "127.0.0.2:17017", endpoints])).stdout).toBe('updated member "n7": peer address 127.0.0.2:17017\n');
+    expect((await dkv(["member", "list", endpoints])).stdout).toContain("127.0.0.2:17017");
+    expectOneLineError(await dkv(["member", "update", "n7", "not-an-address", endpoints]), 2, "PEER_ADDR");
     expect((await dkv(["member", "remove", "n7", endpoints])).code).toBe(0);
+    expectOneLineError(await dkv(["member", "update", "n7", "127.0.0.2:17017", endpoints]), 1, 'member "n7" not found');
     expect((await dkv(["member-join", "n8", "127.0.0.1:17008", endpoints], { script: ALIASES })).code).toBe(0);
     expect((await dkv(["member-list", endpoints], { script: ALIASES })).stdout).toContain("n8");
     expect((await dkv(["member-leave", "n8", endpoints], { script: ALIASES })).code).toBe(0);

@@ -227,6 +227,13 @@ export class FakeCluster {
         cluster.extraMembers.push({ id: req.id, peerAddress: req.address, learner: req.learner });
         return {};
       },
+      async updateServer(req: { id: string; address: string }, ctx: HandlerContext) {
+        await self().gate("UpdateServer", ctx);
+        const member = cluster.extraMembers.find((m) => m.id === req.id);
+        if (!member) throw new ConnectError(`member "${req.id}" not found`, Code.NotFound);
+        member.peerAddress = req.address;
+        return {};
+      },
       async leaveServer(req: { id: string }, ctx: HandlerContext) {
         await self().gate("LeaveServer", ctx);
         const index = cluster.extraMembers.findIndex((m) => m.id === req.id);

@@ -72,7 +72,7 @@ describe("graceful shutdown", () => {
 });
 
 describe("membership", () => {
-  test("a member restarted at another peer address says that the others still dial the recorded one", async () => {
+  test("a member restarted at another peer address says that the others still dial the recorded one; member update fixes it", async () => {
     const cluster = newCluster(3);
     await cluster.startAll();
     const leader = await formed(cluster);
@@ -83,7 +83,14 @@ describe("membership", () => {
     cluster.start(moved);
     const line = `the cluster records this member's peer address as ${recorded}, but it now advertises ${cluster.peerAddress(moved)} (--advertise-peer-address)`;
     await waitFor("the warning", 15_000, () => cluster.logs(moved, 50).includes(line) || undefined);
+    expect(cluster.logs(moved, 50)).toContain(`dkv member update ${moved.name} ${cluster.peerAddress(moved)}`);
     expect(cluster.logs(leader, 200)).not.toContain("the cluster records this member's");
+
+    // Recording the new address (etcdctl member update) lets the others reach it again.
+    await call(cluster.endpoint(leader), "dkv.v1.MembershipAPI/UpdateServer", { id: moved.name, address: cluster.peerAddress(moved) });
+    expect((await servers(cluster.endpoint(leader))).find((s) => s.id === moved.name)?.raftAddress).toBe(cluster.peerAddress(moved));
+    await setKey(cluster.endpoint(leader), "after-move", "1");
+    await waitFor("the moved member to catch up", 15_000, async () => (await getKey(cluster.endpoint(moved), "after-move", "serializable")) === "1" || undefined);
   }, 60_000);
 
 

@@ -1,4 +1,4 @@
-// `dkv member list | add NAME PEER_ADDR [--learner] | remove NAME`, and the
+// `dkv member list | add NAME PEER_ADDR [--learner] | update NAME PEER_ADDR | remove NAME`, and the
 // seed's spellings as top-level commands: member-list, member-join,
 // member-leave. A membership change is never retried once it may have
 // reached a server (a lost answer says "outcome unknown").
@@ -14,6 +14,13 @@ const addArgs = {
   name: { type: "positional", required: true, description: "Name (member id) of the new member" },
   "peer-addr": { type: "positional", required: true, description: "Its peer (raft) address, host:port" },
   learner: { type: "boolean", default: false, description: "Join as a non-voting learner" },
+  ...clientArgs,
+} as const satisfies ArgsDef;
+
+const updateArgs = {
+  name: { type: "positional", required: true, description: "Name (member id) of the member that moved" },
+  "peer-addr": { type: "positional", required: true, description: "Its new peer (raft) address, host:port" },
+  "client-addr": { type: "string", description: "Its new client address, host:port (default: keep the recorded one)" },
   ...clientArgs,
 } as const satisfies ArgsDef;
 
@@ -49,6 +56,23 @@ async function runAdd(args: ClientFlags & { name: string; "peer-addr": string; l
   });
 }
 
+async function runUpdate(args: ClientFlags & { name: string; "peer-addr": string; "client-addr"?: string }): Promise<void> {
+  for (const [what, address] of [["PEER_ADDR", args["peer-addr"]], ["--client-addr", args["client-addr"]]] as const) {
+    if (address === undefined) continue;
+    try {
+      parseEndpoint(address, false);
+    } catch (error) {
+      if (error instanceof EndpointSyntaxError) throw new UsageError(`${what}: ${error.message}`);
+      throw error;
+    }
+  }
+  await withClient(args, async (client, output) => {
+    await client.updateMember(args.name, args["peer-addr"], args["client-addr"] ? { clientAddress: args["client-addr"] } : {});
+    if (output === "json") return printJson({ updated: { id: args.name, peer_address: args["peer-addr"], client_address: args["client-addr"] ?? null } });
+    writeStdout(`updated member ${JSON.stringify(args.name)}: peer address ${args["peer-addr"]}${args["client-addr"] ? `, client address ${args["client-addr"]}` : ""}\n`);
+  });
+}
+
 async function runRemove(args: ClientFlags & { name: string }): Promise<void> {
   await withClient(args, async (client, output) => {
     await client.removeMember(args.name);
@@ -77,6 +101,12 @@ function removeCommand(name: string): CommandDef<typeof removeArgs> {
   return defineCommand({ meta: { name, description: "Remove a member (NAME)" }, args: removeArgs, run: ({ args }) => runRemove(args) });
 }
 
+const updateCommand = defineCommand({
+  meta: { name: "update", description: "Record new addresses for a member that moved (NAME PEER_ADDR [--client-addr])" },
+  args: updateArgs,
+  run: ({ args }) => runUpdate(args),
+});
+
 const moveLeaderArgs = {
   name: { type: "positional", required: true, description: "Name (member id) of the voter to lead" },
   ...clientArgs,
@@ -89,8 +119,8 @@ const moveLeaderCommand = defineCommand({
 });
 
 export const memberCommand = defineCommand({
-  meta: { name: "member", description: "List, add and remove cluster members; move the leadership" },
-  subCommands: { list: listCommand("list"), add: addCommand("add"), remove: removeCommand("remove"), "move-leader": moveLeaderCommand },
+  meta: { name: "member", description: "List, add, update and remove cluster members; move the leadership" },
+  subCommands: { list: listCommand("list"), add: addCommand("add"), update: updateCommand, remove: removeCommand("remove"), "move-leader": moveLeaderCommand },
 });
 
 /** The seed's spellings, wired as top-level commands. */

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file dkv/v1/membership.proto.
  */
 export const file_dkv_v1_membership: GenFile = /*@__PURE__*/
-  fileDesc("Chdka3YvdjEvbWVtYmVyc2hpcC5wcm90bxIGZGt2LnYxImYKBlNlcnZlchIKCgJpZBgBIAEoCRIUCgxyYWZ0X2FkZHJlc3MYAiABKAkSEwoLcnBjX2FkZHJlc3MYAyABKAkSEQoJaXNfbGVhZGVyGAQgASgIEhIKCmlzX2xlYXJuZXIYBSABKAgiEwoRR2V0U2VydmVyc1JlcXVlc3QiNQoSR2V0U2VydmVyc1Jlc3BvbnNlEh8KB3NlcnZlcnMYASADKAsyDi5ka3YudjEuU2VydmVyIlYKEUpvaW5TZXJ2ZXJSZXF1ZXN0EgoKAmlkGAEgASgJEg8KB2FkZHJlc3MYAiABKAkSEwoLcnBjX2FkZHJlc3MYAyABKAkSDwoHbGVhcm5lchgEIAEoCCIUChJKb2luU2VydmVyUmVzcG9uc2UiIAoSTGVhdmVTZXJ2ZXJSZXF1ZXN0EgoKAmlkGAEgASgJIhUKE0xlYXZlU2VydmVyUmVzcG9uc2Uy4QEKDU1lbWJlcnNoaXBBUEkSQwoKR2V0U2VydmVycxIZLmRrdi52MS5HZXRTZXJ2ZXJzUmVxdWVzdBoaLmRrdi52MS5HZXRTZXJ2ZXJzUmVzcG9uc2USQwoKSm9pblNlcnZlchIZLmRrdi52MS5Kb2luU2VydmVyUmVxdWVzdBoaLmRrdi52MS5Kb2luU2VydmVyUmVzcG9uc2USRgoLTGVhdmVTZXJ2ZXISGi5ka3YudjEuTGVhdmVTZXJ2ZXJSZXF1ZXN0GhsuZGt2LnYxLkxlYXZlU2VydmVyUmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("Chdka3YvdjEvbWVtYmVyc2hpcC5wcm90bxIGZGt2LnYxImYKBlNlcnZlchIKCgJpZBgBIAEoCRIUCgxyYWZ0X2FkZHJlc3MYAiABKAkSEwoLcnBjX2FkZHJlc3MYAyABKAkSEQoJaXNfbGVhZGVyGAQgASgIEhIKCmlzX2xlYXJuZXIYBSABKAgiEwoRR2V0U2VydmVyc1JlcXVlc3QiNQoSR2V0U2VydmVyc1Jlc3BvbnNlEh8KB3NlcnZlcnMYASADKAsyDi5ka3YudjEuU2VydmVyIlYKEUpvaW5TZXJ2ZXJSZXF1ZXN0EgoKAmlkGAEgASgJEg8KB2FkZHJlc3MYAiABKAkSEwoLcnBjX2FkZHJlc3MYAyABKAkSDwoHbGVhcm5lchgEIAEoCCIUChJKb2luU2VydmVyUmVzcG9uc2UiIAoSTGVhdmVTZXJ2ZXJSZXF1ZXN0EgoKAmlkGAEgASgJIhUKE0xlYXZlU2VydmVyUmVzcG9uc2UiRwoTVXBkYXRlU2VydmVyUmVxdWVzdBIKCgJpZBgBIAEoCRIPCgdhZGRyZXNzGAIgASgJEhMKC3JwY19hZGRyZXNzGAMgASgJIhYKFFVwZGF0ZVNlcnZlclJlc3BvbnNlMqwCCg1NZW1iZXJzaGlwQVBJEkMKCkdldFNlcnZlcnMSGS5ka3YudjEuR2V0U2VydmVyc1JlcXVlc3QaGi5ka3YudjEuR2V0U2VydmVyc1Jlc3BvbnNlEkMKCkpvaW5TZXJ2ZXISGS5ka3YudjEuSm9pblNlcnZlclJlcXVlc3QaGi5ka3YudjEuSm9pblNlcnZlclJlc3BvbnNlEkYKC0xlYXZlU2VydmVyEhouZGt2LnYxLkxlYXZlU2VydmVyUmVxdWVzdBobLmRrdi52MS5MZWF2ZVNlcnZlclJlc3BvbnNlEkkKDFVwZGF0ZVNlcnZlchIbLmRrdi52MS5VcGRhdGVTZXJ2ZXJSZXF1ZXN0GhwuZGt2LnYxLlVwZGF0ZVNlcnZlclJlc3BvbnNlYgZwcm90bzM");
 
 /**
  * @generated from message dkv.v1.Server
@@ -163,6 +163,54 @@ export const LeaveServerResponseSchema: GenMessage<LeaveServerResponse> = /*@__P
   messageDesc(file_dkv_v1_membership, 6);
 
 /**
+ * Changes the addresses the cluster records for a member (it moved to another
+ * host or port), as etcd's member update does: the others dial the new peer
+ * address from then on. The membership itself does not change.
+ *
+ * @generated from message dkv.v1.UpdateServerRequest
+ */
+export type UpdateServerRequest = Message<"dkv.v1.UpdateServerRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * New peer (raft) address.
+   *
+   * @generated from field: string address = 2;
+   */
+  address: string;
+
+  /**
+   * New client address to advertise; empty keeps the recorded one.
+   *
+   * @generated from field: string rpc_address = 3;
+   */
+  rpcAddress: string;
+};
+
+/**
+ * Describes the message dkv.v1.UpdateServerRequest.
+ * Use `create(UpdateServerRequestSchema)` to create a new message.
+ */
+export const UpdateServerRequestSchema: GenMessage<UpdateServerRequest> = /*@__PURE__*/
+  messageDesc(file_dkv_v1_membership, 7);
+
+/**
+ * @generated from message dkv.v1.UpdateServerResponse
+ */
+export type UpdateServerResponse = Message<"dkv.v1.UpdateServerResponse"> & {
+};
+
+/**
+ * Describes the message dkv.v1.UpdateServerResponse.
+ * Use `create(UpdateServerResponseSchema)` to create a new message.
+ */
+export const UpdateServerResponseSchema: GenMessage<UpdateServerResponse> = /*@__PURE__*/
+  messageDesc(file_dkv_v1_membership, 8);
+
+/**
  * @generated from service dkv.v1.MembershipAPI
  */
 export const MembershipAPI: GenService<{
@@ -189,6 +237,14 @@ export const MembershipAPI: GenService<{
     methodKind: "unary";
     input: typeof LeaveServerRequestSchema;
     output: typeof LeaveServerResponseSchema;
+  },
+  /**
+   * @generated from rpc dkv.v1.MembershipAPI.UpdateServer
+   */
+  updateServer: {
+    methodKind: "unary";
+    input: typeof UpdateServerRequestSchema;
+    output: typeof UpdateServerResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_dkv_v1_membership, 0);
