@@ -5,6 +5,8 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { CommandSchema } from "../gen/dkv/raft/v1/command_pb.ts";
 import { ConfChangeType, type ConfChange, type ConfState } from "../raft/index.ts";
 import type { Storage } from "../storage/index.ts";
+import type { NodeConfig } from "./config.ts";
+import { NodeError } from "./contract.ts";
 
 /** Keys starting with NUL are the node's own; clients may not read or write them. */
 export const RESERVED_KEY_PREFIX = "\u0000";
@@ -70,6 +72,35 @@ export function memberAddressesCommand(store: Storage, id: string, peerAddress: 
   const previous = stored ? decodeMemberContext(stored.value) : undefined;
   const record: MemberAddresses = { ...previous, peerAddress, clientAddress: clientAddress || (previous?.clientAddress ?? "") };
   return toBinary(CommandSchema, create(CommandSchema, { op: { case: "put", value: { key, value: encodeMemberContext(record) } } }));
+}
+
+/** A peer or client address a member record may hold: host:port or [ipv6]:port. */
+export function checkMemberAddress(address: string, what = "peer address"): void {
+  if (!/^[^\s:]+:\d{1,5}$/.test(address) && !/^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(address)) {
+    throw new NodeError("invalid_argument", `${what} "${address}" must be host:port`);
+  }
+}
+
+/**
+ * The others dial the addresses the cluster recorded for a member (at
+ * bootstrap, member add or member update), not what it advertises now: a
+ * member moved to another address is cut off without a word unless it says so.
+ */
+export function movedMemberWarnings(own: MemberAddresses, config: Pick<NodeConfig, "name" | "advertisePeerAddress" | "advertiseClientAddress">): string[] {
+  const warnings: string[] = [];
+  if (own.peerAddress && own.peerAddress !== config.advertisePeerAddress) {
+    warnings.push(
+      `the cluster records this member's peer address as ${own.peerAddress}, but it now advertises ${config.advertisePeerAddress} (--advertise-peer-address): ` +
+        `the other members dial ${own.peerAddress}; if that no longer reaches this member, record the new one: dkv member update ${config.name} ${config.advertisePeerAddress}`,
+    );
+  }
+  if (own.clientAddress && own.clientAddress !== config.advertiseClientAddress) {
+    warnings.push(
+      `the cluster records this member's client address as ${own.clientAddress}, but it now advertises ${config.advertiseClientAddress}: ` +
+        `clients that discover members are sent to ${own.clientAddress} (dkv member update ${config.name} PEER_ADDR --client-addr ${config.advertiseClientAddress})`,
+    );
+  }
+  return warnings;
 }
 
 export interface MemberInfo extends MemberAddresses {

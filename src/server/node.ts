@@ -50,7 +50,7 @@ import {
 } from "./contract.ts";
 import { Forwarder, type ForwardKind } from "./forwarder.ts";
 import type { Logger } from "./logger.ts";
-import { encodeMemberContext, memberAddressesCommand, readMembers, readRemovedMembers, type MemberInfo } from "./members.ts";
+import { checkMemberAddress, encodeMemberContext, memberAddressesCommand, movedMemberWarnings, readMembers, readRemovedMembers, type MemberInfo } from "./members.ts";
 import { MembershipLoop } from "./membership-loop.ts";
 import { RemovalWatch } from "./removal-watch.ts";
 import { Leadership } from "./leadership.ts";
@@ -529,7 +529,7 @@ export class DkvNode implements KvNode {
 
   async addMember(id: string, peerAddress: string, clientAddress: string, learner: boolean, signal?: CancelSignal): Promise<void> {
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(id)) throw new NodeError("invalid_argument", `member name "${id}" must be 1-63 letters, digits, ".", "_" or "-"`);
-    checkPeerAddress(peerAddress);
+    checkMemberAddress(peerAddress);
     const existing = this.memberList.find((m) => m.id === id);
     if (existing && (!existing.isLearner || learner)) throw new NodeError("already_exists", `member "${id}" is already in the cluster`);
     // New voters join as learners first and are promoted once caught up, so an
@@ -539,8 +539,8 @@ export class DkvNode implements KvNode {
   }
 
   async updateMember(id: string, peerAddress: string, clientAddress: string, signal?: CancelSignal): Promise<void> {
-    checkPeerAddress(peerAddress);
-    if (clientAddress) checkPeerAddress(clientAddress, "client address");
+    checkMemberAddress(peerAddress);
+    if (clientAddress) checkMemberAddress(clientAddress, "client address");
     if (!this.memberList.some((m) => m.id === id)) throw new NodeError("not_found", `member "${id}" is not in the cluster`);
     await this.write("propose", memberAddressesCommand(this.d.store, id, peerAddress, clientAddress), signal);
   }
@@ -556,26 +556,13 @@ export class DkvNode implements KvNode {
     await this.write("conf_change", encodeConfChange(change), signal);
   }
 
-  /**
-   * The others dial the addresses the cluster recorded for a member (at
-   * bootstrap or member add), not what it advertises now: a member moved to
-   * another address is cut off without a word unless it says so itself.
-   */
+  /** Checked once, when this member's record first shows (a restarted member re-applies its log after start). */
   private warnIfMoved(): void {
     const { config, log } = this.d;
     const own = this.memberList.find((m) => m.id === config.name);
-    // Checked once, when this member's record first shows (a restarted member re-applies its log after start).
     if (this.addressesChecked || !own) return;
     this.addressesChecked = true;
-    if (own.peerAddress && own.peerAddress !== config.advertisePeerAddress) {
-      log.warn(
-        `the cluster records this member's peer address as ${own.peerAddress}, but it now advertises ${config.advertisePeerAddress} (--advertise-peer-address): ` +
-          `the other members dial ${own.peerAddress}; if that no longer reaches this member, record the new one: dkv member update ${config.name} ${config.advertisePeerAddress}`,
-      );
-    }
-    if (own.clientAddress && own.clientAddress !== config.advertiseClientAddress) {
-      log.warn(`the cluster records this member's client address as ${own.clientAddress}, but it now advertises ${config.advertiseClientAddress}: clients that discover members are sent to ${own.clientAddress} (dkv member update ${config.name} PEER_ADDR --client-addr ${config.advertiseClientAddress})`);
-    }
+    for (const warning of movedMemberWarnings(own, config)) log.warn(warning);
   }
 
   private refreshMembers(): MemberInfo[] {
@@ -694,12 +681,6 @@ export class DkvNode implements KvNode {
     m.watchHistoryStart.setFunction(() => this.watches.oldestRevision);
     m.leases.setFunction(() => this.d.store.kv.leases().length);
     m.leasesTimed.setFunction(() => this.leaseExpiry.tracked);
-  }
-}
-
-function checkPeerAddress(address: string, what = "peer address"): void {
-  if (!/^[^\s:]+:\d{1,5}$/.test(address) && !/^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(address)) {
-    throw new NodeError("invalid_argument", `${what} "${address}" must be host:port`);
   }
 }
 
