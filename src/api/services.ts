@@ -55,7 +55,7 @@ import {
   type UpdateServerRequest,
   type UpdateServerResponse,
 } from "../gen/dkv/v1/membership_pb.js";
-import { MoveLeaderResponseSchema, type MoveLeaderRequest, type MoveLeaderResponse, type SnapshotChunk, type StatusResponse } from "../gen/dkv/v1/maintenance_pb.js";
+import { MoveLeaderResponseSchema, type MoveLeaderRequest, type MoveLeaderResponse, type SnapshotChunk, type SnapshotRequest, type StatusResponse } from "../gen/dkv/v1/maintenance_pb.js";
 import { invalidArgument } from "./errors.js";
 import {
   compareTargetFromProto,
@@ -104,7 +104,7 @@ export interface MembershipService {
 
 export interface MaintenanceService {
   status(request: unknown, context: CallContext): Promise<StatusResponse>;
-  snapshot(request: unknown, context: CallContext): AsyncIterable<SnapshotChunk>;
+  snapshot(request: SnapshotRequest, context: CallContext): AsyncIterable<SnapshotChunk>;
   moveLeader(request: MoveLeaderRequest, context: CallContext): Promise<MoveLeaderResponse>;
 }
 
@@ -301,8 +301,8 @@ export function createMaintenanceService(node: KvNode): MaintenanceService {
       return statusToProto(await node.status());
     },
 
-    async *snapshot(_request, { signal }) {
-      for await (const chunk of node.snapshot(signal)) yield snapshotChunkToProto(chunk);
+    async *snapshot(request, { signal }) {
+      for await (const chunk of node.snapshot(signal, { serializable: request.serializable })) yield snapshotChunkToProto(chunk);
     },
 
     async moveLeader(request, { signal }) {

@@ -294,11 +294,12 @@ export class DkvClient {
   }
 
   /** Streams a backup from one endpoint into `path`, verified against the server's SHA-256; retried from scratch on another endpoint if the stream breaks. */
-  async saveSnapshot(path: string, options: { timeoutMs?: number } = {}): Promise<SnapshotSaveResult> {
+  async saveSnapshot(path: string, options: { timeoutMs?: number; consistency?: Consistency } = {}): Promise<SnapshotSaveResult> {
     const timeoutMs = options.timeoutMs ?? DEFAULT_SNAPSHOT_TIMEOUT_MS;
+    const serializable = options.consistency === "serializable";
     const policy = { operation: `snapshot save to ${path}`, idempotent: true, preferLeader: false, deadlineMs: timeoutMs, attemptTimeoutMs: timeoutMs };
     return this.run(policy, async (c, signal) => {
-      const written = await writeVerifiedSnapshot(() => c.maintenance.snapshot({}, { signal }), path);
+      const written = await writeVerifiedSnapshot(() => c.maintenance.snapshot({ serializable }, { signal }), path);
       return { ...written, path, endpoint: c.endpoint.address };
     });
   }

@@ -268,7 +268,7 @@ export interface KvNode {
   /** Has a leader and has applied up to the leader's commit as of a recent read index. */
   isReady(signal?: CancelSignal): Promise<{ ready: boolean; reason: string }>;
   /** Streams a consistent backup image; the last chunk carries the SHA-256 (hex) of all bytes. */
-  snapshot(signal?: CancelSignal): AsyncIterable<{ data: Uint8Array; sha256: string; index: number; sizeBytes: number }>;
+  snapshot(signal?: CancelSignal, options?: { serializable?: boolean }): AsyncIterable<{ data: Uint8Array; sha256: string; index: number; sizeBytes: number }>;
   /** Hands leadership to voter `targetId` and resolves once it leads (any member may be asked). */
   moveLeader(targetId: string, signal?: CancelSignal): Promise<{ leaderId: string; raftTerm: number }>;
   /** Prometheus text exposition of the node's metrics. */

@@ -612,8 +612,9 @@ export class DkvNode implements KvNode {
     }
   }
 
-  async *snapshot(signal?: CancelSignal): AsyncIterable<{ data: Uint8Array; sha256: string; index: number; sizeBytes: number }> {
-    await this.driver.readBarrier(signal);
+  async *snapshot(signal?: CancelSignal, options: { serializable?: boolean } = {}): AsyncIterable<{ data: Uint8Array; sha256: string; index: number; sizeBytes: number }> {
+    // Serializable: what this member applied, with no quorum asked (recovery after losing a majority).
+    if (!options.serializable) await this.driver.readBarrier(signal);
     const meta = await this.d.store.createSnapshot();
     const hash = new Bun.CryptoHasher("sha256");
     let offset = 0;

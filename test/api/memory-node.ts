@@ -278,7 +278,7 @@ export class MemoryNode implements KvNode {
     return { ...this.readiness };
   }
 
-  async *snapshot(signal?: CancelSignal): AsyncIterable<{ data: Uint8Array; sha256: string; index: number; sizeBytes: number }> {
+  async *snapshot(signal?: CancelSignal, _options?: { serializable?: boolean }): AsyncIterable<{ data: Uint8Array; sha256: string; index: number; sizeBytes: number }> {
     await this.enter("snapshot", signal);
     const image = this.image();
     const hasher = new Bun.CryptoHasher("sha256");

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file dkv/v1/maintenance.proto.
  */
 export const file_dkv_v1_maintenance: GenFile = /*@__PURE__*/
-  fileDesc("Chhka3YvdjEvbWFpbnRlbmFuY2UucHJvdG8SBmRrdi52MSIPCg1TdGF0dXNSZXF1ZXN0ItkBCg5TdGF0dXNSZXNwb25zZRIRCgltZW1iZXJfaWQYASABKAkSEQoJbGVhZGVyX2lkGAIgASgJEhEKCWlzX2xlYWRlchgDIAEoCBIRCglyYWZ0X3Rlcm0YBCABKAQSFAoMY29tbWl0X2luZGV4GAUgASgEEhUKDWFwcGxpZWRfaW5kZXgYBiABKAQSFQoNZGJfc2l6ZV9ieXRlcxgHIAEoBBIPCgd2ZXJzaW9uGAggASgJEhIKCmNsdXN0ZXJfaWQYCSABKAkSEgoKaXNfbGVhcm5lchgKIAEoCCIRCg9TbmFwc2hvdFJlcXVlc3QiUAoNU25hcHNob3RDaHVuaxIMCgRkYXRhGAEgASgMEg4KBnNoYTI1NhgCIAEoCRINCgVpbmRleBgDIAEoBBISCgpzaXplX2J5dGVzGAQgASgEIiYKEU1vdmVMZWFkZXJSZXF1ZXN0EhEKCXRhcmdldF9pZBgBIAEoCSI6ChJNb3ZlTGVhZGVyUmVzcG9uc2USEQoJbGVhZGVyX2lkGAEgASgJEhEKCXJhZnRfdGVybRgCIAEoBDLMAQoOTWFpbnRlbmFuY2VBUEkSNwoGU3RhdHVzEhUuZGt2LnYxLlN0YXR1c1JlcXVlc3QaFi5ka3YudjEuU3RhdHVzUmVzcG9uc2USPAoIU25hcHNob3QSFy5ka3YudjEuU25hcHNob3RSZXF1ZXN0GhUuZGt2LnYxLlNuYXBzaG90Q2h1bmswARJDCgpNb3ZlTGVhZGVyEhkuZGt2LnYxLk1vdmVMZWFkZXJSZXF1ZXN0GhouZGt2LnYxLk1vdmVMZWFkZXJSZXNwb25zZWIGcHJvdG8z");
+  fileDesc("Chhka3YvdjEvbWFpbnRlbmFuY2UucHJvdG8SBmRrdi52MSIPCg1TdGF0dXNSZXF1ZXN0ItkBCg5TdGF0dXNSZXNwb25zZRIRCgltZW1iZXJfaWQYASABKAkSEQoJbGVhZGVyX2lkGAIgASgJEhEKCWlzX2xlYWRlchgDIAEoCBIRCglyYWZ0X3Rlcm0YBCABKAQSFAoMY29tbWl0X2luZGV4GAUgASgEEhUKDWFwcGxpZWRfaW5kZXgYBiABKAQSFQoNZGJfc2l6ZV9ieXRlcxgHIAEoBBIPCgd2ZXJzaW9uGAggASgJEhIKCmNsdXN0ZXJfaWQYCSABKAkSEgoKaXNfbGVhcm5lchgKIAEoCCInCg9TbmFwc2hvdFJlcXVlc3QSFAoMc2VyaWFsaXphYmxlGAEgASgIIlAKDVNuYXBzaG90Q2h1bmsSDAoEZGF0YRgBIAEoDBIOCgZzaGEyNTYYAiABKAkSDQoFaW5kZXgYAyABKAQSEgoKc2l6ZV9ieXRlcxgEIAEoBCImChFNb3ZlTGVhZGVyUmVxdWVzdBIRCgl0YXJnZXRfaWQYASABKAkiOgoSTW92ZUxlYWRlclJlc3BvbnNlEhEKCWxlYWRlcl9pZBgBIAEoCRIRCglyYWZ0X3Rlcm0YAiABKAQyzAEKDk1haW50ZW5hbmNlQVBJEjcKBlN0YXR1cxIVLmRrdi52MS5TdGF0dXNSZXF1ZXN0GhYuZGt2LnYxLlN0YXR1c1Jlc3BvbnNlEjwKCFNuYXBzaG90EhcuZGt2LnYxLlNuYXBzaG90UmVxdWVzdBoVLmRrdi52MS5TbmFwc2hvdENodW5rMAESQwoKTW92ZUxlYWRlchIZLmRrdi52MS5Nb3ZlTGVhZGVyUmVxdWVzdBoaLmRrdi52MS5Nb3ZlTGVhZGVyUmVzcG9uc2ViBnByb3RvMw");
 
 /**
  * @generated from message dkv.v1.StatusRequest
@@ -93,6 +93,16 @@ export const StatusResponseSchema: GenMessage<StatusResponse> = /*@__PURE__*/
  * @generated from message dkv.v1.SnapshotRequest
  */
 export type SnapshotRequest = Message<"dkv.v1.SnapshotRequest"> & {
+  /**
+   * Back up what the member asked has applied, without confirming with a
+   * quorum first: the way out when a majority of members is lost for good
+   * (restore the file into a new cluster). Writes acknowledged by the lost
+   * members but not yet applied here are not in it. By default a backup holds
+   * every write acknowledged before the request, which needs a quorum.
+   *
+   * @generated from field: bool serializable = 1;
+   */
+  serializable: boolean;
 };
 
 /**
