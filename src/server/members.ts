@@ -108,26 +108,34 @@ export interface MemberInfo extends MemberAddresses {
   isLearner: boolean;
 }
 
-/** Ids of members that were removed (their tombstones). */
-export function readRemovedMembers(store: Storage): Set<string> {
-  const removed = new Set<string>();
-  for (const kv of store.kv.range({ prefix: MEMBER_KEY_PREFIX }).kvs) {
-    if (decodeMemberContext(kv.value)?.removed) removed.add(kv.key.slice(MEMBER_KEY_PREFIX.length));
-  }
-  return removed;
-}
-
-/** Members per the applied membership, with the addresses recorded for them. */
-export function readMembers(store: Storage, confState: ConfState): MemberInfo[] {
+/** Every member record by member id: one pass over the reserved prefix. */
+function readRecords(store: Storage): Map<string, MemberAddresses> {
   const recorded = new Map<string, MemberAddresses>();
-  const { kvs } = store.kv.range({ prefix: MEMBER_KEY_PREFIX });
-  for (const kv of kvs) {
+  for (const kv of store.kv.range({ prefix: MEMBER_KEY_PREFIX }).kvs) {
     const addresses = decodeMemberContext(kv.value);
     if (addresses) recorded.set(kv.key.slice(MEMBER_KEY_PREFIX.length), addresses);
   }
+  return recorded;
+}
+
+/** Ids of members that were removed (their tombstones). */
+export function readRemovedMembers(store: Storage): Set<string> {
+  return new Set([...readRecords(store)].filter(([, record]) => record.removed).map(([id]) => id));
+}
+
+/**
+ * Members per the applied membership, with the addresses recorded for them,
+ * and the members removed for good: tombstones of ids not in the membership
+ * (one added back under its name counts as a member again).
+ */
+export function readMembers(store: Storage, confState: ConfState): { members: MemberInfo[]; removed: Set<string> } {
+  const recorded = readRecords(store);
   const none = { peerAddress: "", clientAddress: "" };
-  return [
+  const members = [
     ...confState.voters.map((id) => ({ id, ...(recorded.get(id) ?? none), isLearner: false })),
     ...confState.learners.map((id) => ({ id, ...(recorded.get(id) ?? none), isLearner: true })),
   ].sort((a, b) => a.id.localeCompare(b.id));
+  const inConf = new Set(members.map((m) => m.id));
+  const removed = new Set([...recorded].filter(([id, record]) => record.removed && !inConf.has(id)).map(([id]) => id));
+  return { members, removed };
 }

@@ -50,7 +50,7 @@ import {
 } from "./contract.ts";
 import { Forwarder, type ForwardKind } from "./forwarder.ts";
 import type { Logger } from "./logger.ts";
-import { checkMemberAddress, encodeMemberContext, memberAddressesCommand, movedMemberWarnings, readMembers, readRemovedMembers, type MemberInfo } from "./members.ts";
+import { checkMemberAddress, encodeMemberContext, memberAddressesCommand, movedMemberWarnings, readMembers, type MemberInfo } from "./members.ts";
 import { MembershipLoop } from "./membership-loop.ts";
 import { RemovalWatch } from "./removal-watch.ts";
 import { Leadership } from "./leadership.ts";
@@ -566,14 +566,11 @@ export class DkvNode implements KvNode {
   }
 
   private refreshMembers(): MemberInfo[] {
-    const { confState } = this.raft.status();
-    this.memberList = readMembers(this.d.store, confState);
+    const { members, removed } = readMembers(this.d.store, this.raft.status().confState);
+    this.memberList = members;
     for (const member of this.memberList) {
       if (member.id !== this.d.config.name && member.peerAddress) this.d.network.setPeer(member.id, member.peerAddress);
     }
-    // A tombstone of a member that is in the configuration again (added back under its name) does not count.
-    const removed = readRemovedMembers(this.d.store);
-    for (const id of [...confState.voters, ...confState.learners]) removed.delete(id);
     this.removal.update(removed);
     this.warnIfMoved();
     return this.memberList;
