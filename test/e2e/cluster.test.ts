@@ -1,25 +1,15 @@
 // Real `dkv serve` processes of the compiled binary on loopback: a cluster
 // forms from --initial-cluster, survives kill -9 of its leader, grows by a
 // member that catches up through a snapshot, and shrinks again.
-import { afterAll, afterEach, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BINARY, call, Cluster, formed, freePort, getKey, leaderOf, servers, setKey, waitFor, type Member } from "./cluster.ts";
+import { clustersStoppedAfterEach } from "./tracked-clusters.ts";
 
-const clusters: Cluster[] = [];
-function newCluster(size: number, flags: string[] = []): Cluster {
-  const cluster = new Cluster({ size, flags });
-  clusters.push(cluster);
-  return cluster;
-}
-
-afterEach(async () => {
-  for (const cluster of clusters.splice(0)) {
-    await cluster.stopAll();
-    cluster.cleanup();
-  }
-});
+const makeCluster = clustersStoppedAfterEach();
+const newCluster = (size: number, flags: string[] = []): Cluster => makeCluster({ size, flags });
 
 describe("a three-member cluster", () => {
   test("elects a leader; a write through a follower is readable, linearizably, from every member", async () => {

@@ -2,23 +2,13 @@
 // etcd's does, instead of lingering with stale reads: whether its own log
 // holds the removal or, down while it was removed, it hears of it from the
 // others when it campaigns after a restart.
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { call, Cluster, formed, getKey, leaderOf, servers, setKey, waitFor, type Member } from "./cluster.ts";
+import { clustersStoppedAfterEach } from "./tracked-clusters.ts";
 
-const clusters: Cluster[] = [];
-function newCluster(firstHost: number): Cluster {
-  const cluster = new Cluster({ size: 3, firstHost });
-  clusters.push(cluster);
-  return cluster;
-}
-
-afterEach(async () => {
-  for (const cluster of clusters.splice(0)) {
-    await cluster.stopAll();
-    cluster.cleanup();
-  }
-});
+const makeCluster = clustersStoppedAfterEach();
+const newCluster = (firstHost: number): Cluster => makeCluster({ size: 3, firstHost });
 
 async function exitOf(cluster: Cluster, m: Member, withinMs: number): Promise<number | null> {
   const exited = m.process!.exited;
