@@ -8,10 +8,10 @@
 //   snap/                  snapshot images; snap/staging/ receives incoming ones
 
 import { Database } from "bun:sqlite";
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { StorageError, assert, describeCorruption } from "./errors";
-import { fsyncDirectory } from "./files";
+import { fsyncDirectory, makeDirectoryDurably } from "./files";
 import {
   DATA_APPLICATION_ID,
   DATA_SCHEMA_SQL,
@@ -95,7 +95,7 @@ export function openDataDir(dataDir: string, options: OpenDataDirOptions = {}): 
     }
     db = openDatabase(paths);
     const identity = reconcileIdentity(db, paths.database, options);
-    mkdirSync(paths.stagingDir, { recursive: true });
+    makeDirectoryDurably(paths.stagingDir);
     return { paths, db, identity, lock };
   } catch (error) {
     if (db) closeDatabase(db);
@@ -112,7 +112,7 @@ function ensureDirectory(dir: string): void {
     return;
   }
   try {
-    mkdirSync(dir, { recursive: true });
+    makeDirectoryDurably(dir);
   } catch (error) {
     const code = (error as { code?: unknown })?.code;
     const reason = code === "EROFS" ? "read-only file system" : code === "EACCES" ? "permission denied" : code === "ENOSPC" ? "no space left on device" : String((error as Error)?.message ?? error);

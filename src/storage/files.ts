@@ -1,7 +1,8 @@
 // Durability helpers for plain files: a rename or a new file is only durable
 // once its directory is fsynced, and file data only once the file is.
 
-import { closeSync, fsyncSync, openSync, readSync } from "node:fs";
+import { closeSync, fsyncSync, mkdirSync, openSync, readSync } from "node:fs";
+import { dirname } from "node:path";
 
 export function fsyncFile(path: string): void {
   const fd = openSync(path, "r+");
@@ -19,6 +20,20 @@ export function fsyncDirectory(dir: string): void {
     fsyncSync(fd);
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * mkdir -p whose result survives a power cut: the entry of each directory it
+ * creates is fsynced in the parent. A later fsync of a file inside does not
+ * do that, so without it a new data dir's snap/ could vanish with its images.
+ */
+export function makeDirectoryDurably(dir: string): void {
+  const first = mkdirSync(dir, { recursive: true });
+  if (first === undefined) return;
+  for (let created = dir; ; created = dirname(created)) {
+    fsyncDirectory(dirname(created));
+    if (created === first || dirname(created) === created) break;
   }
 }
 

@@ -15,12 +15,12 @@
 // leaves a half-restored dir that `dkv serve` could mistake for a fresh one
 // (and bootstrap an empty cluster in).
 
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { existsSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import type { ConfState, SnapshotMeta } from "../raft/types";
 import { openDataDir } from "./data-dir";
 import { StorageError, StorageInvariantError } from "./errors";
-import { fsyncDirectory } from "./files";
+import { fsyncDirectory, makeDirectoryDurably } from "./files";
 import type { KvState } from "./kv-store";
 import { encodeConfState } from "./schema";
 import { type ImageMeta, countImageClientKeys, fileSize, loadImage, readImageMeta, writeImage } from "./snapshot-image";
@@ -58,7 +58,7 @@ export async function restoreDataDir(backupPath: string, dataDir: string, option
   checkTargetEmpty(target);
   const backup = readBackup(backupPath);
   const work = join(dirname(target), `.${basename(target)}.restoring-${process.pid}`);
-  mkdirSync(dirname(target), { recursive: true });
+  makeDirectoryDurably(dirname(target));
   rmSync(work, { recursive: true, force: true });
   try {
     const { snapshot, keysCopied } = await buildDataDir(work, backupPath, backup, options);

@@ -51,6 +51,8 @@ export interface ClusterOptions {
   peerHostname?: string;
   /** Scheme of client endpoints (https when the client port has TLS). */
   clientScheme?: "http" | "https";
+  /** Extra environment for every member (e.g. LD_PRELOAD). */
+  env?: Record<string, string>;
 }
 
 export class Cluster {
@@ -107,7 +109,7 @@ export class Cluster {
       ...this.flags,
       ...extraFlags,
     ];
-    const proc = Bun.spawn(args, { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } });
+    const proc = Bun.spawn(args, { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1", ...this.options.env } });
     m.process = proc;
     m.output = [];
     void collect(proc.stderr, m.output);

@@ -1,0 +1,117 @@
+// A power cut for real processes: members run with disk-cache-shim.so, which
+// copies each file as it stands at every fsync; after the processes are
+// killed, rebuildAfterCut() replaces a data dir with what a disk would hold,
+// every byte that no fsync covered gone (a file never synced comes back empty).
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { join, relative } from "node:path";
+
+const SOURCE = join(import.meta.dir, "disk-cache-shim.c");
+
+/** Compiles the shim into dir (gcc; .ci/run installs it). */
+export function buildShim(dir: string): string {
+  const out = join(dir, "disk-cache-shim.so");
+  const cc = Bun.spawnSync(["gcc", "-shared", "-fPIC", "-O2", "-Wall", "-Werror", "-o", out, SOURCE, "-ldl", "-lpthread"], { stderr: "pipe" });
+  if (cc.exitCode !== 0) throw new Error(`gcc failed on ${SOURCE}: ${cc.stderr.toString()}`);
+  return out;
+}
+
+/** Environment that makes a process keep synced copies of the files under watch in shadow. */
+export function shimEnv(shim: string, watch: string, shadow: string, freeze?: string): Record<string, string> {
+  mkdirSync(shadow, { recursive: true });
+  const env: Record<string, string> = { LD_PRELOAD: shim, DKV_POWERCUT_WATCH: watch, DKV_POWERCUT_SHADOW: shadow };
+  if (freeze !== undefined) env.DKV_POWERCUT_FREEZE = freeze;
+  return env;
+}
+
+/** What the shim could not do (it writes them to shadow/ERRORS); empty when all went well. */
+export function shimErrors(shadow: string): string {
+  const file = join(shadow, "ERRORS");
+  return existsSync(file) ? readFileSync(file, "utf8") : "";
+}
+
+function shadowKey(path: string): string {
+  const st = statSync(path, { bigint: true });
+  return `${st.ino}-${st.birthtimeNs}`;
+}
+
+export interface CutReport {
+  files: number;
+  /** Files whose contents differ from what the page cache held (unsynced writes dropped), with their lengths before and after. */
+  changedFiles: string[];
+  /** Names the page cache had that the disk lost (created or renamed without a directory fsync since). */
+  lostNames: string[];
+  /** Bytes the page cache held beyond what the disk kept, summed over files (length difference). */
+  bytesDropped: number;
+}
+
+interface ListingEntry {
+  name: string;
+  kind: "f" | "d";
+  key: string;
+}
+
+function readListing(shadow: string, dirKey: string): ListingEntry[] | undefined {
+  const file = join(shadow, `dir-${dirKey}`);
+  if (!existsSync(file)) return undefined;
+  return readFileSync(file, "utf8")
+    .split("\n")
+    .filter((line) => line !== "")
+    .map((line) => {
+      const [name, kind, key] = line.split("\t");
+      return { name: name!, kind: kind as "f" | "d", key: key! };
+    });
+}
+
+/** Records a rebuilt tree as durable: each file's contents and each directory's entries, under their new inodes. */
+function recordDurable(dir: string, shadow: string): void {
+  const lines: string[] = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) recordDurable(path, shadow);
+    else copyFileSync(path, join(shadow, shadowKey(path)));
+    lines.push(`${entry.name}\t${entry.isDirectory() ? "d" : "f"}\t${shadowKey(path)}\n`);
+  }
+  writeFileSync(join(shadow, `dir-${shadowKey(dir)}`), lines.join(""));
+}
+
+/**
+ * Replaces dataDir (its processes must be dead) with the disk's view: each
+ * directory with the entries it had at its last fsync (none if never synced;
+ * the data dir itself is taken to exist), each file as of its last sync
+ * (empty if never synced). The rebuilt tree counts as synced itself, so a
+ * later cut keeps it.
+ */
+export function rebuildAfterCut(dataDir: string, shadow: string): CutReport {
+  const rebuilt = `${dataDir}.after-cut`;
+  rmSync(rebuilt, { recursive: true, force: true });
+  const report: CutReport = { files: 0, changedFiles: [], lostNames: [], bytesDropped: 0 };
+  const build = (dirKey: string, target: string, cached: string | undefined): void => {
+    mkdirSync(target);
+    const entries = readListing(shadow, dirKey) ?? [];
+    const kept = new Set(entries.map((e) => e.name));
+    if (cached !== undefined) {
+      for (const name of readdirSync(cached)) if (!kept.has(name)) report.lostNames.push(relative(dataDir, join(cached, name)));
+    }
+    for (const entry of entries) {
+      const cachedPath = cached === undefined ? undefined : join(cached, entry.name);
+      const cachedNow = cachedPath !== undefined && existsSync(cachedPath) ? cachedPath : undefined;
+      if (entry.kind === "d") {
+        build(entry.key, join(target, entry.name), cachedNow);
+        continue;
+      }
+      const copy = join(shadow, entry.key);
+      const durable = existsSync(copy) ? readFileSync(copy) : new Uint8Array(0);
+      writeFileSync(join(target, entry.name), durable);
+      report.files += 1;
+      if (cachedNow === undefined) continue;
+      const before = readFileSync(cachedNow);
+      if (!Buffer.from(before).equals(Buffer.from(durable))) report.changedFiles.push(`${relative(dataDir, cachedNow)} ${before.length}->${durable.length}`);
+      report.bytesDropped += Math.max(0, before.length - durable.length);
+    }
+  };
+  build(shadowKey(dataDir), rebuilt, dataDir);
+  recordDurable(rebuilt, shadow);
+  rmSync(dataDir, { recursive: true, force: true });
+  renameSync(rebuilt, dataDir);
+  return report;
+}
