@@ -1,6 +1,6 @@
 // Jepsen-style fault tests of the compiled binary: 3 and 5 members in their
 // own network namespaces, concurrent clients, every fault kind of the nemesis
-// once (kill -9 of one member and of all, SIGTERM of the leader, SIGSTOP of a follower and of the leader, isolated leader,
+// once (kill -9 of one member and of all, power cuts of one member and of all, SIGTERM of the leader, SIGSTOP of a follower and of the leader, isolated leader,
 // minority/majority split, one-way cut, bridge, remove and re-add), then:
 // the history is linearizable, the cluster recovered after every fault, and
 // all members hold the same content. And a control: the same pipeline, fed

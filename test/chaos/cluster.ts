@@ -1,13 +1,15 @@
 // Compiled `dkv serve` members, each inside its own network namespace of a
 // NamespaceNetwork (so the nemesis can cut links between them), with the
 // process controls the nemesis needs: kill -9 and restart on the same data
-// dir, SIGSTOP/SIGCONT, remove and re-add. stopAll() kills every process it
-// started, paused or not.
-import { mkdtempSync, rmSync } from "node:fs";
+// dir, SIGSTOP/SIGCONT, remove and re-add, and power cuts (every member runs
+// on test/power-cut's disk model, which keeps what each file held at its last
+// fsync). stopAll() kills every process it started, paused or not.
+import { mkdtempSync, realpathSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { BINARY, call, waitFor } from "../e2e/cluster.ts";
+import { buildShim, type CutReport, rebuildAfterCut, shimEnv, shimErrors } from "../power-cut/power-cut.ts";
 import type { NamespaceNetwork } from "./netns.ts";
 
 export const PEER_PORT = 2380;
@@ -46,19 +48,24 @@ export interface MemberStatus {
 export class ChaosCluster {
   readonly members: ChaosMember[] = [];
   readonly root: string;
+  /** Environment that puts a member on the disk model; its copies live in shadow. */
+  private readonly diskModel: Record<string, string>;
+  private readonly shadow: string;
 
   constructor(
     readonly network: NamespaceNetwork,
     private readonly flags: string[] = CHAOS_FLAGS,
     private readonly binary: string = process.env.DKV_CHAOS_BINARY ?? BINARY,
   ) {
-    this.root = mkdtempSync(join(tmpdir(), "dkv-chaos-"));
+    this.root = realpathSync(mkdtempSync(join(tmpdir(), "dkv-chaos-")));
+    this.shadow = join(this.root, "disk-model");
+    this.diskModel = shimEnv(buildShim(this.root), join(this.root, "data"), this.shadow);
     // If the test process ends without stopAll() (a timeout, an uncaught error), take the members along.
     process.once("exit", () => {
       for (const m of this.members) m.process?.kill("SIGKILL");
     });
     for (let i = 0; i < network.size; i++) {
-      this.members.push({ index: i, name: `n${i}`, host: network.address(i), dataDir: join(this.root, `n${i}`), paused: false, removed: false, output: [], generation: 0 });
+      this.members.push({ index: i, name: `n${i}`, host: network.address(i), dataDir: join(this.root, "data", `n${i}`), paused: false, removed: false, output: [], generation: 0 });
     }
   }
 
@@ -90,7 +97,7 @@ export class ChaosCluster {
       ...extraFlags,
     ];
     // `ip netns exec` execs the command in place: the pid is dkv's own, so signals reach it directly.
-    const proc = Bun.spawn(argv, { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } });
+    const proc = Bun.spawn(argv, { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1", ...this.diskModel } });
     m.process = proc;
     m.paused = false;
     m.output.push(`\n===== started ${m.name} (pid ${proc.pid}) at ${new Date().toISOString()} =====\n`);
@@ -107,6 +114,17 @@ export class ChaosCluster {
     m.process = undefined;
     m.paused = false;
     m.output.push(`\n===== killed ${m.name} (pid ${proc.pid}) =====\n`);
+  }
+
+  /**
+   * A power cut of these members: kill -9 of all at once, then each data dir
+   * holds what the disk model kept (every write no fsync covered is gone).
+   */
+  async powerCut(members: ChaosMember[]): Promise<CutReport[]> {
+    await Promise.all(members.map((m) => this.kill(m)));
+    const errors = shimErrors(this.shadow);
+    if (errors !== "") throw new Error(`the disk model failed: ${errors}`);
+    return members.map((m) => rebuildAfterCut(m.dataDir, this.shadow));
   }
 
   /** SIGTERM, waiting until the process is gone (SIGKILL after STOP_DEADLINE_MS: a stop that hangs is reported by its exit code). */

@@ -2,7 +2,8 @@
 // seconds and then healed: kill -9 (of one member, or all at once) and
 // restart on the same data dir, a graceful stop (SIGTERM, as systemd or a
 // rolling update does) of the leader with writes in flight and its restart,
-// SIGSTOP/SIGCONT, network partitions (one member isolated, minority /
+// SIGSTOP/SIGCONT, power cuts (of one member, or all at once: what no fsync
+// covered is lost, see test/power-cut), network partitions (one member isolated, minority /
 // majority, a one-way cut, a non-transitive "bridge"), and removing then
 // re-adding a member. Which faults, in what order, how long and on whom is
 // drawn from a seed; faults aimed at "the leader" pick it when they start.
@@ -17,6 +18,8 @@ export type FaultKind =
   | "kill"
   | "kill-leader"
   | "kill-all"
+  | "power-cut"
+  | "power-cut-all"
   | "stop-leader"
   | "pause"
   | "pause-leader"
@@ -26,7 +29,7 @@ export type FaultKind =
   | "bridge"
   | "membership";
 
-export const ALL_FAULTS: readonly FaultKind[] = ["kill", "kill-leader", "kill-all", "stop-leader", "pause", "pause-leader", "isolate-leader", "split", "one-way", "bridge", "membership"];
+export const ALL_FAULTS: readonly FaultKind[] = ["kill", "kill-leader", "kill-all", "power-cut", "power-cut-all", "stop-leader", "pause", "pause-leader", "isolate-leader", "split", "one-way", "bridge", "membership"];
 
 export interface Fault {
   kind: FaultKind;
@@ -118,6 +121,10 @@ export class Nemesis {
         return this.kill(await this.leaderOr(prng));
       case "kill-all":
         return this.killAll();
+      case "power-cut":
+        return this.powerCut([prng.int(2) === 0 ? await this.leaderOr(prng) : prng.pick(this.cluster.running())]);
+      case "power-cut-all":
+        return this.powerCut(this.cluster.running());
       case "stop-leader":
         return this.stop(await this.leaderOr(prng));
       case "pause":
@@ -169,6 +176,20 @@ export class Nemesis {
     await Promise.all(members.map((m) => this.cluster.kill(m)));
     return async () => {
       this.log(`restart ${names(members)} on their data dirs`);
+      for (const m of members) this.cluster.start(m);
+    };
+  }
+
+  /** Acknowledged writes must survive losing what the members had not fsynced. */
+  private async powerCut(members: ChaosMember[]): Promise<() => Promise<void>> {
+    this.log(`power cut of ${names(members)}`);
+    const reports = await this.cluster.powerCut(members);
+    reports.forEach((report, i) => {
+      const lost = [...report.changedFiles, ...report.lostNames.map((name) => `${name} (name)`)];
+      this.log(`${members[i]!.name}'s disk kept ${report.files} files; lost ${lost.length === 0 ? "nothing" : lost.join(", ")}`);
+    });
+    return async () => {
+      this.log(`restart ${names(members)} on what their disks kept`);
       for (const m of members) this.cluster.start(m);
     };
   }

@@ -3,7 +3,7 @@
 // once), prints the report, and exits 1 if anything failed; a failed run's
 // history, report and member logs are saved (the path is printed). Uses
 // dist/dkv (`npm run build` first) or the binary in DKV_CHAOS_BINARY. Needs
-// root, iproute2 and nftables.
+// root, iproute2, nftables and gcc (it builds the power cuts' disk model).
 import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { BINARY } from "../e2e/cluster.ts";
