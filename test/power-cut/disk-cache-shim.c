@@ -130,21 +130,31 @@ static void shadow_name(char *out, size_t size, unsigned long long ino, unsigned
   snprintf(out, size, "%s/%llu-%llu", shadow, ino, btime_ns);
 }
 
-/* Copies [lo, hi) of fd into the shadow file and sets its length to size. */
+/* Copies [lo, hi) of fd's file into the shadow file and sets its length to size. */
 static int copy_range(int fd, const char *name, off_t lo, off_t hi, off_t size, int whole) {
+  /* fd may be write-only (a file opened with "w"): read through a descriptor of our own. */
+  char link[64];
+  snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+  int in = (int)syscall(SYS_openat, AT_FDCWD, link, O_RDONLY | O_CLOEXEC);
+  if (in < 0) return -1;
   int out = (int)syscall(SYS_openat, AT_FDCWD, name, O_WRONLY | O_CREAT | O_CLOEXEC | (whole ? O_TRUNC : 0), 0644);
-  if (out < 0) return -1;
+  if (out < 0) {
+    syscall(SYS_close, in);
+    return -1;
+  }
   static char buffer[COPY_CHUNK];
+  int rc = 0;
   if (hi > size) hi = size;
-  for (off_t at = lo; at < hi;) {
+  for (off_t at = lo; at < hi && rc == 0;) {
     size_t want = (size_t)(hi - at) < sizeof buffer ? (size_t)(hi - at) : sizeof buffer;
-    ssize_t got = pread(fd, buffer, want, at);
-    if (got <= 0) break; /* shrunk meanwhile: the length below decides */
-    if (syscall(SYS_pwrite64, out, buffer, (size_t)got, at) != got) { syscall(SYS_close, out); return -1; }
+    ssize_t got = (ssize_t)syscall(SYS_pread64, in, buffer, want, at);
+    if (got == 0) break; /* shrunk meanwhile: the length below decides */
+    if (got < 0 || syscall(SYS_pwrite64, out, buffer, (size_t)got, at) != got) rc = -1;
     at += got;
   }
-  int rc = (int)syscall(SYS_ftruncate, out, size);
+  if (rc == 0) rc = (int)syscall(SYS_ftruncate, out, size);
   syscall(SYS_close, out);
+  syscall(SYS_close, in);
   return rc;
 }
 
