@@ -181,12 +181,13 @@ static void opened(int fd) {
       errno = ENOSPC;
       note_error("too many files to track", path);
     } else {
-      /* Only what the copy holds is durable (a file rebuilt after a cut has one); the next sync copies the rest. */
-      char name[4200];
-      shadow_name(name, sizeof name, ino, btime_ns);
-      struct stat copy;
-      off_t durable = stat(name, &copy) == 0 ? copy.st_size : 0;
-      *t = (struct tracked){ino, btime_ns, 0, 0, durable < size ? durable : size, 1};
+      /*
+       * The file may hold writes of an earlier process that no sync covered
+       * (it was killed, the machine stayed up): the page cache still has
+       * them, and this process's first sync makes them durable. So the first
+       * sync copies the whole file; ranges count from then on.
+       */
+      *t = (struct tracked){ino, btime_ns, 0, size, size, 1};
     }
   }
   if (t != NULL) fd_file[fd] = (short)(1 + (t - files));
