@@ -285,7 +285,7 @@ export class RaftDriver {
           },
           // Like a failed synchronous commit: the process must end, and
           // restart from what the disk really holds.
-          (error: unknown) => this.failStorage("fsync of the raft log failed; stopping", error),
+          (error: unknown) => this.failStorage("the raft log could not be made durable; stopping", error),
         );
         return;
       }

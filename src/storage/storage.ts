@@ -231,7 +231,11 @@ export class Storage {
         if (this.closed) this.closeWalFdWhenIdle();
         if (error) {
           // What reached the disk is unknown now (the kernel may have dropped the dirty pages): refuse every later write.
-          this.syncFailure = new StorageError("io", this.paths.dir, `fsync of the write-ahead log in ${this.paths.dir} failed: ${error.message}`);
+          this.syncFailure = new StorageError(
+            "io",
+            this.paths.dir,
+            `fsync of the write-ahead log in ${this.paths.dir} failed (${error.message}); check the disk (dmesg), then restart the member: it resumes from what reached the disk`,
+          );
           reject(this.syncFailure);
         } else {
           resolve();

@@ -97,7 +97,7 @@ export class Cluster {
     for (const m of this.members) this.start(m, ["--initial-cluster", initial, "--initial-cluster-state", "new"]);
   }
 
-  start(m: Member, extraFlags: string[] = []): void {
+  start(m: Member, extraFlags: string[] = [], extraEnv: Record<string, string> = {}): void {
     const args = [
       BINARY,
       "serve",
@@ -109,7 +109,7 @@ export class Cluster {
       ...this.flags,
       ...extraFlags,
     ];
-    const proc = Bun.spawn(args, { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1", ...this.options.env } });
+    const proc = Bun.spawn(args, { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1", ...this.options.env, ...extraEnv } });
     m.process = proc;
     m.output = [];
     void collect(proc.stderr, m.output);

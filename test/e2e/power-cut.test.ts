@@ -97,6 +97,8 @@ async function waitForAcks(writers: Writers, atLeast: number, what: string): Pro
   await waitFor(`${atLeast} acknowledged writes ${what}`, 20_000, () => writers.acked.size >= atLeast, 10);
 }
 
+const running = (m: Member): boolean => m.process !== undefined && m.process.exitCode === null;
+
 async function appliedIndex(cluster: Cluster, m: Member): Promise<number> {
   const status = await call<{ appliedIndex?: string }>(cluster.endpoint(m), "dkv.v1.MaintenanceAPI/Status", {}, 1000);
   return Number(status.appliedIndex ?? 0);
@@ -152,7 +154,7 @@ describe("power cuts (unsynced writes lost, as after a power failure)", () => {
   test("the check bites: a disk that stops honouring fsync loses acknowledged writes, and they are found missing", async () => {
     const shadow = join(work, "shadow-1");
     const freeze = join(work, "freeze");
-    const cluster = makeCluster({ size: 1, firstHost: 156, env: shimEnv(shim, watched, shadow, freeze) });
+    const cluster = makeCluster({ size: 1, firstHost: 156, env: shimEnv(shim, watched, shadow, { freeze }) });
     await cluster.startAll();
     await formed(cluster);
     const writers = startWriters(cluster, "lie", 4);
@@ -247,3 +249,51 @@ describe("power cuts (unsynced writes lost, as after a power failure)", () => {
     expect(fourth.process?.exitCode).toBeNull();
   }, 90_000);
 });
+
+describe("a disk whose fsync fails (EIO)", () => {
+  /**
+   * A member whose syncs start failing must stop without acknowledging what
+   * it could not sync; the others keep taking writes; after a cut (its disk
+   * holds only what synced) and a restart with a good disk it catches up,
+   * and no acknowledged write is missing anywhere.
+   */
+  async function failingDisk(victimRole: "follower" | "leader", firstHost: number): Promise<void> {
+    const shadow = join(work, `shadow-eio-${victimRole}`);
+    const cluster = makeCluster({ size: 3, firstHost, env: shimEnv(shim, watched, shadow) });
+    const failSwitch = (m: Member) => join(work, `fail-sync-${victimRole}-${m.name}`);
+    const initial = cluster.initialCluster();
+    for (const m of cluster.members) cluster.start(m, ["--initial-cluster", initial, "--initial-cluster-state", "new"], { DKV_POWERCUT_FAIL_SYNC: failSwitch(m) });
+    const leader = await formed(cluster);
+    const victim = victimRole === "leader" ? leader : cluster.members.find((m) => m !== leader)!;
+    const writers = startWriters(cluster, "eio", 6);
+    let exitCode: number | null;
+    try {
+      await waitForAcks(writers, 100, "before the disk fails");
+      writeFileSync(failSwitch(victim), "");
+      exitCode = await waitFor(`${victim.name} to stop`, 15_000, () => victim.process?.exited, 10);
+      victim.process = undefined;
+      await waitForAcks(writers, writers.acked.size + 100, `with ${victim.name} gone`);
+    } finally {
+      await writers.stop();
+    }
+    const message = cluster.logs(victim, 3).match(/^dkv: .*$/m)?.[0];
+    console.log(`the ${victimRole} ${victim.name} exited ${exitCode}: ${message}`);
+    expect({ exitCode, message }).toEqual({ exitCode: 1, message: expect.stringMatching(/fsync|I\/O|input\/output/i) });
+
+    rmSync(failSwitch(victim));
+    rebuildAfterCut(victim.dataDir, shadow);
+    cluster.start(victim);
+    const now = await formed(cluster);
+    expect(missingOrWrong(writers.acked, await contents(cluster, now, "eio", "linearizable"))).toEqual([]);
+    const target = await appliedIndex(cluster, now);
+    await waitFor(`${victim.name} to catch up to ${target}`, 20_000, async () => (await appliedIndex(cluster, victim)) >= target);
+    expect(missingOrWrong(writers.acked, await contents(cluster, victim, "eio", "serializable"))).toEqual([]);
+    expect(running(victim)).toBe(true);
+    expect(shimErrors(shadow)).toBe("");
+  }
+
+  test("a follower's: it stops with exit 1 naming the failed sync, the others keep writing, and back on a good disk it has every acknowledged write", () => failingDisk("follower", 164), 90_000);
+
+  test("the leader's: it stops, a new leader takes the writes, and nothing acknowledged is lost", () => failingDisk("leader", 167), 90_000);
+});
+

@@ -18,7 +18,9 @@
 // Files are known by inode number and birth time, so a name may move and an
 // inode number may be reused. With DKV_POWERCUT_FREEZE set, once that file
 // exists syncs stop reaching the copies: a disk that lies about fsync, for the
-// test that shows a lost write is caught.
+// test that shows a lost write is caught. With DKV_POWERCUT_FAIL_SYNC set,
+// once that file exists every fsync/fdatasync of a watched file fails with
+// EIO and syncs nothing: a disk that reports an error.
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -47,7 +49,7 @@ struct tracked {
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct tracked files[MAX_FILES];
 static short fd_file[MAX_FDS]; /* 1 + index into files, 0 = not tracked */
-static char watch[4096], shadow[4096], freeze[4096];
+static char watch[4096], shadow[4096], freeze[4096], fail_sync[4096];
 static size_t watch_len;
 static int configured = -1;
 
@@ -97,6 +99,8 @@ __attribute__((constructor)) static void init(void) {
   strcpy(watch, w);
   strcpy(shadow, s);
   if (f != NULL && strlen(f) < sizeof freeze) strcpy(freeze, f);
+  const char *e = getenv("DKV_POWERCUT_FAIL_SYNC");
+  if (e != NULL && strlen(e) < sizeof fail_sync) strcpy(fail_sync, e);
   watch_len = strlen(watch);
 }
 
@@ -361,8 +365,19 @@ ssize_t writev(int fd, const struct iovec *iov, int count) {
   return done;
 }
 
+/* True when syncs are to fail and fd is a watched file or directory. */
+static int sync_fails(int fd) {
+  if (configured != 1 || fail_sync[0] == 0 || access(fail_sync, F_OK) != 0) return 0;
+  char path[4096];
+  return under_watch(fd, path, sizeof path);
+}
+
 int fsync(int fd) {
   if (real_fsync == NULL) resolve();
+  if (sync_fails(fd)) {
+    errno = EIO;
+    return -1;
+  }
   int rc = real_fsync(fd);
   if (rc == 0) synced(fd);
   return rc;
@@ -370,6 +385,10 @@ int fsync(int fd) {
 
 int fdatasync(int fd) {
   if (real_fdatasync == NULL) resolve();
+  if (sync_fails(fd)) {
+    errno = EIO;
+    return -1;
+  }
   int rc = real_fdatasync(fd);
   if (rc == 0) synced(fd);
   return rc;

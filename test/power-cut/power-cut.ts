@@ -15,11 +15,16 @@ export function buildShim(dir: string): string {
   return out;
 }
 
-/** Environment that makes a process keep synced copies of the files under watch in shadow. */
-export function shimEnv(shim: string, watch: string, shadow: string, freeze?: string): Record<string, string> {
+/**
+ * Environment that makes a process keep synced copies of the files under
+ * watch in shadow. Once the file `freeze` exists, syncs stop reaching the
+ * copies (a disk that lies); once `failSync` exists, syncs fail with EIO.
+ */
+export function shimEnv(shim: string, watch: string, shadow: string, switches: { freeze?: string; failSync?: string } = {}): Record<string, string> {
   mkdirSync(shadow, { recursive: true });
   const env: Record<string, string> = { LD_PRELOAD: shim, DKV_POWERCUT_WATCH: watch, DKV_POWERCUT_SHADOW: shadow };
-  if (freeze !== undefined) env.DKV_POWERCUT_FREEZE = freeze;
+  if (switches.freeze !== undefined) env.DKV_POWERCUT_FREEZE = switches.freeze;
+  if (switches.failSync !== undefined) env.DKV_POWERCUT_FAIL_SYNC = switches.failSync;
   return env;
 }
 
