@@ -12,12 +12,27 @@ export interface PendingFile {
   mode: number;
 }
 
-/** Creates DIR (owner-only) if missing. */
+/** Creates DIR (owner-only) if missing; the new directories' entries are fsynced, so a power cut keeps them. */
 export function ensureCertDir(dir: string): void {
   try {
-    mkdirSync(dir, { recursive: true, mode: CERT_DIR_MODE });
+    const first = mkdirSync(dir, { recursive: true, mode: CERT_DIR_MODE });
+    if (first === undefined) return;
+    for (let created = dir; ; created = dirname(created)) {
+      fsyncDirectory(dirname(created));
+      if (created === first || dirname(created) === created) break;
+    }
   } catch (error) {
     throw new CertError(`cannot create directory ${dir}: ${describeFsError(error)}`);
+  }
+}
+
+/** A rename or a new file is durable only once its directory is fsynced. */
+function fsyncDirectory(dir: string): void {
+  const fd = openSync(dir, "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -34,6 +49,11 @@ export function writeFilesRefusingOverwrite(files: PendingFile[], force: boolean
     }
   }
   for (const file of files) writeFileAtomically(file, force);
+  try {
+    for (const dir of new Set(files.map((file) => dirname(file.path)))) fsyncDirectory(dir);
+  } catch (error) {
+    throw new CertError(`cannot sync the directory of ${files[0]?.path}: ${describeFsError(error)}`);
+  }
 }
 
 function writeFileAtomically(file: PendingFile, replace: boolean): void {
