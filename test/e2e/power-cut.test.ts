@@ -8,7 +8,7 @@ import { mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { b64, BINARY, call, type Cluster, formed, leaderOf, type Member, unb64, waitFor } from "./cluster.ts";
-import { buildShim, type CutReport, rebuildAfterCut, shimEnv, shimErrors } from "../power-cut/power-cut.ts";
+import { buildShim, type CutReport, failingSyncEnv, rebuildAfterCut, shimEnv, shimErrors } from "../power-cut/power-cut.ts";
 import { clustersStoppedAfterEach } from "./tracked-clusters.ts";
 
 const makeCluster = clustersStoppedAfterEach();
@@ -262,7 +262,7 @@ describe("a disk whose fsync fails (EIO)", () => {
     const cluster = makeCluster({ size: 3, firstHost, env: shimEnv(shim, watched, shadow) });
     const failSwitch = (m: Member) => join(work, `fail-sync-${victimRole}-${m.name}`);
     const initial = cluster.initialCluster();
-    for (const m of cluster.members) cluster.start(m, ["--initial-cluster", initial, "--initial-cluster-state", "new"], { DKV_POWERCUT_FAIL_SYNC: failSwitch(m) });
+    for (const m of cluster.members) cluster.start(m, ["--initial-cluster", initial, "--initial-cluster-state", "new"], failingSyncEnv(failSwitch(m)));
     const leader = await formed(cluster);
     const victim = victimRole === "leader" ? leader : cluster.members.find((m) => m !== leader)!;
     const writers = startWriters(cluster, "eio", 6);

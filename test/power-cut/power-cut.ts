@@ -1,7 +1,9 @@
 // A power cut for real processes: members run with disk-cache-shim.so, which
-// copies each file as it stands at every fsync; after the processes are
-// killed, rebuildAfterCut() replaces a data dir with what a disk would hold,
-// every byte that no fsync covered gone (a file never synced comes back empty).
+// copies each file as it stands at every fsync, and each directory's entries
+// at every fsync of the directory; after the processes are killed,
+// rebuildAfterCut() replaces a data dir with what a disk would hold, every
+// byte and every name that no fsync covered gone (a file never synced comes
+// back empty, a name never synced not at all).
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 
@@ -18,14 +20,18 @@ export function buildShim(dir: string): string {
 /**
  * Environment that makes a process keep synced copies of the files under
  * watch in shadow. Once the file `freeze` exists, syncs stop reaching the
- * copies (a disk that lies); once `failSync` exists, syncs fail with EIO.
+ * copies: a disk that lies.
  */
-export function shimEnv(shim: string, watch: string, shadow: string, switches: { freeze?: string; failSync?: string } = {}): Record<string, string> {
+export function shimEnv(shim: string, watch: string, shadow: string, switches: { freeze?: string } = {}): Record<string, string> {
   mkdirSync(shadow, { recursive: true });
   const env: Record<string, string> = { LD_PRELOAD: shim, DKV_POWERCUT_WATCH: watch, DKV_POWERCUT_SHADOW: shadow };
   if (switches.freeze !== undefined) env.DKV_POWERCUT_FREEZE = switches.freeze;
-  if (switches.failSync !== undefined) env.DKV_POWERCUT_FAIL_SYNC = switches.failSync;
   return env;
+}
+
+/** Added to one process's shimEnv: once the file `failSwitch` exists, its syncs fail with EIO and sync nothing. */
+export function failingSyncEnv(failSwitch: string): Record<string, string> {
+  return { DKV_POWERCUT_FAIL_SYNC: failSwitch };
 }
 
 /** What the shim could not do (it writes them to shadow/ERRORS); empty when all went well. */

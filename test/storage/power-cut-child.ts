@@ -1,8 +1,8 @@
 // Child for the storage power-cut test, run under test/power-cut's shim:
 // opens a new data dir, commits entries 1-20, applies them and records a
-// snapshot, commits 21-30 with a deferred sync and syncs them, then commits
-// 31-35 with a deferred sync it never makes, and kills itself (the cut
-// follows). Usage: bun run power-cut-child.ts <data-dir>
+// snapshot, commits 21-30 and a vote in term 2 with a deferred sync and syncs
+// them, then commits 31-35 and a vote in term 3 with a deferred sync it never
+// makes, and kills itself (the cut follows). Usage: bun run power-cut-child.ts <data-dir>
 import { writeSync } from "node:fs";
 import { openStorage } from "../../src/storage";
 import { putEntries } from "./helpers";
@@ -15,10 +15,12 @@ const first = putEntries(1, 20, 1);
 storage.persistReady({ entries: first, hardState: { term: 1, vote: "", commit: 20 }, snapshotChunks: [] });
 storage.applyCommitted(first);
 await storage.createSnapshot();
-const synced = storage.persistReady({ entries: putEntries(21, 10, 1), hardState: { term: 1, vote: "", commit: 20 }, snapshotChunks: [], deferSync: true });
+// A vote goes out only once it is durable: here with the entries of term 2, synced after the commit.
+const synced = storage.persistReady({ entries: putEntries(21, 10, 2), hardState: { term: 2, vote: "n9", commit: 20 }, snapshotChunks: [], deferSync: true });
 if (!synced.syncPending) throw new Error("expected a pending sync");
 await storage.syncLog();
-storage.persistReady({ entries: putEntries(31, 5, 1), hardState: { term: 1, vote: "", commit: 20 }, snapshotChunks: [], deferSync: true });
+// Never synced: the vote of term 3 was never sent, so losing it is allowed.
+storage.persistReady({ entries: putEntries(31, 5, 3), hardState: { term: 3, vote: "n7", commit: 20 }, snapshotChunks: [], deferSync: true });
 writeSync(1, "done\n");
 // A crash, not an exit: an exit could close the database, and closing checkpoints and syncs.
 process.kill(process.pid, "SIGKILL");

@@ -20,7 +20,7 @@ beforeAll(() => {
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 describe("a power cut", () => {
-  test("keeps the synced log and the recorded snapshot of a new data dir (its snap/ directory too), and drops the unsynced tail", async () => {
+  test("keeps the synced log, vote and recorded snapshot of a new data dir (its snap/ directory too), and drops the unsynced tail", async () => {
     const dir = realpathSync(tempDir());
     const shadow = join(work, "shadow");
     const child = Bun.spawn([process.execPath, "run", join(import.meta.dir, "power-cut-child.ts"), dir], {
@@ -40,6 +40,8 @@ describe("a power cut", () => {
     const storage = track(openStorage(dir, { clusterId: "c1", memberId: "m1" }));
     expect(storage.snapshots.newestMeta().index).toBe(20);
     expect(storage.log.lastIndex()).toBe(30);
+    expect(storage.log.term(30)).toBe(2);
+    expect(storage.log.hardState()).toEqual({ term: 2, vote: "n9", commit: 20 });
     expect(replayCommitted(storage)).toBe(20);
     expect(storage.kv.count()).toBe(20);
   });
