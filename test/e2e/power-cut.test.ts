@@ -151,6 +151,27 @@ describe("power cuts (unsynced writes lost, as after a power failure)", () => {
     }
   }, 150_000);
 
+  test("one member (the default store): no follower holds a copy, so every write it acknowledged was on its own disk; three cuts under load lose none", async () => {
+    const shadow = join(work, "shadow-single");
+    const cluster = makeCluster({ size: 1, firstHost: 170, env: shimEnv(shim, watched, shadow), flags: ["--snapshot-count", "300"] });
+    await cluster.startAll();
+    await formed(cluster);
+    const writers = startWriters(cluster, "one", 8, 1024);
+    try {
+      for (let cut = 1; cut <= 3; cut++) {
+        await waitForAcks(writers, writers.acked.size + 200, `before cut ${cut}`);
+        await powerCut(cluster, cluster.members, shadow);
+        cluster.start(cluster.members[0]!);
+        await formed(cluster);
+      }
+    } finally {
+      await writers.stop();
+    }
+    expect(shimErrors(shadow)).toBe("");
+    const leader = await formed(cluster);
+    expect(missingOrWrong(writers.acked, await contents(cluster, leader, "one", "linearizable"))).toEqual([]);
+  }, 90_000);
+
   test("the check bites: a disk that stops honouring fsync loses acknowledged writes, and they are found missing", async () => {
     const shadow = join(work, "shadow-1");
     const freeze = join(work, "freeze");
