@@ -8,7 +8,7 @@ import { mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { b64, BINARY, call, type Cluster, formed, leaderOf, type Member, unb64, waitFor } from "./cluster.ts";
-import { buildShim, type CutReport, failingSyncEnv, rebuildAfterCut, shimEnv, shimErrors } from "../power-cut/power-cut.ts";
+import { buildShim, type CutReport, faultySyncEnv, rebuildAfterCut, shimEnv, shimErrors } from "../power-cut/power-cut.ts";
 import { clustersStoppedAfterEach } from "./tracked-clusters.ts";
 
 const makeCluster = clustersStoppedAfterEach();
@@ -271,7 +271,7 @@ describe("power cuts (unsynced writes lost, as after a power failure)", () => {
   }, 90_000);
 });
 
-describe("a disk whose fsync fails (EIO)", () => {
+describe("a disk whose fsync fails (EIO) or hangs", () => {
   /**
    * A member whose syncs start failing must stop without acknowledging what
    * it could not sync; the others keep taking writes; after a cut (its disk
@@ -283,7 +283,7 @@ describe("a disk whose fsync fails (EIO)", () => {
     const cluster = makeCluster({ size: 3, firstHost, env: shimEnv(shim, watched, shadow) });
     const failSwitch = (m: Member) => join(work, `fail-sync-${victimRole}-${m.name}`);
     const initial = cluster.initialCluster();
-    for (const m of cluster.members) cluster.start(m, ["--initial-cluster", initial, "--initial-cluster-state", "new"], failingSyncEnv(failSwitch(m)));
+    for (const m of cluster.members) cluster.start(m, ["--initial-cluster", initial, "--initial-cluster-state", "new"], faultySyncEnv({ failSwitch: failSwitch(m) }));
     const leader = await formed(cluster);
     const victim = victimRole === "leader" ? leader : cluster.members.find((m) => m !== leader)!;
     const writers = startWriters(cluster, "eio", 6);
@@ -316,5 +316,33 @@ describe("a disk whose fsync fails (EIO)", () => {
   test("a follower's: it stops with exit 1 naming the failed sync, the others keep writing, and back on a good disk it has every acknowledged write", () => failingDisk("follower", 164), 90_000);
 
   test("the leader's: it stops, a new leader takes the writes, and nothing acknowledged is lost", () => failingDisk("leader", 167), 90_000);
+
+  test("the leader's disk stops answering (fsync hangs): another member leads within seconds and takes the writes; when the disk answers again the old leader follows and catches up", async () => {
+    const shadow = join(work, "shadow-hang");
+    const cluster = makeCluster({ size: 3, firstHost: 173, env: shimEnv(shim, watched, shadow) });
+    const hangSwitch = (m: Member) => join(work, `hang-sync-${m.name}`);
+    const initial = cluster.initialCluster();
+    for (const m of cluster.members) cluster.start(m, ["--initial-cluster", initial, "--initial-cluster-state", "new"], faultySyncEnv({ hangSwitch: hangSwitch(m) }));
+    const stuck = await formed(cluster);
+    const others = cluster.members.filter((m) => m !== stuck);
+    const writers = startWriters(cluster, "hang", 6);
+    try {
+      await waitForAcks(writers, 100, "before the disk hangs");
+      writeFileSync(hangSwitch(stuck), "");
+      const hungAt = performance.now();
+      const next = await waitFor("another leader", 15_000, () => leaderOf(cluster, others), 50);
+      console.log(`${stuck.name}'s disk hung; ${next.name} led after ${Math.round(performance.now() - hungAt)} ms`);
+      await waitForAcks(writers, writers.acked.size + 200, `while ${stuck.name}'s disk hangs`);
+      rmSync(hangSwitch(stuck));
+      await waitForAcks(writers, writers.acked.size + 100, "after the disk answers again");
+    } finally {
+      await writers.stop();
+    }
+    expect(running(stuck)).toBe(true);
+    const leader = await formed(cluster);
+    const target = await appliedIndex(cluster, leader);
+    await waitFor(`${stuck.name} to catch up to ${target}`, 20_000, async () => (await appliedIndex(cluster, stuck)) >= target);
+    for (const m of cluster.members) expect({ member: m.name, missing: missingOrWrong(writers.acked, await contents(cluster, m, "hang", "serializable")) }).toEqual({ member: m.name, missing: [] });
+  }, 90_000);
 });
 

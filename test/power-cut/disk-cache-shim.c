@@ -20,7 +20,9 @@
 // exists syncs stop reaching the copies: a disk that lies about fsync, for the
 // test that shows a lost write is caught. With DKV_POWERCUT_FAIL_SYNC set,
 // once that file exists every fsync/fdatasync of a watched file fails with
-// EIO and syncs nothing: a disk that reports an error.
+// EIO and syncs nothing: a disk that reports an error. With
+// DKV_POWERCUT_HANG_SYNC set, while that file exists every such sync waits:
+// a disk that stops answering.
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -49,7 +51,7 @@ struct tracked {
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct tracked files[MAX_FILES];
 static short fd_file[MAX_FDS]; /* 1 + index into files, 0 = not tracked */
-static char watch[4096], shadow[4096], freeze[4096], fail_sync[4096];
+static char watch[4096], shadow[4096], freeze[4096], fail_sync[4096], hang_sync[4096];
 static size_t watch_len;
 static int configured = -1;
 
@@ -101,6 +103,8 @@ __attribute__((constructor)) static void init(void) {
   if (f != NULL && strlen(f) < sizeof freeze) strcpy(freeze, f);
   const char *e = getenv("DKV_POWERCUT_FAIL_SYNC");
   if (e != NULL && strlen(e) < sizeof fail_sync) strcpy(fail_sync, e);
+  const char *h = getenv("DKV_POWERCUT_HANG_SYNC");
+  if (h != NULL && strlen(h) < sizeof hang_sync) strcpy(hang_sync, h);
   watch_len = strlen(watch);
 }
 
@@ -372,8 +376,17 @@ static int sync_fails(int fd) {
   return under_watch(fd, path, sizeof path);
 }
 
+/* Waits while syncs are to hang and fd is a watched file or directory. */
+static void hang_while_asked(int fd) {
+  if (configured != 1 || hang_sync[0] == 0) return;
+  char path[4096];
+  if (!under_watch(fd, path, sizeof path)) return;
+  while (access(hang_sync, F_OK) == 0) usleep(10 * 1000);
+}
+
 int fsync(int fd) {
   if (real_fsync == NULL) resolve();
+  hang_while_asked(fd);
   if (sync_fails(fd)) {
     errno = EIO;
     return -1;
@@ -385,6 +398,7 @@ int fsync(int fd) {
 
 int fdatasync(int fd) {
   if (real_fdatasync == NULL) resolve();
+  hang_while_asked(fd);
   if (sync_fails(fd)) {
     errno = EIO;
     return -1;

@@ -29,9 +29,15 @@ export function shimEnv(shim: string, watch: string, shadow: string, switches: {
   return env;
 }
 
-/** Added to one process's shimEnv: once the file `failSwitch` exists, its syncs fail with EIO and sync nothing. */
-export function failingSyncEnv(failSwitch: string): Record<string, string> {
-  return { DKV_POWERCUT_FAIL_SYNC: failSwitch };
+/**
+ * Added to one process's shimEnv: once the file `failSwitch` exists, its syncs
+ * fail with EIO and sync nothing; while `hangSwitch` exists, they wait.
+ */
+export function faultySyncEnv(switches: { failSwitch?: string; hangSwitch?: string }): Record<string, string> {
+  const env: Record<string, string> = {};
+  if (switches.failSwitch !== undefined) env.DKV_POWERCUT_FAIL_SYNC = switches.failSwitch;
+  if (switches.hangSwitch !== undefined) env.DKV_POWERCUT_HANG_SYNC = switches.hangSwitch;
+  return env;
 }
 
 /** What the shim could not do (it writes them to shadow/ERRORS); empty when all went well. */
