@@ -47,6 +47,13 @@ const SNAPSHOT_RETRY_TICKS = 100;
  */
 const SLOW_WRITE_MS = 1000;
 const SLOW_WRITE_LOG_INTERVAL_MS = 10_000;
+/**
+ * A log fsync still running after this long is reported while it runs, every
+ * SLOW_WRITE_LOG_INTERVAL_MS: a disk that stopped answering never completes a
+ * write, so the warning above would never come, and the member would sit
+ * silent while the others elect a new leader without it.
+ */
+const STUCK_WRITE_MS = 5000;
 interface ReadBatch {
   waiters: Array<{ resolve: () => void; reject: (e: NodeError) => void }>;
   issuedAtTick: number;
@@ -99,6 +106,9 @@ export class RaftDriver {
   private syncing = false;
   /** Log writes over SLOW_WRITE_MS since the last warning about them. */
   private slowWrites = { count: 0, longestMs: 0, loggedAt: Number.NEGATIVE_INFINITY };
+  /** When the log fsync in flight (while syncing) began, and when a stuck one was last reported. */
+  private syncStartedAt = 0;
+  private stuckSyncLoggedAt = Number.NEGATIVE_INFINITY;
   private pendingSync: Promise<void> = Promise.resolve();
 
   constructor(private readonly o: DriverOptions) {
@@ -128,7 +138,20 @@ export class RaftDriver {
     this.ticks++;
     this.o.raft.tick();
     this.retryReads();
+    this.warnIfSyncStuck();
     this.schedule();
+  }
+
+  private warnIfSyncStuck(): void {
+    if (!this.syncing) return;
+    const now = performance.now();
+    const waitingMs = now - this.syncStartedAt;
+    if (waitingMs < STUCK_WRITE_MS || now - this.stuckSyncLoggedAt < SLOW_WRITE_LOG_INTERVAL_MS) return;
+    this.stuckSyncLoggedAt = now;
+    this.o.log.warn("stuck disk: an fsync of the raft log has not returned; this member sends, acknowledges and applies nothing until it does (check the disk: dmesg)", {
+      waitingMs: Math.round(waitingMs),
+      dataDir: this.o.store.paths.dir,
+    });
   }
 
   step(message: Message): void {
@@ -275,6 +298,7 @@ export class RaftDriver {
         // keeps taking requests and messages, which raft batches into the
         // next Ready (taken only after this one is finished).
         this.syncing = true;
+        this.syncStartedAt = started;
         this.pendingSync = store.syncLog().then(
           () => {
             this.observeLogWrite(started);

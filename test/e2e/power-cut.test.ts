@@ -317,7 +317,7 @@ describe("a disk whose fsync fails (EIO) or hangs", () => {
 
   test("the leader's: it stops, a new leader takes the writes, and nothing acknowledged is lost", () => failingDisk("leader", 167), 90_000);
 
-  test("the leader's disk stops answering (fsync hangs): another member leads within seconds and takes the writes; when the disk answers again the old leader follows and catches up", async () => {
+  test("the leader's disk stops answering (fsync hangs): another member leads within seconds and takes the writes, the stuck one says why it is quiet, and when the disk answers again it follows and catches up", async () => {
     const shadow = join(work, "shadow-hang");
     const cluster = makeCluster({ size: 3, firstHost: 173, env: shimEnv(shim, watched, shadow) });
     const hangSwitch = (m: Member) => join(work, `hang-sync-${m.name}`);
@@ -333,6 +333,10 @@ describe("a disk whose fsync fails (EIO) or hangs", () => {
       const next = await waitFor("another leader", 15_000, () => leaderOf(cluster, others), 50);
       console.log(`${stuck.name}'s disk hung; ${next.name} led after ${Math.round(performance.now() - hungAt)} ms`);
       await waitForAcks(writers, writers.acked.size + 200, `while ${stuck.name}'s disk hangs`);
+      // It says why it went quiet, while it is stuck (after 5 s).
+      const warning = await waitFor(`${stuck.name} to report its stuck disk`, 15_000, () => cluster.logs(stuck, 20).match(/^.*stuck disk: .*$/m)?.[0], 100);
+      expect(warning).toMatch(/waitingMs=\d{4,}/);
+      expect(warning).toContain(stuck.dataDir);
       rmSync(hangSwitch(stuck));
       await waitForAcks(writers, writers.acked.size + 100, "after the disk answers again");
     } finally {
