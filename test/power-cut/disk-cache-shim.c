@@ -125,7 +125,8 @@ static enum kind identify_at(int fd, const char *name, unsigned long long *ino, 
   int flags = name[0] == 0 ? AT_EMPTY_PATH : AT_SYMLINK_NOFOLLOW;
   if (syscall(SYS_statx, fd, name, flags, STATX_INO | STATX_BTIME | STATX_SIZE | STATX_TYPE, &st) != 0) return KIND_ERROR;
   *ino = st.stx_ino;
-  *btime_ns = (unsigned long long)st.stx_btime.tv_sec * 1000000000ULL + st.stx_btime.tv_nsec;
+  /* A file system without birth times gives 0: power-cut.ts then looks for "<inode>-0". */
+  *btime_ns = (st.stx_mask & STATX_BTIME) ? (unsigned long long)st.stx_btime.tv_sec * 1000000000ULL + st.stx_btime.tv_nsec : 0;
   *size = (off_t)st.stx_size;
   return S_ISREG(st.stx_mode) ? KIND_FILE : S_ISDIR(st.stx_mode) ? KIND_DIR : KIND_OTHER;
 }

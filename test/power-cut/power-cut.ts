@@ -4,7 +4,8 @@
 // rebuildAfterCut() replaces a data dir with what a disk would hold, every
 // byte and every name that no fsync covered gone (a file never synced comes
 // back empty, a name never synced not at all).
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 
 const SOURCE = join(import.meta.dir, "disk-cache-shim.c");
@@ -46,10 +47,23 @@ export function shimErrors(shadow: string): string {
   return existsSync(file) ? readFileSync(file, "utf8") : "";
 }
 
+/** How the shim names a file's copies: inode and birth time (0 where the file system keeps none). */
 function shadowKey(path: string): string {
   const st = statSync(path, { bigint: true });
-  return `${st.ino}-${st.birthtimeNs}`;
+  return `${st.ino}-${birthTimesKept ? st.birthtimeNs : 0n}`;
 }
+
+/** Whether the temp dir's file system keeps birth times (statx STATX_BTIME, as the shim asks); what Bun reports without them is not 0 everywhere. */
+const birthTimesKept = (() => {
+  const dir = mkdtempSync(join(tmpdir(), "dkv-btime-"));
+  try {
+    writeFileSync(join(dir, "probe"), "");
+    const stat = Bun.spawnSync(["stat", "-c", "%W", join(dir, "probe")], { stdout: "pipe" });
+    return stat.exitCode === 0 && Number(stat.stdout.toString().trim()) > 0;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+})();
 
 export interface CutReport {
   files: number;
