@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { BINARY, call, waitFor } from "../e2e/cluster.ts";
-import { buildShim, type CutReport, rebuildAfterCut, shimEnv, shimErrors } from "../power-cut/power-cut.ts";
+import { buildShim, type CutOptions, type CutReport, rebuildAfterCut, shimEnv, shimErrors } from "../power-cut/power-cut.ts";
 import type { NamespaceNetwork } from "./netns.ts";
 
 export const PEER_PORT = 2380;
@@ -118,13 +118,14 @@ export class ChaosCluster {
 
   /**
    * A power cut of these members: kill -9 of all at once, then each data dir
-   * holds what the disk model kept (every write no fsync covered is gone).
+   * holds what the disk model kept (every write no fsync covered is gone, or
+   * with options.writeback some of them are not).
    */
-  async powerCut(members: ChaosMember[]): Promise<CutReport[]> {
+  async powerCut(members: ChaosMember[], options: CutOptions = {}): Promise<CutReport[]> {
     await Promise.all(members.map((m) => this.kill(m)));
     const errors = shimErrors(this.shadow);
     if (errors !== "") throw new Error(`the disk model failed: ${errors}`);
-    return members.map((m) => rebuildAfterCut(m.dataDir, this.shadow));
+    return members.map((m) => rebuildAfterCut(m.dataDir, this.shadow, options));
   }
 
   /** SIGTERM, waiting until the process is gone (SIGKILL after STOP_DEADLINE_MS: a stop that hangs is reported by its exit code). */

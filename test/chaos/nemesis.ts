@@ -122,9 +122,9 @@ export class Nemesis {
       case "kill-all":
         return this.killAll();
       case "power-cut":
-        return this.powerCut([prng.int(2) === 0 ? await this.leaderOr(prng) : prng.pick(this.cluster.running())]);
+        return this.powerCut([prng.int(2) === 0 ? await this.leaderOr(prng) : prng.pick(this.cluster.running())], prng);
       case "power-cut-all":
-        return this.powerCut(this.cluster.running());
+        return this.powerCut(this.cluster.running(), prng);
       case "stop-leader":
         return this.stop(await this.leaderOr(prng));
       case "pause":
@@ -180,10 +180,11 @@ export class Nemesis {
     };
   }
 
-  /** Acknowledged writes must survive losing what the members had not fsynced. */
-  private async powerCut(members: ChaosMember[]): Promise<() => Promise<void>> {
-    this.log(`power cut of ${names(members)}`);
-    const reports = await this.cluster.powerCut(members);
+  /** Acknowledged writes must survive losing what the members had not fsynced (all of it, or some of it). */
+  private async powerCut(members: ChaosMember[], prng: Prng): Promise<() => Promise<void>> {
+    const partly = prng.int(2) === 0;
+    this.log(`power cut of ${names(members)}${partly ? " (some unsynced pages written back)" : ""}`);
+    const reports = await this.cluster.powerCut(members, partly ? { writeback: () => prng.next() } : {});
     reports.forEach((report, i) => {
       const lost = [...report.changedFiles, ...report.lostNames.map((name) => `${name} (name)`)];
       this.log(`${members[i]!.name}'s disk kept ${report.files} files; lost ${lost.length === 0 ? "nothing" : lost.join(", ")}`);

@@ -8,7 +8,8 @@ import { mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { b64, BINARY, call, type Cluster, formed, leaderOf, type Member, unb64, waitFor } from "./cluster.ts";
-import { buildShim, type CutReport, faultySyncEnv, rebuildAfterCut, shimEnv, shimErrors } from "../power-cut/power-cut.ts";
+import { Prng } from "../chaos/prng.ts";
+import { buildShim, type CutOptions, type CutReport, faultySyncEnv, rebuildAfterCut, shimEnv, shimErrors } from "../power-cut/power-cut.ts";
 import { clustersStoppedAfterEach } from "./tracked-clusters.ts";
 
 const makeCluster = clustersStoppedAfterEach();
@@ -67,9 +68,16 @@ function startWriters(cluster: Cluster, prefix: string, count: number, valueByte
 }
 
 /** Kills the members at once (SIGKILL) and gives each the data dir a disk would hold after losing power. */
-async function powerCut(cluster: Cluster, members: Member[], shadow: string): Promise<CutReport[]> {
+async function powerCut(cluster: Cluster, members: Member[], shadow: string, options: CutOptions = {}): Promise<CutReport[]> {
   await Promise.all(members.map((m) => cluster.kill(m, "SIGKILL")));
-  return members.map((m) => rebuildAfterCut(m.dataDir, shadow));
+  return members.map((m) => rebuildAfterCut(m.dataDir, shadow, options));
+}
+
+/** Every other cut keeps some unsynced pages (seeded by the cut's number), the others none. */
+function cutOptions(cut: number): CutOptions {
+  if (cut % 2 === 0) return {};
+  const prng = new Prng(cut);
+  return { writeback: () => prng.next() };
 }
 
 /** Every key under prefix a member holds, read as asked (the member's own state with "serializable"), page by page. */
@@ -119,7 +127,7 @@ describe("power cuts (unsynced writes lost, as after a power failure)", () => {
         await waitForAcks(writers, writers.acked.size + 250, `before cut ${round + 1} (${cut})`);
         const leader = await waitFor("a leader", 20_000, () => leaderOf(cluster));
         const victims = cut === "whole cluster" ? cluster.members : cut === "leader" ? [leader] : [cluster.members.find((m) => m !== leader)!];
-        reports.push({ cut, report: await powerCut(cluster, victims, shadow) });
+        reports.push({ cut, report: await powerCut(cluster, victims, shadow, cutOptions(round)) });
         for (const m of victims) cluster.start(m);
         await formed(cluster).catch((error) => {
           throw new Error(`after cut ${round + 1} (${cut}): ${error.message}`);
@@ -160,7 +168,7 @@ describe("power cuts (unsynced writes lost, as after a power failure)", () => {
     try {
       for (let cut = 1; cut <= 3; cut++) {
         await waitForAcks(writers, writers.acked.size + 200, `before cut ${cut}`);
-        await powerCut(cluster, cluster.members, shadow);
+        await powerCut(cluster, cluster.members, shadow, cutOptions(cut));
         cluster.start(cluster.members[0]!);
         await formed(cluster);
       }

@@ -105,14 +105,45 @@ function recordDurable(dir: string, shadow: string): void {
   writeFileSync(join(shadow, `dir-${shadowKey(dir)}`), lines.join(""));
 }
 
+const PAGE_BYTES = 4096;
+
+/**
+ * What a disk may hold when the kernel had written back some of a file's
+ * unsynced pages before the power went, in no particular order: each page
+ * that differs is the cached or the synced one at random, a grown file keeps
+ * a random number of its new pages, a truncated one its old or new length.
+ */
+function partlyWrittenBack(durable: Uint8Array, cached: Uint8Array, random: () => number): Uint8Array {
+  const grownPages = Math.ceil(Math.max(0, cached.length - durable.length) / PAGE_BYTES);
+  const keptGrowth = Math.min(cached.length - durable.length, Math.floor(random() * (grownPages + 1)) * PAGE_BYTES);
+  const length = cached.length >= durable.length ? durable.length + Math.max(0, keptGrowth) : random() < 0.5 ? cached.length : durable.length;
+  const out = new Uint8Array(length);
+  out.set(durable.subarray(0, Math.min(length, durable.length)));
+  for (let at = 0; at < length; at += PAGE_BYTES) {
+    const end = Math.min(length, at + PAGE_BYTES);
+    if (at >= durable.length || (end <= cached.length && random() < 0.5)) out.set(cached.subarray(at, Math.min(end, cached.length)), at);
+  }
+  return out;
+}
+
+export interface CutOptions {
+  /**
+   * Without it every unsynced write is lost. With it some are kept, chosen
+   * by this random source (see partlyWrittenBack): the order in which the
+   * kernel wrote pages back must not matter either.
+   */
+  writeback?: () => number;
+}
+
 /**
  * Replaces dataDir (its processes must be dead) with the disk's view: each
  * directory with the entries it had at its last fsync (none if never synced;
  * the data dir itself is taken to exist), each file as of its last sync
- * (empty if never synced). The rebuilt tree counts as synced itself, so a
- * later cut keeps it.
+ * (empty if never synced), or with some unsynced pages written back too
+ * (options.writeback). The rebuilt tree counts as synced itself, so a later
+ * cut keeps it.
  */
-export function rebuildAfterCut(dataDir: string, shadow: string): CutReport {
+export function rebuildAfterCut(dataDir: string, shadow: string, options: CutOptions = {}): CutReport {
   const rebuilt = `${dataDir}.after-cut`;
   rmSync(rebuilt, { recursive: true, force: true });
   const report: CutReport = { files: 0, changedFiles: [], lostNames: [], bytesDropped: 0 };
@@ -131,11 +162,14 @@ export function rebuildAfterCut(dataDir: string, shadow: string): CutReport {
         continue;
       }
       const copy = join(shadow, entry.key);
-      const durable = existsSync(copy) ? readFileSync(copy) : new Uint8Array(0);
+      const synced = existsSync(copy) ? readFileSync(copy) : new Uint8Array(0);
+      // Pages written back early are the same file's: the name must still lead to the inode the listing recorded.
+      const sameFile = cachedNow !== undefined && shadowKey(cachedNow) === entry.key;
+      const before = cachedNow === undefined ? undefined : readFileSync(cachedNow);
+      const durable = options.writeback !== undefined && sameFile && before !== undefined ? partlyWrittenBack(synced, before, options.writeback) : synced;
       writeFileSync(join(target, entry.name), durable);
       report.files += 1;
-      if (cachedNow === undefined) continue;
-      const before = readFileSync(cachedNow);
+      if (cachedNow === undefined || before === undefined) continue;
       if (!Buffer.from(before).equals(Buffer.from(durable))) report.changedFiles.push(`${relative(dataDir, cachedNow)} ${before.length}->${durable.length}`);
       report.bytesDropped += Math.max(0, before.length - durable.length);
     }
