@@ -113,15 +113,16 @@ const PAGE_BYTES = 4096;
  * that differs is the cached or the synced one at random, a grown file keeps
  * a random number of its new pages, a truncated one its old or new length.
  */
-function partlyWrittenBack(durable: Uint8Array, cached: Uint8Array, random: () => number): Uint8Array {
+export function partlyWrittenBack(durable: Uint8Array, cached: Uint8Array, random: () => number): Uint8Array {
   const grownPages = Math.ceil(Math.max(0, cached.length - durable.length) / PAGE_BYTES);
   const keptGrowth = Math.min(cached.length - durable.length, Math.floor(random() * (grownPages + 1)) * PAGE_BYTES);
-  const length = cached.length >= durable.length ? durable.length + Math.max(0, keptGrowth) : random() < 0.5 ? cached.length : durable.length;
+  // Each draw: the higher, the more of the cache reached the disk.
+  const length = cached.length >= durable.length ? durable.length + Math.max(0, keptGrowth) : random() >= 0.5 ? cached.length : durable.length;
   const out = new Uint8Array(length);
   out.set(durable.subarray(0, Math.min(length, durable.length)));
   for (let at = 0; at < length; at += PAGE_BYTES) {
     const end = Math.min(length, at + PAGE_BYTES);
-    if (at >= durable.length || (end <= cached.length && random() < 0.5)) out.set(cached.subarray(at, Math.min(end, cached.length)), at);
+    if (at >= durable.length || (end <= cached.length && random() >= 0.5)) out.set(cached.subarray(at, Math.min(end, cached.length)), at);
   }
   return out;
 }
