@@ -1,6 +1,7 @@
 // The one executable: `dkv serve`, the client commands and the cert tool.
 // Heavy modules are imported lazily by each command so `dkv --help` and the
 // client commands start fast.
+import "./plain-output.ts";
 import { isMainThread } from "node:worker_threads";
 import { defineCommand } from "citty";
 import { dispatch } from "./dispatch.ts";

@@ -23,6 +23,16 @@ describe("dkv command line", () => {
     for (const group of ["serve", "get", "set", "del", "member", "certs", "watch", "lease"]) expect(stdout).toContain(group);
   });
 
+  test("--help into a pipe has no colour escape codes (NO_COLOR not set); FORCE_COLOR=1 keeps them", () => {
+    const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => name !== "NO_COLOR" && name !== "FORCE_COLOR" && name !== "CI" && name !== "TEST"));
+    const piped = Bun.spawnSync([binary, "--help"], { env, timeout: 10_000 });
+    expect(piped.exitCode).toBe(0);
+    expect(piped.stdout.toString()).toContain("serve");
+    expect(piped.stdout.toString()).not.toContain("\x1b[");
+    const forced = Bun.spawnSync([binary, "--help"], { env: { ...env, FORCE_COLOR: "1" }, timeout: 10_000 });
+    expect(forced.stdout.toString()).toContain("\x1b[");
+  });
+
   test("bad lease ids and TTLs are usage errors (exit 2) before any request is sent", () => {
     for (const [args, message] of [
       [["lease", "grant", "abc"], 'TTL must be a whole number, not "abc"'],
