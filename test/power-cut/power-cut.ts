@@ -10,11 +10,13 @@ import { join, relative } from "node:path";
 
 const SOURCE = join(import.meta.dir, "disk-cache-shim.c");
 
-/** Compiles the shim into dir (gcc; .ci/run installs it). */
+/** Compiles the shim into dir (gcc, or cc; .ci/run installs gcc). */
 export function buildShim(dir: string): string {
   const out = join(dir, "disk-cache-shim.so");
-  const cc = Bun.spawnSync(["gcc", "-shared", "-fPIC", "-O2", "-Wall", "-Werror", "-o", out, SOURCE, "-ldl", "-lpthread"], { stderr: "pipe" });
-  if (cc.exitCode !== 0) throw new Error(`gcc failed on ${SOURCE}: ${cc.stderr.toString()}`);
+  const compiler = Bun.which("gcc") ?? Bun.which("cc");
+  if (compiler === null) throw new Error("no C compiler (gcc or cc) to build the power-cut disk model: apt-get install gcc");
+  const cc = Bun.spawnSync([compiler, "-shared", "-fPIC", "-O2", "-Wall", "-Werror", "-o", out, SOURCE, "-ldl", "-lpthread"], { stderr: "pipe" });
+  if (cc.exitCode !== 0) throw new Error(`${compiler} failed on ${SOURCE}: ${cc.stderr.toString()}`);
   return out;
 }
 
