@@ -31,6 +31,7 @@ import {
   protocolVersion,
 } from "@connectrpc/connect/protocol-connect";
 import { ActiveCalls } from "./active-calls.js";
+import { fastBinaryCodec } from "./fast-binary.js";
 import type { LogFn } from "./errors.js";
 import type { CallContext } from "./services.js";
 
@@ -96,6 +97,7 @@ export function createLeanUnaryCall<I extends DescMessage, O extends DescMessage
     writeMaxBytes: WRITE_MAX_BYTES,
   });
   const calls = new ActiveCalls(options.shutdownSignal);
+  const fast = fastBinaryCodec(method);
 
   return async function leanUnaryCall(request: LeanUnaryRequest): Promise<LeanUnaryAnswer> {
     // leanCanServe matched contentTypeUnaryRegExp, so this is json or proto.
@@ -107,9 +109,10 @@ export function createLeanUnaryCall<I extends DescMessage, O extends DescMessage
       if (options.requireConnectProtocolHeader) requireProtocolVersion(request.protocolVersion);
       if (timeout.error) throw timeout.error;
       const body = await request.readBody(options.readMaxBytes);
-      const input = parseInput(serialization.getI(binary), body);
+      const input = (binary && fast?.decode(body)) || parseInput(serialization.getI(binary), body);
       const output = (await implementation(input, { signal: call.signal, authorization: request.authorization ?? null })) as MessageShape<O>;
-      return { status: 200, contentType: binary ? contentTypeUnaryProto : contentTypeUnaryJson, body: serialization.getO(binary).serialize(output) };
+      const encoded = (binary && fast?.encode(output)) || serialization.getO(binary).serialize(output);
+      return { status: 200, contentType: binary ? contentTypeUnaryProto : contentTypeUnaryJson, body: encoded };
     } catch (error) {
       return errorAnswer(error, options.log, method);
     } finally {

@@ -26,3 +26,4 @@ export { SCHEMA_VERSION } from "./schema";
 export { LOG_SEGMENT_ENTRIES } from "./log-segments";
 export { inspectBackup, restoreDataDir, type BackupStatus, type RestoreOptions, type RestoreResult } from "./restore";
 export { MAX_LEASE_ID, MAX_LEASE_TTL_SECONDS } from "./leases";
+export { encodePutCommand } from "./put-command-wire";

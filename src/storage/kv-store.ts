@@ -27,6 +27,7 @@ import { assert } from "./errors";
 import { MAX_RANGE_KEYS, MAX_RANGE_RESPONSE_BYTES } from "./limits";
 import { compareKeys } from "./key-order";
 import { type FrozenKeys, KeySpace } from "./key-space";
+import { decodePutCommand } from "./put-command-wire";
 import {
   decodeLeaseTtl,
   encodeLeaseTtl,
@@ -60,8 +61,7 @@ let encodedHereBytes = 0;
 const MAX_ENCODED_PENDING_BYTES = 64 * 1024 * 1024;
 
 /** The bytes of a command to propose; applying them here skips the decoding. */
-export function encodeCommand(command: Command): Uint8Array {
-  const data = toBinary(CommandSchema, command);
+export function encodeCommand(command: Command, data: Uint8Array = toBinary(CommandSchema, command)): Uint8Array {
   if (encodedHereBytes + data.byteLength > MAX_ENCODED_PENDING_BYTES) {
     encodedHere.clear();
     encodedHereBytes = 0;
@@ -293,7 +293,7 @@ export class KvStore {
     let command: Command | undefined = encodedHere.get(entry.data);
     if (command !== undefined) forgetEncoded(entry.data);
     try {
-      command ??= fromBinary(CommandSchema, entry.data);
+      command ??= decodePutCommand(entry.data) ?? fromBinary(CommandSchema, entry.data);
     } catch (error) {
       return { index: entry.index, clientId: "", requestId: 0n, kind: "invalid", error: `undecodable command: ${String(error)}` };
     }
