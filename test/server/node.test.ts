@@ -10,7 +10,7 @@ import { NodeError } from "../../src/server/contract.ts";
 import { createLogger } from "../../src/server/logger.ts";
 import { DkvNode } from "../../src/server/node.ts";
 import { openMemberStorage } from "../../src/server/member-storage.ts";
-import type { Storage } from "../../src/storage/index.ts";
+import { encodedPending, type Storage } from "../../src/storage/index.ts";
 import { MemoryHub } from "./memory-network.ts";
 import { create } from "@bufbuild/protobuf";
 import { ForwardRequestSchema, type ForwardResponse } from "../../src/gen/dkv/raft/v1/raft_pb.ts";
@@ -122,6 +122,17 @@ describe("members in one process", () => {
     const members = await nodes[1]!.members();
     expect(members.map((m) => m.id)).toEqual(["m0", "m1", "m2"]);
     expect(members.map((m) => m.peerAddress)).toEqual(["127.0.0.1:3000", "127.0.0.1:3001", "127.0.0.1:3002"]);
+  }, 20_000);
+
+  test("the leader forgets each command it encoded once it applies it (no decoding, nothing kept)", async () => {
+    const { nodes } = await startCluster(3);
+    await until("three voters", 10_000, async () => (await nodes[0]!.members()).filter((m) => !m.isLearner).length === 3);
+    const leader = (await until("a leader", 5000, () => leaderOf(nodes)))!;
+    const before = encodedPending();
+    await Promise.all(Array.from({ length: 200 }, (_, i) => leader.put(`key-${i}`, text(`value-${i}`))));
+    // Every member has applied them; the leader's map of encoded commands is back where it was.
+    for (const n of nodes) expect(decode((await n.get("key-199", "linearizable")).kv?.value)).toBe("value-199");
+    expect(encodedPending()).toEqual(before);
   }, 20_000);
 
   test("a write on a follower is forwarded; every member then reads it linearizably", async () => {
