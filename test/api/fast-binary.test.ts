@@ -1,11 +1,11 @@
-// Set's hand-written binary codec against protobuf-es: the same bytes out, the
+// Set's and Get's hand-written binary codecs against protobuf-es: the same bytes out, the
 // same message in, and "not mine" (undefined) for every shape it leaves to
 // protobuf-es. Random cases come from a seeded generator, so a failure
 // repeats.
 import { describe, expect, test } from "bun:test";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { SetRequestSchema, SetResponseSchema, type SetRequest } from "../../src/gen/dkv/v1/kv_pb.js";
-import { decodeSetRequest, encodeSetResponse } from "../../src/api/fast-binary.js";
+import { Consistency, GetRequestSchema, GetResponseSchema, SetRequestSchema, SetResponseSchema, type SetRequest } from "../../src/gen/dkv/v1/kv_pb.js";
+import { decodeGetRequest, decodeSetRequest, encodeGetResponse, encodeSetResponse } from "../../src/api/fast-binary.js";
 import { createSeededPrng } from "../../src/server/prng.js";
 
 const prng = createSeededPrng(20261207);
@@ -136,5 +136,60 @@ describe("SetResponse encoding", () => {
     unknown.kv!.$unknown = [{ no: 99, wireType: 0, data: new Uint8Array([1]) }];
     for (const message of [huge, noHeader, noKv, unknown]) expect(encodeSetResponse(message)).toBeUndefined();
     expect(encodeSetResponse(base())).toBeDefined();
+  });
+});
+
+describe("GetRequest decoding", () => {
+  test("reads what protobuf-es writes: ASCII keys of every length, both consistencies", () => {
+    for (let i = 0; i < 300; i++) {
+      const wire = toBinary(GetRequestSchema, create(GetRequestSchema, { key: randomAscii(randomLength() % 3_000), consistency: pick(2) }));
+      const expected = fromBinary(GetRequestSchema, wire);
+      const decoded = decodeGetRequest(wire);
+      expect(decoded).toBeDefined();
+      expect({ key: decoded!.key, consistency: decoded!.consistency }).toEqual({ key: expected.key, consistency: expected.consistency });
+    }
+  });
+
+  test("leaves every other shape to protobuf-es (an unknown consistency number too: the service refuses it)", () => {
+    const theirs: Array<[string, number[]]> = [
+      ["consistency 2", [0x0a, 0x01, 0x62, 0x10, 0x02]],
+      ["negative consistency", [0x10, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]],
+      ["key twice", [0x0a, 0x01, 0x62, 0x0a, 0x01, 0x63]],
+      ["non-ASCII key", [0x0a, 0x02, 0xc3, 0xa9]],
+      ["unknown field", [0x0a, 0x01, 0x62, 0x18, 0x01]],
+      ["truncated key", [0x0a, 0x03, 0x62]],
+    ];
+    for (const [name, wire] of theirs) expect({ name, decoded: decodeGetRequest(new Uint8Array(wire)) }).toEqual({ name, decoded: undefined });
+    expect(decodeGetRequest(new Uint8Array([0x10, 0x01]))).toEqual({ $typeName: "dkv.v1.GetRequest", key: "", consistency: Consistency.SERIALIZABLE });
+  });
+});
+
+describe("GetResponse encoding", () => {
+  test("writes exactly protobuf-es's bytes: found or not, with or without kv, every value size", () => {
+    for (let i = 0; i < 300; i++) {
+      const value = randomBytes(randomLength());
+      const found = pick(3) > 0;
+      const message = create(GetResponseSchema, {
+        found,
+        value: found ? value : new Uint8Array(0),
+        header: { revision: randomUint64(), memberId: randomText(1 + pick(10)), raftTerm: randomUint64() },
+        ...(found ? { kv: { key: randomText(1 + pick(100)), value, createRevision: randomUint64(), modRevision: randomUint64(), version: randomUint64(), lease: randomUint64() } } : {}),
+      });
+      const fast = encodeGetResponse(message);
+      expect(fast).toBeDefined();
+      expect(Buffer.from(fast!).equals(Buffer.from(toBinary(GetResponseSchema, message)))).toBe(true);
+    }
+  });
+
+  test("leaves to protobuf-es: numbers past 2^53, a missing header, unknown fields", () => {
+    const base = () => create(GetResponseSchema, { found: true, value: new Uint8Array([1]), kv: { key: "k", value: new Uint8Array([1]), version: 1n }, header: { revision: 5n } });
+    const huge = base();
+    huge.kv!.version = 2n ** 60n;
+    const noHeader = base();
+    noHeader.header = undefined;
+    const unknown = base();
+    unknown.$unknown = [{ no: 99, wireType: 0, data: new Uint8Array([1]) }];
+    for (const message of [huge, noHeader, unknown]) expect(encodeGetResponse(message)).toBeUndefined();
+    expect(encodeGetResponse(base())).toBeDefined();
   });
 });

@@ -102,29 +102,36 @@ const cases: WireCase[] = [
       expect(answer.headers["content-type"]).toBe("application/proto");
     },
   },
-  // Set's binary codec (fast-binary.ts) covers the common shape and leaves
-  // the rest to protobuf-es: each of these must answer as the stock handler does.
+  // Set's and Get's binary codecs (fast-binary.ts) cover the common shape and
+  // leave the rest to protobuf-es: each of these must answer as the stock handler does.
   ...(
     [
-      // [name, wire bytes, status, error message (when not 200)]
-      ["binary Set with an empty body", [], 400, "key must not be empty"],
-      ["binary Set with a truncated value", [0x0a, 0x01, 0x62, 0x12, 0x05, 0x61], 400, "parse binary: premature EOF"],
-      ["binary Set with the key field twice", [0x0a, 0x01, 0x62, 0x0a, 0x01, 0x63, 0x12, 0x01, 0x61], 200],
-      ["binary Set with an unknown field", [0x0a, 0x01, 0x62, 0x12, 0x01, 0x61, 0x20, 0x07], 200],
-      ["binary Set with a non-ASCII key", [0x0a, 0x02, 0xc3, 0xa9, 0x12, 0x01, 0x61], 200],
-      ["binary Set with invalid UTF-8 in the key", [0x0a, 0x01, 0xff, 0x12, 0x01, 0x61], 400, "parse binary: The encoded data was not valid for encoding utf-8"],
-      ["binary Set with a padded length varint", [0x0a, 0x81, 0x00, 0x62, 0x12, 0x01, 0x61], 200],
+      // [method, name, wire bytes, status, error message (when not 200)]
+      ["Set", "binary Set with an empty body", [], 400, "key must not be empty"],
+      ["Set", "binary Set with a truncated value", [0x0a, 0x01, 0x62, 0x12, 0x05, 0x61], 400, "parse binary: premature EOF"],
+      ["Set", "binary Set with the key field twice", [0x0a, 0x01, 0x62, 0x0a, 0x01, 0x63, 0x12, 0x01, 0x61], 200],
+      ["Set", "binary Set with an unknown field", [0x0a, 0x01, 0x62, 0x12, 0x01, 0x61, 0x20, 0x07], 200],
+      ["Set", "binary Set with a non-ASCII key", [0x0a, 0x02, 0xc3, 0xa9, 0x12, 0x01, 0x61], 200],
+      ["Set", "binary Set with invalid UTF-8 in the key", [0x0a, 0x01, 0xff, 0x12, 0x01, 0x61], 400, "parse binary: The encoded data was not valid for encoding utf-8"],
+      ["Set", "binary Set with a padded length varint", [0x0a, 0x81, 0x00, 0x62, 0x12, 0x01, 0x61], 200],
       [
+        "Set",
         "binary Set with a lease past 2^53",
         [0x0a, 0x01, 0x62, 0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f],
         400,
         "lease 9223372036854775807 is too large; the largest supported value is 9007199254740991",
       ],
-      ["binary Set with the key as a varint", [0x08, 0x01, 0x12, 0x01, 0x61], 400, "parse binary: illegal tag: field no 0 wire type 1"],
-    ] as Array<[string, number[], number, string?]>
-  ).map(([name, wire, status, message]) => ({
+      ["Set", "binary Set with the key as a varint", [0x08, 0x01, 0x12, 0x01, 0x61], 400, "parse binary: illegal tag: field no 0 wire type 1"],
+      ["Get", "binary serializable Get of a present key", [0x0a, 0x01, 0x61, 0x10, 0x01], 200],
+      ["Get", "binary Get of a missing key", [0x0a, 0x01, 0x7a], 200],
+      ["Get", "binary Get with an unknown consistency number", [0x0a, 0x01, 0x61, 0x10, 0x07], 400, "consistency 7 is unknown; use CONSISTENCY_LINEARIZABLE or CONSISTENCY_SERIALIZABLE"],
+      ["Get", "binary Get with the key field twice", [0x0a, 0x01, 0x7a, 0x0a, 0x01, 0x61], 200],
+      ["Get", "binary Get with a non-ASCII key", [0x0a, 0x02, 0xc3, 0xa9], 200],
+      ["Get", "binary Get with a truncated key", [0x0a, 0x03, 0x61], 400, "parse binary: premature EOF"],
+    ] as Array<[string, string, number[], number, string?]>
+  ).map(([method, name, wire, status, message]) => ({
     name,
-    path: "/dkv.v1.DkvAPI/Set",
+    path: `/dkv.v1.DkvAPI/${method}`,
     init: () => proto(new Uint8Array(wire)),
     expect: (answer: RawAnswer) => {
       expect(answer.status).toBe(status);
