@@ -60,7 +60,7 @@ const encodedHere = new Map<Uint8Array, Command>();
 let encodedHereBytes = 0;
 const MAX_ENCODED_PENDING_BYTES = 64 * 1024 * 1024;
 
-/** The bytes of a command to propose; applying them here skips the decoding. */
+/** The bytes of a command to propose (`data`: already encoded by a hand-written encoder); applying them here skips the decoding. */
 export function encodeCommand(command: Command, data: Uint8Array = toBinary(CommandSchema, command)): Uint8Array {
   if (encodedHereBytes + data.byteLength > MAX_ENCODED_PENDING_BYTES) {
     encodedHere.clear();
