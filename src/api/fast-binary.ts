@@ -27,7 +27,7 @@ import {
   readVarint,
   uintFieldSize,
   varintEnd,
-  varintSize,
+  varintBytes,
   writeBytesField,
   writeUintField,
   writeVarint,
@@ -134,7 +134,7 @@ export function encodeGetResponse(message: GetResponse): Uint8Array | undefined 
 
 /** A present submessage field: tag, length, body (written even when the body is empty). */
 function messageFieldSize(bodySize: number): number {
-  return 1 + varintSize(bodySize) + bodySize;
+  return 1 + varintBytes(bodySize) + bodySize;
 }
 
 type HeaderFields = NonNullable<ReturnType<typeof headerFields>>;

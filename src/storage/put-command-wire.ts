@@ -9,7 +9,7 @@
 // key, numbers past 2^49, ill-formed text) is left to protobuf-es: the
 // decoder says undefined, the encoder too. Tests compare both with it.
 import type { Command, PutCommand } from "../gen/dkv/raft/v1/command_pb";
-import { bytesFieldSize, readKeyValueLease, readVarint, varintEnd, varintSize, writeBytesField, writeVarint } from "../wire/fields";
+import { bytesFieldSize, readKeyValueLease, readVarint, varintEnd, varintBytes, writeBytesField, writeVarint } from "../wire/fields";
 
 const TAG_PUT = 0x0a; // Command.put: field 1, length-delimited
 const TAG_KEY = 0x0a; // PutCommand.key: field 1, length-delimited
@@ -32,8 +32,8 @@ export function decodePutCommand(data: Uint8Array): Command | undefined {
 export function encodePutCommand(key: string, value: Uint8Array, lease: number): Uint8Array | undefined {
   if (!Number.isSafeInteger(lease) || lease < 0 || !key.isWellFormed()) return undefined;
   const keyBytes = UTF8_ENCODER.encode(key);
-  const putSize = bytesFieldSize(keyBytes.length) + bytesFieldSize(value.length) + (lease === 0 ? 0 : 1 + varintSize(lease));
-  const out = new Uint8Array(1 + varintSize(putSize) + putSize);
+  const putSize = bytesFieldSize(keyBytes.length) + bytesFieldSize(value.length) + (lease === 0 ? 0 : 1 + varintBytes(lease));
+  const out = new Uint8Array(1 + varintBytes(putSize) + putSize);
   out[0] = TAG_PUT;
   let pos = writeVarint(out, 1, putSize);
   pos = writeBytesField(out, pos, TAG_KEY, keyBytes);

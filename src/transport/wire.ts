@@ -1,15 +1,18 @@
 // Protobuf wire primitives for the hand-written raft message codec: varints
-// over plain numbers (exact up to 2^53, which raft indexes never reach),
-// length-delimited fields, and a reader that skips unknown fields so newer
-// peers may add some.
+// over plain numbers (exact up to 2^53, which raft indexes never reach; the
+// writers are src/wire's, shared with the client API's and the put command's
+// codecs), length-delimited fields, and a reader that skips unknown fields so
+// newer peers may add some.
+
+import { asciiText } from "../wire/fields";
+
+export { varintBytes, writeVarint } from "../wire/fields";
 
 export const WIRE_VARINT = 0;
 export const WIRE_FIXED64 = 1;
 export const WIRE_LEN = 2;
 export const WIRE_FIXED32 = 5;
 
-const TWO_POW_31 = 2 ** 31;
-const SHORT_ASCII_MAX_BYTES = 32;
 const UTF8 = new TextEncoder();
 const UTF8_DECODER = new TextDecoder("utf-8", { fatal: true });
 
@@ -19,39 +22,6 @@ export class WireError extends Error {
 
 export function tag(field: number, wireType: number): number {
   return (field << 3) | wireType;
-}
-
-/** Bytes a varint of `value` (a non-negative integer <= 2^53) takes. */
-export function varintBytes(value: number): number {
-  if (value < 0x80) return 1;
-  if (value < 0x4000) return 2;
-  if (value < 0x200000) return 3;
-  if (value < 0x10000000) return 4;
-  let bytes = 4;
-  let rest = Math.floor(value / 0x10000000);
-  while (rest > 0) {
-    bytes++;
-    rest = Math.floor(rest / 0x80);
-  }
-  return bytes;
-}
-
-export function writeVarint(buf: Uint8Array, pos: number, value: number): number {
-  if (value < TWO_POW_31) {
-    while (value > 0x7f) {
-      buf[pos++] = (value & 0x7f) | 0x80;
-      value >>>= 7;
-    }
-    buf[pos++] = value;
-    return pos;
-  }
-  // Above 2^31 bit operators would truncate: divide instead (`& 0x7f` keeps the low bits exactly).
-  while (value > 0x7f) {
-    buf[pos++] = (value & 0x7f) | 0x80;
-    value = Math.floor(value / 0x80);
-  }
-  buf[pos++] = value;
-  return pos;
 }
 
 /** Caches the UTF-8 bytes of node ids: a handful of distinct strings sent millions of times. */
@@ -133,19 +103,9 @@ export class WireReader {
   string(field: string): string {
     const [start, end] = this.lengthDelimited(field);
     if (start === end) return "";
-    if (end - start <= SHORT_ASCII_MAX_BYTES) {
-      // Node ids: short ASCII. Building the string directly beats TextDecoder's call overhead.
-      let text = "";
-      for (let i = start; i < end; i++) {
-        const byte = this.buf[i]!;
-        if (byte >= 0x80) {
-          text = "";
-          break;
-        }
-        text += String.fromCharCode(byte);
-        if (i === end - 1) return text;
-      }
-    }
+    // Node ids: short ASCII, built directly (cheaper than TextDecoder's call).
+    const ascii = asciiText(this.buf, start, end);
+    if (ascii !== undefined) return ascii;
     try {
       return UTF8_DECODER.decode(this.buf.subarray(start, end));
     } catch {

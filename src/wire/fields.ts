@@ -1,6 +1,7 @@
 // Protobuf wire primitives for the hand-written codecs of the hot paths
-// (api/fast-binary.ts: Set's request and response; storage/put-command-wire.ts:
-// the put command in raft entries). A leaf: it imports nothing, so any room may
+// (api/fast-binary.ts: Set's and Get's requests and responses;
+// storage/put-command-wire.ts: the put command in raft entries;
+// transport/raft-wire.ts: raft messages, whose reader lives in transport/wire.ts). A leaf: it imports nothing, so any room may
 // use it. Readers cover the common shape only and answer undefined for the rest
 // (padded or long varints, non-ASCII text), which the callers hand to protobuf-es.
 
@@ -97,31 +98,48 @@ export function readKeyValueLease(bytes: Uint8Array, start: number, end: number)
   return pos === end ? { key, value, lease } : undefined;
 }
 
-export function varintSize(value: number): number {
-  let size = 1;
-  while (value >= 0x80) {
-    value = Math.floor(value / 0x80);
-    size++;
+const TWO_POW_31 = 2 ** 31;
+
+/** Bytes a varint of `value` (a non-negative integer <= 2^53) takes. */
+export function varintBytes(value: number): number {
+  if (value < 0x80) return 1;
+  if (value < 0x4000) return 2;
+  if (value < 0x200000) return 3;
+  if (value < 0x10000000) return 4;
+  let bytes = 4;
+  let rest = Math.floor(value / 0x10000000);
+  while (rest > 0) {
+    bytes++;
+    rest = Math.floor(rest / 0x80);
   }
-  return size;
+  return bytes;
 }
 
 /** An implicit-presence uint field: absent when zero. */
 export function uintFieldSize(value: number): number {
-  return value === 0 ? 0 : 1 + varintSize(value);
+  return value === 0 ? 0 : 1 + varintBytes(value);
 }
 
 /** An implicit-presence bytes or string field: absent when empty. */
 export function bytesFieldSize(length: number): number {
-  return length === 0 ? 0 : 1 + varintSize(length) + length;
+  return length === 0 ? 0 : 1 + varintBytes(length) + length;
 }
 
-export function writeVarint(out: Uint8Array, pos: number, value: number): number {
-  while (value >= 0x80) {
-    out[pos++] = (value % 0x80) | 0x80;
+export function writeVarint(buf: Uint8Array, pos: number, value: number): number {
+  if (value < TWO_POW_31) {
+    while (value > 0x7f) {
+      buf[pos++] = (value & 0x7f) | 0x80;
+      value >>>= 7;
+    }
+    buf[pos++] = value;
+    return pos;
+  }
+  // Above 2^31 bit operators would truncate: divide instead (`& 0x7f` keeps the low bits exactly).
+  while (value > 0x7f) {
+    buf[pos++] = (value & 0x7f) | 0x80;
     value = Math.floor(value / 0x80);
   }
-  out[pos++] = value;
+  buf[pos++] = value;
   return pos;
 }
 
