@@ -59,6 +59,7 @@ const GET_CODEC: FastBinaryCodec = {
 };
 
 const UTF8 = new TextEncoder();
+const MAX_SAFE_BIGINT = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** SetRequest{key, value, lease} from its wire bytes; undefined for any other shape. */
 export function decodeSetRequest(bytes: Uint8Array): SetRequest | undefined {
@@ -188,5 +189,5 @@ function keyValueFields(
 
 /** A uint64 field's value as a number, when it is one exactly. */
 function safeNumber(value: bigint): number | undefined {
-  return value >= 0n && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : undefined;
+  return value >= 0n && value <= MAX_SAFE_BIGINT ? Number(value) : undefined;
 }
