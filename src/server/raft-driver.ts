@@ -247,6 +247,7 @@ export class RaftDriver {
 
   /** Handles ready rounds now; exported for shutdown flushes. */
   handleReadies(): void {
+    if (this.syncing && !this.stopped) this.applyDurableCommitted();
     for (let round = 0; round < MAX_READY_ROUNDS_PER_TURN && !this.stopped && !this.syncing && this.o.raft.hasReady(); round++) {
       this.handleOneReady();
     }
@@ -296,7 +297,9 @@ export class RaftDriver {
       if (syncPending) {
         // The rest of this Ready waits for the disk; meanwhile the event loop
         // keeps taking requests and messages, which raft batches into the
-        // next Ready (taken only after this one is finished).
+        // next Ready (taken only after this one is finished), and applies
+        // what commits meanwhile if it is durable here (handleReadies).
+        const appliedNow = this.applyBeforeSync(ready);
         this.syncing = true;
         this.syncStartedAt = started;
         this.pendingSync = store.syncLog().then(
@@ -304,7 +307,7 @@ export class RaftDriver {
             this.observeLogWrite(started);
             this.syncing = false;
             if (this.stopped) return;
-            this.finishReady(ready, sendFirst);
+            this.finishReady(ready, sendFirst, appliedNow);
             this.handleReadies();
           },
           // Like a failed synchronous commit: the process must end, and
@@ -396,10 +399,45 @@ export class RaftDriver {
     });
   }
 
-  /** The steps of a Ready after it is durable: send, apply, answer reads, advance. */
-  private finishReady(ready: Ready, sentFirst: boolean): void {
+  /**
+   * Applies a Ready's committed entries before its fsync when all of them are
+   * durable here already (they came from earlier Readies, as a leader's do
+   * whenever followers acknowledged them), and none changes membership (that
+   * takes effect in advance()). True when it did.
+   */
+  private applyBeforeSync(ready: Ready): boolean {
+    const entries = ready.committedEntries;
+    if (entries.length === 0 || ready.confState !== undefined) return false;
+    if (entries[entries.length - 1]!.index > this.o.raft.durableCommitIndex()) return false;
+    for (const entry of entries) if (entry.type === EntryType.ConfChange) return false;
+    this.applyEarly(entries);
+    return true;
+  }
+
+  /**
+   * While a Ready waits for its fsync: applies entries committed meanwhile
+   * that are durable here, and answers their writes. Otherwise a leader
+   * answered a write only after the fsync of the Ready after the one that
+   * sent it (followers acknowledge after their own fsync, which ends about
+   * when the leader's does, and by then the next Ready holds the loop).
+   */
+  private applyDurableCommitted(): void {
+    const entries = this.o.raft.durableCommittedEntries();
+    if (entries.length > 0) this.applyEarly(entries);
+  }
+
+  private applyEarly(entries: Entry[]): void {
+    const membershipChanged = this.apply(entries, undefined);
+    this.o.raft.appliedTo(entries[entries.length - 1]!.index);
+    if (membershipChanged) this.o.onMembershipApplied();
+    this.releaseReads();
+  }
+
+  /** The steps of a Ready after it is durable: send, apply (unless done before the fsync), answer reads, advance. */
+  private finishReady(ready: Ready, sentFirst: boolean, appliedAlready = false): void {
     if (!sentFirst && ready.messages.length > 0) this.o.send(ready.messages, false);
-    const membershipChanged = ready.committedEntries.length > 0 || ready.confState ? this.apply(ready.committedEntries, ready.confState) : false;
+    const membershipChanged =
+      !appliedAlready && (ready.committedEntries.length > 0 || ready.confState) ? this.apply(ready.committedEntries, ready.confState) : false;
     for (const state of ready.readStates) this.readConfirmed(state);
     // The core switches to a new membership in advance(): only then is it visible in status().
     this.o.raft.advance();

@@ -330,6 +330,22 @@ export class LogStore implements LogStorage {
   }
 
   /**
+   * Inside the transaction that records a snapshot this member took: its
+   * index becomes durable as committed too. A member applies committed
+   * entries as soon as they are durable here (RaftNode.durableCommittedEntries),
+   * which can be before the hard state that carries their commit index is
+   * written; without this a restart would find the newest snapshot beyond
+   * the recorded commit index.
+   */
+  commitAtLeastInTransaction(index: number): void {
+    assert(this.db.inTransaction, "commitAtLeastInTransaction outside a transaction");
+    if (index <= this.hard.commit) return;
+    assert(index <= this.last, `commit index ${index} is beyond the last log index ${this.last}`);
+    this.updateHardState.run(this.hard.term, this.hard.vote, index);
+    this.hard = { ...this.hard, commit: index };
+  }
+
+  /**
    * Inside a snapshot install transaction: the log keeps the entries after the
    * snapshot only if it holds the snapshot's own entry (same index and term);
    * otherwise it conflicts or is behind, and all of it goes. Call reload() after commit.

@@ -362,6 +362,7 @@ export class Storage {
     // its fsync runs off the event loop like the log's.
     this.transactions.run("normal", () => {
       this.snapshots.recordInTransaction(meta, fileName);
+      this.log.commitAtLeastInTransaction(meta.index);
       this.emptyTableInTransaction();
     });
     this.tableHoldsState = false;

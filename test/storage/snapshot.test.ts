@@ -44,6 +44,24 @@ async function senderAndReceiver(keys: number, receiverEntries: number) {
 }
 
 describe("snapshots", () => {
+  test("a snapshot beyond the recorded commit index records its index as committed, so the member reopens", async () => {
+    // A member applies committed entries once they are durable on it, which can be before the hard state carrying their commit is written.
+    const dir = tempDir();
+    const storage = track(openStorage(dir, { clusterId: "c1" }));
+    const entries = putEntries(1, 10, 1);
+    storage.persistReady({ entries, hardState: { term: 1, vote: "", commit: 4 }, snapshotChunks: [] });
+    storage.applyCommitted(entries);
+    const meta = await storage.createSnapshot();
+    expect(meta.index).toBe(10);
+    expect(storage.log.hardState().commit).toBe(10);
+    const before = dumpKv(storage);
+    storage.close();
+    const reopened = track(openStorage(dir, { clusterId: "c1" }));
+    expect(reopened.log.hardState()).toEqual({ term: 1, vote: "", commit: 10 });
+    expect(reopened.kv.appliedIndex()).toBe(10);
+    expect(dumpKv(reopened)).toEqual(before);
+  });
+
   test("round trip: the receiver ends with byte-identical KV content and the same metadata", async () => {
     const sender = track(openStorage(tempDir(), { clusterId: "c1" }));
     write(sender, 1, 300);
