@@ -137,7 +137,7 @@ export class Cluster {
       let busy = false;
       for (const id of this.prng.shuffle([...this.ids])) {
         const driver = this.driver(id);
-        if (driver.isUp() && !this.isStalled(id) && driver.node().hasReady()) {
+        if (driver.isUp() && !this.isStalled(id) && driver.hasWork()) {
           busy = true;
           driver.handleReady();
         }
@@ -167,7 +167,7 @@ export class Cluster {
         throw new Violation("membership", `${id} still leads term ${status.term} after applying its own removal from the voters`);
       }
       // The log checks read the persisted log: only valid once the node has persisted everything.
-      if (driver.node().hasReady()) continue;
+      if (driver.hasWork()) continue;
       this.checkers.leaderCompleteness.checkLeader(id, status.term, driver.shadow);
       this.checkers.leaderAppendOnly.observeLeader(id, status.term, driver.shadow);
     }

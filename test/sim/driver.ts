@@ -40,14 +40,32 @@ export interface NodeOptions {
   compactEveryEntries: number;
   /** Entries kept in the log behind a new snapshot. */
   compactKeepEntries: number;
+  /**
+   * Handle Readies as dkv's RaftDriver does with a slow disk: a Ready's fsync
+   * is in flight across steps (a crash meanwhile loses its writes), a leader
+   * sends before it, and committed entries durable here are applied while it
+   * runs (RaftNode.durableCommittedEntries). Otherwise a Ready is atomic.
+   */
+  asyncSync: boolean;
 }
+
+/** A Ready begun and waiting for its fsync (asyncSync). */
+interface InFlightReady {
+  rd: Ready;
+  sentFirst: boolean;
+  appliedFirst: boolean;
+}
+
+/** Per million, each time a node with a Ready in flight is handled: its fsync has finished. */
+const SYNC_DONE_PER_MILLION = 500_000;
 
 /**
  * Deliberate driver bugs, only for the tests that prove the checkers catch
- * them end to end: forgetting the vote in a crash (an unsynced vote), and
- * answering a read before the state machine reached its read index.
+ * them end to end: forgetting the vote in a crash (an unsynced vote),
+ * answering a read before the state machine reached its read index, and
+ * (with asyncSync) applying what is committed before it is durable here.
  */
-export type Sabotage = "none" | "forget_vote_on_crash" | "serve_reads_early";
+export type Sabotage = "none" | "forget_vote_on_crash" | "serve_reads_early" | "apply_before_durable";
 
 /** Where in the Ready cycle a node crashes, if it does. */
 export type CrashPoint = "none" | "before_persist" | "after_persist" | "mid_send" | "mid_apply" | "before_advance";
@@ -84,11 +102,17 @@ export class NodeDriver {
   /** Highest commit index already reported to the leader-completeness checker. */
   private observedCommit = 0;
   private pendingReads: PendingRead[] = [];
+  private inFlight: InFlightReady | undefined;
+  /** The voters before the last membership change this node applied (see checkQuorumHolds). */
+  private votersBeforeLastChange: readonly NodeId[] | undefined;
   /** Keys of reads this node's clients asked for, by read id (lost in a crash). */
   private readonly readKeys = new Map<number, string>();
   crashCount = 0;
   snapshotsInstalled = 0;
   snapshotsTaken = 0;
+  /** Entries applied while a Ready's fsync was in flight: its own committed ones, and ones committed meanwhile. */
+  appliedBeforeSync = 0;
+  appliedDuringSync = 0;
 
   constructor(
     readonly id: NodeId,
@@ -104,6 +128,11 @@ export class NodeDriver {
 
   isUp(): boolean {
     return this.raft !== undefined;
+  }
+
+  /** A Ready to handle, or one in flight to finish. */
+  hasWork(): boolean {
+    return this.raft !== undefined && (this.inFlight !== undefined || this.raft.hasReady());
   }
 
   /** The running core; throws when the node is down (callers check isUp first). */
@@ -132,6 +161,7 @@ export class NodeDriver {
   crash(): void {
     if (this.raft === undefined) return;
     this.raft = undefined;
+    this.inFlight = undefined;
     this.pendingReads = [];
     this.readKeys.clear();
     this.crashCount++;
@@ -146,6 +176,7 @@ export class NodeDriver {
     if (this.raft !== undefined) throw new Error(`${this.id} is already running`);
     const snapshot = this.storage.snapshotMeta();
     if (snapshot.index > this.kv.applied) this.restoreFromStorageSnapshot();
+    this.commitWhatWasApplied();
     this.raft = new RaftNode({
       id: this.id,
       storage: this.storage,
@@ -163,18 +194,85 @@ export class NodeDriver {
     this.env.trace.add(this.env.now(), () => `${this.id} START applied=${this.kv.applied} ${this.describeDurable()}`);
   }
 
+  /**
+   * The durable state machine may hold entries applied before the hard state
+   * carrying their commit was written (asyncSync). They were committed, so
+   * the commit index is raised to them, as dkv's snapshot record does for
+   * its own index: the core refuses an applied index beyond the commit.
+   */
+  private commitWhatWasApplied(): void {
+    const hs = this.storage.initialState().hardState;
+    if (this.kv.applied <= hs.commit) return;
+    this.storage.setHardState({ ...hs, commit: this.kv.applied });
+    this.persistedHardState = this.storage.initialState().hardState;
+    this.env.trace.add(this.env.now(), () => `${this.id} commit raised to the applied index ${this.kv.applied}`);
+  }
+
   /** Handle one Ready if there is one; returns false when the node crashed during it. */
   handleReady(): boolean {
     const raft = this.raft;
-    if (raft === undefined || !raft.hasReady()) return true;
+    if (raft === undefined) return true;
+    if (this.inFlight !== undefined) {
+      this.applyDurableCommitted(raft);
+      return this.prng.chance(SYNC_DONE_PER_MILLION) ? this.finishInFlight(raft) : true;
+    }
+    if (!raft.hasReady()) return true;
     const rd = raft.ready();
-    const crashAt = this.env.crashPoint(this.id);
     this.observeSoftState(rd, raft);
+    if (this.options.asyncSync && rd.snapshot === undefined && rd.snapshotChunks.length === 0) return this.beginReady(raft, rd);
+    const crashAt = this.env.crashPoint(this.id);
     if (crashAt === "before_persist") return this.crashNow("before persisting its Ready");
     const commitBefore = this.persistedHardState.commit;
     this.persist(rd);
     if (this.persistedHardState.commit > commitBefore) this.checkLeaderCommit(raft);
     if (crashAt === "after_persist") return this.crashNow("after persisting, before sending");
+    if (!this.send(rd, crashAt)) return false;
+    if (!this.applyCommitted(rd, crashAt === "mid_apply")) return false;
+    this.acceptReadStates(rd);
+    if (crashAt === "before_advance") return this.crashNow("after applying, before advance()");
+    raft.advance();
+    this.maybeCompact();
+    return true;
+  }
+
+  /**
+   * asyncSync: what RaftDriver.handleOneReady does before the fsync returns. A
+   * leader sends first (Raft §10.2.1); committed entries that are durable
+   * here already are applied now; the writes themselves land when the fsync
+   * finishes (finishInFlight), and a crash before that loses them. Where it
+   * crashes, if it does, is drawn when the fsync finishes: a crash drawn now
+   * could land after the faults were healed, and the node would stay down.
+   */
+  private beginReady(raft: RaftNode, rd: Ready): boolean {
+    const sendFirst = raft.status().role === Role.Leader;
+    if (sendFirst) this.send(rd, "none");
+    const appliedFirst = this.applyBeforeSync(raft, rd);
+    this.inFlight = { rd, sentFirst: sendFirst, appliedFirst };
+    this.env.trace.add(this.env.now(), () => `${this.id} fsync in flight for ${rd.entries.length} entries${sendFirst ? " (sent first)" : ""}`);
+    return true;
+  }
+
+  /** The fsync finished: the rest of the Ready, in the order of the atomic path. */
+  private finishInFlight(raft: RaftNode): boolean {
+    const { rd, sentFirst, appliedFirst } = this.inFlight!;
+    this.inFlight = undefined;
+    const crashAt = this.env.crashPoint(this.id);
+    if (crashAt === "before_persist" || (crashAt === "mid_send" && sentFirst)) return this.crashNow("before its fsync finished");
+    const commitBefore = this.persistedHardState.commit;
+    this.persist(rd);
+    if (this.persistedHardState.commit > commitBefore) this.checkLeaderCommit(raft);
+    if (crashAt === "after_persist") return this.crashNow("after persisting, before sending");
+    if (!sentFirst && !this.send(rd, crashAt)) return false;
+    if (!appliedFirst && !this.applyCommitted(rd, crashAt === "mid_apply")) return false;
+    this.acceptReadStates(rd);
+    if (crashAt === "before_advance") return this.crashNow("after applying, before advance()");
+    raft.advance();
+    this.maybeCompact();
+    return true;
+  }
+
+  /** Sends a Ready's messages; false when the node crashed midway (crash point mid_send). */
+  private send(rd: Ready, crashAt: CrashPoint): boolean {
     const sendCount = crashAt === "mid_send" ? this.prng.nextInt(rd.messages.length + 1) : rd.messages.length;
     for (let k = 0; k < sendCount; k++) {
       const msg = rd.messages[k] as Message;
@@ -182,12 +280,33 @@ export class NodeDriver {
       this.env.send(msg);
     }
     if (crashAt === "mid_send") return this.crashNow(`after sending ${sendCount} of ${rd.messages.length} messages`);
-    if (!this.applyCommitted(rd, crashAt === "mid_apply")) return false;
-    this.acceptReadStates(rd);
-    if (crashAt === "before_advance") return this.crashNow("after applying, before advance()");
-    raft.advance();
-    this.maybeCompact();
     return true;
+  }
+
+  /**
+   * A Ready's committed entries, applied before its fsync when all are
+   * durable here and none changes membership (as RaftDriver.applyBeforeSync).
+   * False when they are left for finishInFlight.
+   */
+  private applyBeforeSync(raft: RaftNode, rd: Ready): boolean {
+    const entries = rd.committedEntries;
+    if (entries.length === 0 || rd.confState !== undefined) return false;
+    if (entries.some((e) => e.type === EntryType.ConfChange)) return false;
+    const sabotaged = this.env.sabotage === "apply_before_durable";
+    if (!sabotaged && (entries[entries.length - 1] as Entry).index > raft.durableCommitIndex()) return false;
+    for (const entry of entries) this.applyEntry(entry, true);
+    raft.appliedTo((entries[entries.length - 1] as Entry).index);
+    this.appliedBeforeSync += entries.length;
+    return true;
+  }
+
+  /** While a Ready's fsync runs: apply what committed meanwhile and is durable here. */
+  private applyDurableCommitted(raft: RaftNode): void {
+    const entries = raft.durableCommittedEntries();
+    if (entries.length === 0) return;
+    for (const entry of entries) this.applyEntry(entry, true);
+    raft.appliedTo((entries[entries.length - 1] as Entry).index);
+    this.appliedDuringSync += entries.length;
   }
 
   private crashNow(where: string): boolean {
@@ -246,7 +365,7 @@ export class NodeDriver {
     const index = this.persistedHardState.commit;
     const indexTerm = this.shadow.term(index);
     if (indexTerm === undefined || index <= this.shadow.snapshotIndex) return;
-    checkCommitQuorum(this.id, status.term, index, indexTerm, status.confState.voters, (id) => this.env.logOf(id));
+    this.checkQuorumHolds(status.term, index, indexTerm, status.confState.voters);
   }
 
   /** Report newly committed indexes (as far as this node knows) to the leader-completeness checker. */
@@ -283,18 +402,24 @@ export class NodeDriver {
     return true;
   }
 
-  private applyEntry(entry: Entry): void {
+  /** `early`: applied before the hard state carrying its commit is durable (asyncSync). */
+  private applyEntry(entry: Entry, early = false): void {
     const checkers = this.env.checkers;
-    if (entry.index > this.persistedHardState.commit) {
-      throw new Violation("driver contract", `${this.id} was handed entry ${entry.index} to apply beyond its durable commit ${this.persistedHardState.commit}`);
-    }
     const digest = entryDigest(entry.type, entry.data);
     const persistedTerm = this.shadow.term(entry.index);
+    if (entry.index > this.persistedHardState.commit) {
+      if (!early) {
+        throw new Violation("driver contract", `${this.id} was handed entry ${entry.index} to apply beyond its durable commit ${this.persistedHardState.commit}`);
+      }
+      this.checkDurablyCommitted(entry, persistedTerm);
+    }
     if (persistedTerm !== undefined && entry.index > this.shadow.snapshotIndex && (persistedTerm !== entry.term || this.shadow.digest(entry.index) !== digest)) {
       throw new Violation("driver contract", `${this.id} was handed entry ${entry.index} term ${entry.term} to apply, but persisted term ${persistedTerm} there`);
     }
     const history = checkers.stateMachineSafety.observeApply(this.id, entry.index, entry.term, digest);
+    const votersBefore = this.kv.confState.voters;
     const effect = this.kv.apply(entry, decodeConfChange);
+    if (effect.confChange !== undefined) this.votersBeforeLastChange = votersBefore;
     if (history !== effect.historyDigest) throw new Error(`${this.id}: kv model history disagrees with the checker at ${entry.index}`);
     checkers.readFreshness.observeApplied(entry.index, effect.key);
     if (effect.confChange !== undefined) {
@@ -305,6 +430,42 @@ export class NodeDriver {
       this.env.trace.add(this.env.now(), () => `${this.id} apply ${entry.index}/${entry.term}${effect.key === undefined ? " no-op" : ` set ${effect.key}`}`);
     }
     this.serveReads();
+  }
+
+  /**
+   * An entry applied before its commit index is durable here must be durable
+   * here, and (checked on a leader, whose membership is the one that
+   * committed it: early applies stop before a membership change) on a
+   * majority of the voters' disks.
+   */
+  private checkDurablyCommitted(entry: Entry, persistedTerm: number | undefined): void {
+    if (entry.index > this.shadow.snapshotIndex && persistedTerm !== entry.term) {
+      throw new Violation(
+        "apply before durable",
+        `${this.id} applied entry ${entry.index} (term ${entry.term}) before it was durable here (persisted: ${persistedTerm ?? "nothing"})`,
+      );
+    }
+    const status = this.raft?.status();
+    if (status?.role !== Role.Leader) return;
+    this.checkQuorumHolds(status.term, entry.index, entry.term, status.confState.voters);
+  }
+
+  /**
+   * A majority of the voters holds the entry. With asyncSync a leader's
+   * commit index can pass an entry while a membership change is committed
+   * but not yet applied (the core switches membership in advance()), and
+   * the check may come only after the switch: then a majority of the
+   * voters before it does, as the core counted.
+   */
+  private checkQuorumHolds(leaderTerm: number, index: number, indexTerm: number, voters: readonly NodeId[]): void {
+    const logOf = (id: NodeId) => this.env.logOf(id);
+    try {
+      checkCommitQuorum(this.id, leaderTerm, index, indexTerm, voters, logOf);
+    } catch (error) {
+      const before = this.votersBeforeLastChange;
+      if (!(error instanceof Violation) || !this.options.asyncSync || before === undefined) throw error;
+      checkCommitQuorum(this.id, leaderTerm, index, indexTerm, before, logOf);
+    }
   }
 
   private restoreFromStorageSnapshot(): void {
@@ -318,6 +479,7 @@ export class NodeDriver {
     }
     this.env.checkers.stateMachineSafety.observeRestore(this.id, meta.index, restored.history);
     this.kv = restored;
+    this.votersBeforeLastChange = undefined;
     this.storage.setConfState(restored.confState);
     this.env.trace.add(this.env.now(), () => `${this.id} restore state machine from snapshot ${meta.index}`);
     this.serveReads();
@@ -354,6 +516,7 @@ export class NodeDriver {
   private maybeCompact(): void {
     const snapshotIndex = this.storage.snapshotMeta().index;
     if (this.kv.applied - snapshotIndex < this.options.compactEveryEntries) return;
+    this.commitWhatWasApplied();
     this.storage.createSnapshot(this.kv.applied, this.kv.confState, this.kv.serialize());
     this.snapshotsTaken++;
     const compactTo = Math.max(this.kv.applied - this.options.compactKeepEntries, this.storage.firstIndex() - 1);

@@ -29,4 +29,9 @@ describe("the simulator catches a broken driver", () => {
     const found = firstFailure("serve_reads_early");
     expect(found?.property).toBe("read freshness");
   }, 120_000);
+
+  test("a node that applies committed entries before they are durable on it is caught", () => {
+    const found = firstFailure("apply_before_durable");
+    expect(found?.property).toBe("apply before durable");
+  }, 120_000);
 });

@@ -59,6 +59,7 @@ export function chooseScenario(prng: SimPrng): Scenario {
         maxUncommittedBytes: prng.pick([512, 4096, 1024 * 1024]),
         compactEveryEntries: prng.between(1, 24),
         compactKeepEntries: prng.between(0, 4),
+        asyncSync: prng.chance(500_000),
       },
       network: {
         dropPerMillion: lossy ? prng.between(0, 150_000) : 0,
@@ -114,7 +115,7 @@ export function describeScenario(s: Scenario): string {
     `election=${n.electionTicks} heartbeat=${n.heartbeatTicks}, drop=${net.dropPerMillion / 1e4}% dup=${net.duplicatePerMillion / 1e4}% ` +
     `delay=${net.delayTicksMin}..${net.delayTicksMax} long=${net.longDelayPerMillion / 1e4}%..${net.longDelayTicksMax}, ` +
     `appendBytes=${n.maxAppendBytes} inflight=${n.maxInflightAppends} chunk=${n.maxSnapshotChunkBytes} ` +
-    `compactEvery=${n.compactEveryEntries} keep=${n.compactKeepEntries}, chaos=${s.chaosTicks} ticks` +
+    `compactEvery=${n.compactEveryEntries} keep=${n.compactKeepEntries}${n.asyncSync ? ", fsync in flight across steps" : ""}, chaos=${s.chaosTicks} ticks` +
     (s.cluster.fastClockNode === undefined ? "" : `, fast clock ${s.cluster.fastClockNode}`) +
     (s.cluster.slowNode === undefined ? "" : `, slow ${s.cluster.slowNode.id} +${s.cluster.slowNode.extraDelayTicks}`)
   );

@@ -92,7 +92,7 @@ if (seedToReplay !== undefined) {
         : 1;
   const knownHits = new Map<string, number[]>();
   const totals = { runs: 0, failures: 0, wallMs: 0, threeNode: 0, fiveNode: 0, profiles: new Set<string>() };
-  const exercised = { crashes: 0, partitions: 0, outages: 0, youngLeaderKills: 0, snapshotsInstalled: 0, snapshotsTaken: 0, readsServed: 0, confChanges: 0, transfers: 0, dropped: 0, duplicated: 0, writes: 0 };
+  const exercised = { crashes: 0, partitions: 0, outages: 0, youngLeaderKills: 0, snapshotsInstalled: 0, snapshotsTaken: 0, appliedBeforeSync: 0, appliedDuringSync: 0, readsServed: 0, confChanges: 0, transfers: 0, dropped: 0, duplicated: 0, writes: 0 };
 
   describe(`seeded simulations (${runs} seeds from ${base})`, () => {
     for (let from = 0; from < runs; from += BATCH_RUNS) {
@@ -168,6 +168,8 @@ if (seedToReplay !== undefined) {
     exercised.youngLeaderKills += s.youngLeaderKills;
     exercised.snapshotsInstalled += s.snapshotsInstalled;
     exercised.snapshotsTaken += s.snapshotsTaken;
+    exercised.appliedBeforeSync += s.appliedBeforeSync;
+    exercised.appliedDuringSync += s.appliedDuringSync;
     exercised.readsServed += s.readsServed;
     exercised.confChanges += s.confChangesAccepted;
     exercised.transfers += s.transfersStarted;

@@ -25,6 +25,8 @@ export interface SimStats {
   youngLeaderKills: number;
   snapshotsInstalled: number;
   snapshotsTaken: number;
+  appliedBeforeSync: number;
+  appliedDuringSync: number;
   writesAccepted: number;
   readsServed: number;
   confChangesAccepted: number;
@@ -193,6 +195,8 @@ function collectStats(scenario: Scenario, cluster: Cluster, faults: FaultSchedul
     youngLeaderKills: faults.youngLeaderKills,
     snapshotsInstalled: sum((d) => d.snapshotsInstalled),
     snapshotsTaken: sum((d) => d.snapshotsTaken),
+    appliedBeforeSync: sum((d) => d.appliedBeforeSync),
+    appliedDuringSync: sum((d) => d.appliedDuringSync),
     writesAccepted: workload.stats.writesAccepted,
     readsServed: cluster.checkers.readFreshness.servedCount,
     confChangesAccepted: workload.stats.confChangesAccepted,

@@ -13,6 +13,8 @@ export type Property =
   | "liveness"
   /** A node's membership is what its applied entries say; a leader removed from the voters steps down. */
   | "membership"
+  /** An entry applied before its commit index is durable here is durable here (and, on a leader, on a majority). */
+  | "apply before durable"
   /** Term and vote are durable before any message that depends on them is sent. */
   | "persist before send"
   /** The core kept the Ready contract (what it hands out is consistent with what it persisted). */
