@@ -7,7 +7,7 @@
 //   bun run bench/compare/run.ts [--seconds 10] [--warmup 2] [--repeats 3] [--quick]
 //                                [--only etcd|dkv] [--paths etcd-grpc,dkv-proto,...]
 //                                [--grpc-client raw|node-http2] [--dkv-binary dist/dkv | --build]
-//                                [--no-write] [--profile [--profile-seconds 10]]
+//                                [--no-write] [--profile [--profile-seconds 10] [--profile-clients 64]]
 //
 // --quick: 3 s points, 1 s warm-up, one repeat (a smoke run; still written).
 // --build: build dkv from the committed HEAD into a temp dir and use that
@@ -69,6 +69,7 @@ interface Options {
   quick: boolean;
   profile: boolean;
   profileSeconds: number;
+  profileClients: number;
   only: "etcd" | "dkv" | undefined;
   paths: PathName[];
   grpcClient: "raw" | "node-http2";
@@ -89,7 +90,7 @@ function parseOptions(argv: string[]): Options {
     return v;
   };
   const has = (name: string) => argv.includes(`--${name}`);
-  const known = new Set(["seconds", "warmup", "repeats", "quick", "profile", "profile-seconds", "only", "paths", "grpc-client", "dkv-binary", "build", "no-write", "keys"]);
+  const known = new Set(["seconds", "warmup", "repeats", "quick", "profile", "profile-seconds", "profile-clients", "only", "paths", "grpc-client", "dkv-binary", "build", "no-write", "keys"]);
   for (const arg of argv) if (arg.startsWith("--") && !known.has(arg.slice(2))) throw new Error(`unknown flag ${arg} (see the top of bench/compare/run.ts)`);
   const quick = has("quick");
   const number = (name: string, fallback: number) => {
@@ -111,6 +112,7 @@ function parseOptions(argv: string[]): Options {
     quick,
     profile: has("profile"),
     profileSeconds: number("profile-seconds", 10),
+    profileClients: number("profile-clients", 64),
     only,
     paths: paths.filter((p) => !only || p.startsWith(only)),
     grpcClient,
@@ -407,7 +409,7 @@ async function profile(options: Options): Promise<void> {
   const profileDir = removeAtExit(mkdtempSync(join(tmpdir(), "bench-dkv-profile-")));
   const cluster = new DkvCluster({ firstHost: DKV_FIRST_HOST, binary: options.dkvBinary, profileDir, sourceRoot: options.sourceRoot });
   const store = new Store("dkv", cluster, () => cluster);
-  const clients = 64;
+  const clients = options.profileClients;
   let leaderName = "";
   let result: LoadResult | undefined;
   const loadBefore = loadAverage();
