@@ -2,7 +2,9 @@
 // is handled at a time in the order the core demands: persist (one fsync for
 // every proposal gathered since the last Ready: group commit), send, apply,
 // answer waiting requests, advance. Everything runs on the event loop, so
-// proposals arriving while sqlite syncs simply land in the next Ready.
+// proposals arriving while sqlite syncs simply land in the next Ready, and
+// entries that commit meanwhile are applied and answered at once if they are
+// durable here (RaftNode.durableCommittedEntries) rather than after the fsync.
 import {
   ConfChangeType,
   EntryType,
