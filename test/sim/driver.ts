@@ -222,12 +222,21 @@ export class NodeDriver {
     if (this.options.asyncSync && rd.snapshot === undefined && rd.snapshotChunks.length === 0) return this.beginReady(raft, rd);
     const crashAt = this.env.crashPoint(this.id);
     if (crashAt === "before_persist") return this.crashNow("before persisting its Ready");
+    return this.completeReady(raft, rd, crashAt, false, false);
+  }
+
+  /**
+   * The Ready's steps from persisting on: persist, send (unless sent before
+   * the fsync), apply (unless applied before it), read states, advance.
+   * False when the node crashed on the way.
+   */
+  private completeReady(raft: RaftNode, rd: Ready, crashAt: CrashPoint, sentFirst: boolean, appliedFirst: boolean): boolean {
     const commitBefore = this.persistedHardState.commit;
     this.persist(rd);
     if (this.persistedHardState.commit > commitBefore) this.checkLeaderCommit(raft);
     if (crashAt === "after_persist") return this.crashNow("after persisting, before sending");
-    if (!this.send(rd, crashAt)) return false;
-    if (!this.applyCommitted(rd, crashAt === "mid_apply")) return false;
+    if (!sentFirst && !this.send(rd, crashAt)) return false;
+    if (!appliedFirst && !this.applyCommitted(rd, crashAt === "mid_apply")) return false;
     this.acceptReadStates(rd);
     if (crashAt === "before_advance") return this.crashNow("after applying, before advance()");
     raft.advance();
@@ -258,17 +267,7 @@ export class NodeDriver {
     this.inFlight = undefined;
     const crashAt = this.env.crashPoint(this.id);
     if (crashAt === "before_persist" || (crashAt === "mid_send" && sentFirst)) return this.crashNow("before its fsync finished");
-    const commitBefore = this.persistedHardState.commit;
-    this.persist(rd);
-    if (this.persistedHardState.commit > commitBefore) this.checkLeaderCommit(raft);
-    if (crashAt === "after_persist") return this.crashNow("after persisting, before sending");
-    if (!sentFirst && !this.send(rd, crashAt)) return false;
-    if (!appliedFirst && !this.applyCommitted(rd, crashAt === "mid_apply")) return false;
-    this.acceptReadStates(rd);
-    if (crashAt === "before_advance") return this.crashNow("after applying, before advance()");
-    raft.advance();
-    this.maybeCompact();
-    return true;
+    return this.completeReady(raft, rd, crashAt, sentFirst, appliedFirst);
   }
 
   /** Sends a Ready's messages; false when the node crashed midway (crash point mid_send). */
