@@ -4,7 +4,10 @@
 // run-to-run spread of the full benchmark (BENCHMARKS.md).
 //
 //   bun run bench/compare/ab.ts --a /tmp/dkv-before --b dist/dkv [--clients 64] [--repeats 6] [--seconds 8]
+//                               [--op put|get-lin|get-ser]
 //
+// Gets (--op) run on clusters populated with the benchmark's key space first;
+// linearizable ones go to the leader, serializable ones to every member.
 // Beside ops/s and p99 it prints the server CPU per put and, for each
 // leader's main thread, its run and run-queue wait time per put and its
 // involuntary context switches (from /proc/<pid>/task/<pid>/schedstat and
@@ -13,12 +16,21 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { DkvCluster } from "./dkv.ts";
-import type { LoadResult } from "./loadgen.ts";
+import type { LoadConfig, LoadResult } from "./loadgen.ts";
 import { installExitHandlers, killAll } from "./procs.ts";
 import { median, putPoint } from "./put-point.ts";
 import { runLoadgen } from "./run-loadgen.ts";
 
 const LOADGEN_SLACK_MS = 60_000;
+const POPULATE_CLIENTS = 64;
+const OPS = ["put", "get-lin", "get-ser"] as const;
+type AbOp = (typeof OPS)[number];
+
+async function pointConfig(cluster: DkvCluster, op: AbOp | "populate", clients: number, seconds: number): Promise<LoadConfig> {
+  const leader = await cluster.leader();
+  if (!leader) throw new Error(`no leader in the cluster on ${cluster.members[0]!.host}`);
+  return { ...putPoint({ leader, members: cluster.endpoints(), clients, warmupMs: 1_000, measureMs: seconds * 1000, serverPids: cluster.pids() }), op };
+}
 
 interface ThreadCounters {
   runNs: number;
@@ -66,21 +78,19 @@ async function clusterFsyncs(cluster: DkvCluster): Promise<number> {
   return total;
 }
 
-async function samplePoint(cluster: DkvCluster, clients: number, seconds: number): Promise<Sample> {
-  const leader = await cluster.leader();
-  if (!leader) throw new Error(`no leader in the cluster on ${cluster.members[0]!.host}`);
+async function samplePoint(cluster: DkvCluster, op: AbOp, clients: number, seconds: number): Promise<Sample> {
+  const config = await pointConfig(cluster, op, clients, seconds);
+  const leader = config.leader;
   const leaderPid = cluster.members.find((m) => m.host === leader.host && m.clientPort === leader.port)!.process!.pid;
   const before = mainThreadCounters(leaderPid);
   const fsyncsBefore = await clusterFsyncs(cluster);
   const lateBefore = await lateTicks(leader.host, leader.port);
-  const result: LoadResult = await runLoadgen(
-    putPoint({ leader, members: cluster.endpoints(), clients, warmupMs: 1_000, measureMs: seconds * 1000, serverPids: cluster.pids() }),
-    LOADGEN_SLACK_MS,
-  );
+  const result: LoadResult = await runLoadgen(config, LOADGEN_SLACK_MS);
   const after = mainThreadCounters(leaderPid);
   const fsyncsAfter = await clusterFsyncs(cluster);
   const lateAfter = await lateTicks(leader.host, leader.port);
   if (result.errors > 0) throw new Error(`${result.errors} errors: ${result.errorSamples.join("; ")}`);
+  if (result.notFound > 0) throw new Error(`${result.notFound} gets found nothing: the key space was not populated`);
   // The counters span warm-up and window; ops are the window's, so scale by the whole run's share.
   const runOps = result.opsPerSec * (seconds + 1);
   const serverPct = result.serverCpuPct.reduce((a, b) => a + b, 0);
@@ -121,9 +131,13 @@ async function main(): Promise<void> {
       clients: { type: "string", default: "64" },
       repeats: { type: "string", default: "6" },
       seconds: { type: "string", default: "8" },
+      op: { type: "string", default: "put" },
     },
   });
-  if (!values.a || !values.b) throw new Error("usage: bun run bench/compare/ab.ts --a BINARY --b BINARY [--clients N] [--repeats N] [--seconds N]");
+  const usage = "usage: bun run bench/compare/ab.ts --a BINARY --b BINARY [--clients N] [--repeats N] [--seconds N] [--op put|get-lin|get-ser]";
+  if (!values.a || !values.b) throw new Error(usage);
+  const op = values.op as AbOp;
+  if (!OPS.includes(op)) throw new Error(`unknown --op ${values.op}; ${usage}`);
   const clients = Number(values.clients);
   const repeats = Number(values.repeats);
   const seconds = Number(values.seconds);
@@ -134,11 +148,14 @@ async function main(): Promise<void> {
   const samples: { a: Sample[]; b: Sample[] } = { a: [], b: [] };
   try {
     await Promise.all([a.start(), b.start()]);
+    if (op !== "put") {
+      for (const cluster of [a, b]) await runLoadgen(await pointConfig(cluster, "populate", POPULATE_CLIENTS, 0), LOADGEN_SLACK_MS);
+    }
     for (let i = 0; i < repeats; i++) {
       // Alternate which goes first, so neither always runs on a cluster warmed by the other's run.
       const order: Array<["a" | "b", DkvCluster]> = i % 2 === 0 ? [["a", a], ["b", b]] : [["b", b], ["a", a]];
       for (const [label, cluster] of order) {
-        const sample = await samplePoint(cluster, clients, seconds);
+        const sample = await samplePoint(cluster, op, clients, seconds);
         samples[label].push(sample);
         console.log(`${label} #${i + 1}: ${Math.round(sample.opsPerSec)} ops/s, p99 ${sample.p99Ms.toFixed(1)} ms, server ${sample.serverUsPerOp.toFixed(0)} us/op, late ticks ${sample.leaderStallsPer10s.toFixed(1)}/10 s`);
       }
@@ -147,10 +164,10 @@ async function main(): Promise<void> {
     await Promise.all([a.stop(), b.stop()]);
     killAll();
   }
-  console.log(`put, ${clients} clients, ${repeats} alternated repeats of ${seconds} s, medians:`);
+  console.log(`${op}, ${clients} clients, ${repeats} alternated repeats of ${seconds} s, medians:`);
   console.log(row("A", samples.a) + `  ${values.a}`);
   console.log(row("B", samples.b) + `  ${values.b}`);
-  console.log(`reproduce: bun run bench/compare/ab.ts --a ${values.a} --b ${values.b} --clients ${clients} --repeats ${repeats} --seconds ${seconds}`);
+  console.log(`reproduce: bun run bench/compare/ab.ts --a ${values.a} --b ${values.b} --clients ${clients} --repeats ${repeats} --seconds ${seconds} --op ${op}`);
 }
 
 await main();
