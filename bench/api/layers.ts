@@ -4,7 +4,9 @@
 // more at a time (layer-server.ts), the modes alternated and repeated, and
 // the medians of the server's CPU per call printed.
 //
-//   bun run bench/api/layers.ts [--clients 64] [--seconds 5] [--repeats 3]
+//   bun run bench/api/layers.ts [--clients 64] [--seconds 5] [--repeats 3] [--modes bare,headers,...]
+//
+// LAYERS_CPU_PROF_DIR=dir: each server runs under `bun --cpu-prof`, profiles in dir/<mode>.
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { median, putPoint } from "../compare/put-point.ts";
@@ -21,7 +23,10 @@ interface Sample {
 }
 
 async function sample(mode: LayerMode, clients: number, seconds: number): Promise<Sample> {
-  const child = Bun.spawn([process.execPath, SERVER, mode], { stdout: "pipe", stderr: "inherit" });
+  // LAYERS_CPU_PROF_DIR=dir: each server writes a CPU profile there (bench/compare/profile.ts reads it).
+  const profileDir = process.env.LAYERS_CPU_PROF_DIR;
+  const profile = profileDir ? ["--cpu-prof", "--cpu-prof-dir", join(profileDir, mode)] : [];
+  const child = Bun.spawn([process.execPath, ...profile, SERVER, mode], { stdout: "pipe", stderr: "inherit" });
   try {
     const reader = child.stdout.getReader();
     const { value } = await reader.read();
@@ -40,20 +45,22 @@ async function sample(mode: LayerMode, clients: number, seconds: number): Promis
   }
 }
 
-const { values } = parseArgs({ options: { clients: { type: "string", default: "64" }, seconds: { type: "string", default: "5" }, repeats: { type: "string", default: "3" } } });
+const { values } = parseArgs({ options: { clients: { type: "string", default: "64" }, seconds: { type: "string", default: "5" }, repeats: { type: "string", default: "3" }, modes: { type: "string", default: LAYER_MODES.join(",") } } });
 const clients = Number(values.clients);
 const seconds = Number(values.seconds);
 const repeats = Number(values.repeats);
-const samples = new Map<LayerMode, Sample[]>(LAYER_MODES.map((m) => [m, []]));
+const modes = values.modes.split(",") as LayerMode[];
+for (const mode of modes) if (!LAYER_MODES.includes(mode)) throw new Error(`--modes: unknown mode ${mode} (known: ${LAYER_MODES.join(", ")})`);
+const samples = new Map<LayerMode, Sample[]>(modes.map((m) => [m, []]));
 for (let i = 0; i < repeats; i++) {
-  for (const mode of LAYER_MODES) samples.get(mode)!.push(await sample(mode, clients, seconds));
+  for (const mode of modes) samples.get(mode)!.push(await sample(mode, clients, seconds));
 }
 console.log(`Set calls, ${clients} clients, ${repeats} alternated repeats of ${seconds} s, medians:`);
-for (const mode of LAYER_MODES) {
+for (const mode of modes) {
   const s = samples.get(mode)!;
   console.log(
     `${mode.padEnd(9)} ${String(Math.round(median(s.map((x) => x.callsPerSec)))).padStart(7)} calls/s  server ${median(s.map((x) => x.serverUs)).toFixed(1).padStart(5)} µs/call` +
       `  (${s.map((x) => x.serverUs.toFixed(1)).join(", ")})  load generator ${median(s.map((x) => x.loadgenUs)).toFixed(1)} µs/call`,
   );
 }
-console.log(`reproduce: bun run bench/api/layers.ts --clients ${clients} --seconds ${seconds} --repeats ${repeats}`);
+console.log(`reproduce: bun run bench/api/layers.ts --clients ${clients} --seconds ${seconds} --repeats ${repeats} --modes ${modes.join(",")}`);

@@ -14,7 +14,9 @@
 // binary (dist/dkv, the default, may be stale or someone else's build).
 // --profile: no comparison; runs the dkv members under `bun --cpu-prof`, drives
 // one put point at the leader and writes the top functions to BENCHMARKS.md.
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+// With DKV_KEEP_PROFILES=dir the members' .cpuprofile files are copied there
+// (for a look at whole stacks; profile.ts summarizes only).
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Endpoint, ServerCluster } from "./cluster.ts";
@@ -437,6 +439,7 @@ async function profile(options: Options): Promise<void> {
     const summary = summarizeProfile(join(dir, files[0]!), options.sourceRoot, m.name === leaderName ? 25 : 10, window);
     sections.push(formatProfile(summary, `${m.name}${m.name === leaderName ? " — the leader" : " — a follower"}`));
   }
+  if (process.env.DKV_KEEP_PROFILES) cpSync(profileDir, process.env.DKV_KEEP_PROFILES, { recursive: true });
   rmSync(profileDir, { recursive: true, force: true });
   const leaderFirst = sections.sort((a, b) => Number(b.includes("the leader")) - Number(a.includes("the leader")));
   const markdown = renderProfileSection({

@@ -10,6 +10,9 @@
 // For the same reason the client's own signal gets a listener only once a
 // call has run for CLIENT_WATCH_DELAY_MS: a listener on a native AbortSignal
 // is a weak reference the collector must process, and most calls end sooner.
+// One sweep every CLIENT_WATCH_DELAY_MS finds those calls (a call seen by two
+// sweeps is watched), rather than a timer per call: scheduling and cancelling
+// one on the timer wheel was ~1 µs of every call (bench/api/layers.ts profile).
 import { Code, ConnectError } from "@connectrpc/connect";
 import { getAbortSignalReason } from "@connectrpc/connect/protocol";
 import { Cancellation, type CancelSignal } from "../server/cancel-signal.js";
@@ -19,20 +22,21 @@ export interface ActiveCall {
   readonly signal: CancelSignal;
 }
 
-/** How long a call runs before its client's signal is watched (a client gone sooner is noticed then). */
+/** How long a call runs at least before its client's signal is watched (at most twice that; a client gone sooner is noticed then). */
 export const CLIENT_WATCH_DELAY_MS = 50;
 
 interface CallState extends ActiveCall {
   cancellation: Cancellation;
   timer: RequestTimer | undefined;
   clientSignal: AbortSignal | undefined;
-  /** Pending start of the watch on clientSignal. */
-  watchTimer: RequestTimer | undefined;
+  /** The sweep saw this call once with its client unwatched; the next one starts the watch. */
+  seenBySweep: boolean;
   onClientAbort: (() => void) | undefined;
 }
 
 export class ActiveCalls {
   private readonly calls = new Set<CallState>();
+  private sweepTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     private readonly shutdownSignal: AbortSignal,
@@ -54,7 +58,7 @@ export class ActiveCalls {
   /** A call that ends after timeoutMs (none if undefined) or when clientSignal fires; pass it to end() when done. */
   begin(timeoutMs: number | undefined, clientSignal: AbortSignal | undefined): ActiveCall {
     const cancellation = new Cancellation();
-    const call: CallState = { cancellation, signal: cancellation, timer: undefined, clientSignal, watchTimer: undefined, onClientAbort: undefined };
+    const call: CallState = { cancellation, signal: cancellation, timer: undefined, clientSignal, seenBySweep: false, onClientAbort: undefined };
     if (this.shutdownSignal.aborted) {
       cancellation.abort(getAbortSignalReason(this.shutdownSignal));
       return call;
@@ -67,14 +71,33 @@ export class ActiveCalls {
     if (clientSignal !== undefined) {
       if (this.clientWatchDelayMs <= 0) this.watchClient(call, clientSignal);
       else if (clientSignal.aborted) cancellation.abort(getAbortSignalReason(clientSignal));
-      else call.watchTimer = requestTimers.schedule(this.clientWatchDelayMs, () => this.watchClient(call, clientSignal));
+      else if (this.sweepTimer === undefined) this.armSweep();
     }
     this.calls.add(call);
     return call;
   }
 
+  private armSweep(): void {
+    this.sweepTimer = setTimeout(() => this.sweep(), this.clientWatchDelayMs);
+    this.sweepTimer.unref?.();
+  }
+
+  /** Watches the clients of calls the previous sweep saw; re-arms while some client is not watched yet. */
+  private sweep(): void {
+    this.sweepTimer = undefined;
+    let unwatched = false;
+    for (const call of this.calls) {
+      if (call.clientSignal === undefined || call.onClientAbort !== undefined || call.cancellation.aborted) continue;
+      if (call.seenBySweep) this.watchClient(call, call.clientSignal);
+      else {
+        call.seenBySweep = true;
+        unwatched = true;
+      }
+    }
+    if (unwatched) this.armSweep();
+  }
+
   private watchClient(call: CallState, clientSignal: AbortSignal): void {
-    call.watchTimer = undefined;
     if (clientSignal.aborted) {
       call.cancellation.abort(getAbortSignalReason(clientSignal));
       return;
@@ -91,7 +114,6 @@ export class ActiveCalls {
   end(handle: ActiveCall): void {
     const call = handle as CallState;
     if (call.timer !== undefined) requestTimers.cancel(call.timer);
-    if (call.watchTimer !== undefined) requestTimers.cancel(call.watchTimer);
     if (call.onClientAbort !== undefined) call.clientSignal?.removeEventListener("abort", call.onClientAbort);
     this.calls.delete(call);
   }

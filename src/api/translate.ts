@@ -7,8 +7,6 @@ import type * as domain from "../server/contract.js";
 import {
   Compare_Target,
   Consistency,
-  KeyValueSchema,
-  ResponseHeaderSchema,
   TxnCompare_Result,
   TxnOpResultSchema,
   type KeyValue,
@@ -114,9 +112,11 @@ export function txnOpResultToProto(result: domain.TxnOpResult): TxnOpResult {
   }
 }
 
+const MAX_SAFE_UINT64 = BigInt(Number.MAX_SAFE_INTEGER);
+
 /** A client-supplied uint64 as a number; the domain uses numbers, so beyond 2^53-1 is refused. */
 export function uint64FromProto(field: string, value: bigint): number {
-  if (value > BigInt(Number.MAX_SAFE_INTEGER)) {
+  if (value > MAX_SAFE_UINT64) {
     throw invalidArgument(`${field} ${value} is too large; the largest supported value is ${Number.MAX_SAFE_INTEGER}`);
   }
   return Number(value);
@@ -130,23 +130,28 @@ function toUint64(field: string, value: number): bigint {
   return BigInt(value);
 }
 
+// The two messages in every answer of a put or get are written as literals with
+// every field set - what create() returns for these proto3 messages - because
+// create() walks the schema's fields at run time on the hottest path.
 export function keyValueToProto(kv: domain.KeyValue): KeyValue {
-  return create(KeyValueSchema, {
+  return {
+    $typeName: "dkv.v1.KeyValue",
     key: kv.key,
     value: kv.value,
     createRevision: toUint64("createRevision", kv.createRevision),
     modRevision: toUint64("modRevision", kv.modRevision),
     version: toUint64("version", kv.version),
     lease: toUint64("lease", kv.lease),
-  });
+  };
 }
 
 export function headerToProto(header: domain.ResponseHeader): ResponseHeader {
-  return create(ResponseHeaderSchema, {
+  return {
+    $typeName: "dkv.v1.ResponseHeader",
     revision: toUint64("header.revision", header.revision),
     memberId: header.memberId,
     raftTerm: toUint64("header.raftTerm", header.raftTerm),
-  });
+  };
 }
 
 export function memberToProto(member: domain.Member): Server {

@@ -434,7 +434,8 @@ export class DkvNode implements KvNode {
   private async write(kind: ForwardKind, data: Uint8Array, signal?: CancelSignal): Promise<ApplyOutcome> {
     const deadline = performance.now() + this.requestTimeoutMs;
     for (;;) {
-      const leader = await this.awaitLeader(deadline, signal);
+      // Known leader (the usual case): no wait, and no promise for one.
+      const leader = this.driver.leaderId || (await this.awaitLeader(deadline, signal));
       if (leader === this.d.config.name) {
         try {
           return kind === "conf_change" ? await this.driver.proposeConfChange(decodeConfChange(data), signal) : await this.driver.propose(data, signal);

@@ -28,7 +28,7 @@ export class PendingProposals<T> {
       // Only possible if raft handed out the same index twice in one term: a bug, not a user error.
       throw new Error(`two proposals waiting on index ${index}`);
     }
-    this.byIndex.set(index, { ...waiter, term });
+    this.byIndex.set(index, { resolve: waiter.resolve, reject: waiter.reject, term });
   }
 
   /** Settles the proposal at index, given the entry that was applied there. */
