@@ -67,6 +67,8 @@ export class DkvCluster implements ServerCluster {
         "--initial-cluster", initial,
         "--initial-cluster-state", "new",
         "--log-level", "warn",
+        // For experiments: more `dkv serve` flags, e.g. DKV_BENCH_SERVE_ARGS="--snapshot-count 10000000".
+        ...(process.env.DKV_BENCH_SERVE_ARGS?.split(/\s+/).filter(Boolean) ?? []),
       ];
       let command: string[];
       if (this.options.profileDir) {
