@@ -78,6 +78,9 @@ describe("/metrics", () => {
     const http = families.get("dkv_api_http_responses_total")!;
     expect(http.samples.find((sample) => sample.labels.route === "not_found")?.value).toBe(1);
     expect(http.samples.find((sample) => sample.labels.route === "rpc" && sample.labels.status === "400")?.value).toBe(1);
+    // Each status keeps its own series (the counters are looked up once per status and reused).
+    expect(http.samples.find((sample) => sample.labels.route === "rpc" && sample.labels.status === "200")?.value).toBe(2);
+    expect(http.samples.find((sample) => sample.labels.route === "rpc" && sample.labels.status === "500")?.value).toBe(1);
     expect(families.get("dkv_api_requests_in_flight")?.samples[0]?.value).toBe(0);
   });
 
