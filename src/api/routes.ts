@@ -80,52 +80,59 @@ export function createRpcRoutes(options: RpcRouteOptions): RpcRoutes {
 type Seconds = ReturnType<ApiMetrics["requestSeconds"]["with"]>;
 
 function timed(metrics: ApiMetrics, seconds: Seconds, stock: FetchHandler, lean: LeanUnaryCall | undefined): FetchHandler {
-  const responses = statusCounters(metrics);
-  // The lean call is timed here rather than through measure(): one async layer less on every put and get.
+  const meter = callMeter(metrics, seconds);
+  // Timed inline rather than through a wrapping async function: one async layer less on every put and get.
   return async function handleRpc(request: Request): Promise<Response> {
-    if (lean === undefined || !leanCanServe(request)) return measure(metrics, seconds, responses, () => stock(request));
-    const started = performance.now();
-    metrics.requestsInFlight.inc();
+    const started = meter.start();
+    let status: number | undefined;
     try {
-      const answer = await lean(fromFetchRequest(request));
-      responses(answer.status).inc();
-      return toResponse(answer);
+      const response = lean !== undefined && leanCanServe(request) ? toResponse(await lean(fromFetchRequest(request))) : await stock(request);
+      status = response.status;
+      return response;
     } finally {
-      metrics.requestsInFlight.dec();
-      seconds.observe((performance.now() - started) / 1000);
+      meter.end(started, status);
     }
   };
 }
 
 function timedUnary(metrics: ApiMetrics, seconds: Seconds, lean: LeanUnaryCall): LeanUnaryCall {
-  const responses = statusCounters(metrics);
-  return function handleLeanUnary(request) {
-    return measure(metrics, seconds, responses, () => lean(request));
+  const meter = callMeter(metrics, seconds);
+  return async function handleLeanUnary(request) {
+    const started = meter.start();
+    let status: number | undefined;
+    try {
+      const answer = await lean(request);
+      status = answer.status;
+      return answer;
+    } finally {
+      meter.end(started, status);
+    }
   };
 }
 
-type StatusCounter = (status: number) => { inc(): void };
+interface CallMeter {
+  /** Counts a call in flight; returns its start time for end(). */
+  start(): number;
+  /** The call ended: with an HTTP status, or undefined when it threw. */
+  end(started: number, status: number | undefined): void;
+}
 
-/** The HTTP response counter of each status, looked up once per status rather than per call. */
-function statusCounters(metrics: ApiMetrics): StatusCounter {
+/** Calls in flight, their duration and their HTTP status; each status's counter is looked up once, not per call. */
+function callMeter(metrics: ApiMetrics, seconds: Seconds): CallMeter {
   const byStatus = new Map<number, { inc(): void }>();
-  return (status) => {
-    let counter = byStatus.get(status);
-    if (counter === undefined) byStatus.set(status, (counter = metrics.httpResponses.with("rpc", String(status))));
-    return counter;
+  return {
+    start() {
+      metrics.requestsInFlight.inc();
+      return performance.now();
+    },
+    end(started, status) {
+      metrics.requestsInFlight.dec();
+      seconds.observe((performance.now() - started) / 1000);
+      if (status === undefined) return;
+      let counter = byStatus.get(status);
+      if (counter === undefined) byStatus.set(status, (counter = metrics.httpResponses.with("rpc", String(status))));
+      counter.inc();
+    },
   };
 }
 
-/** Counts a call in flight while `run` runs, then its HTTP status and duration. */
-async function measure<T extends { status: number }>(metrics: ApiMetrics, seconds: Seconds, responses: StatusCounter, run: () => Promise<T>): Promise<T> {
-  const started = performance.now();
-  metrics.requestsInFlight.inc();
-  try {
-    const answer = await run();
-    responses(answer.status).inc();
-    return answer;
-  } finally {
-    metrics.requestsInFlight.dec();
-    seconds.observe((performance.now() - started) / 1000);
-  }
-}
