@@ -5,7 +5,9 @@
 //   bun run bench/compare/threads.ts [--binary dist/dkv] [--clients 64] [--seconds 12]
 //
 // The counters are read from /proc/<pid>/task/*/stat over the middle of the
-// measured window (its first and last quarter left out), and printed per put.
+// measured window (its first and last quarter left out), and printed per put,
+// with how many puts each member's log fsync carried (its /metrics count of
+// fsyncs over the same window): the batch a Ready holds.
 import { readdirSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -54,6 +56,13 @@ function threadTicks(pid: number): Map<ThreadKind, number> {
   return ticks;
 }
 
+/** The log fsyncs a member has done (one per Ready that carried entries or a vote). */
+async function fsyncCount(endpoint: { host: string; port: number }): Promise<number> {
+  const text = await (await fetch(`http://${endpoint.host}:${endpoint.port}/metrics`)).text();
+  const line = text.split("\n").find((l) => l.startsWith("dkv_disk_wal_fsync_duration_seconds_count"));
+  return line ? Number(line.split(" ").pop()) : Number.NaN;
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -78,18 +87,22 @@ async function main(): Promise<void> {
     );
     const quarter = (seconds * 1000) / 4;
     await Bun.sleep(WARMUP_MS + quarter);
+    const endpoints = cluster.endpoints();
+    const fsyncsBefore = await Promise.all(endpoints.map(fsyncCount));
     const before = members.map((m) => threadTicks(m.pid));
     const started = performance.now();
     await Bun.sleep(2 * quarter);
     const after = members.map((m) => threadTicks(m.pid));
+    const fsyncsAfter = await Promise.all(endpoints.map(fsyncCount));
     const sampledS = (performance.now() - started) / 1000;
     const result = await run;
     const puts = result.opsPerSec * sampledS;
     console.log(`put, ${clients} clients: ${Math.round(result.opsPerSec)} ops/s over the window, p99 ${result.p99Ms.toFixed(1)} ms; CPU µs per put over ${sampledS.toFixed(1)} s of its middle:`);
-    console.log(["member".padEnd(14), ...KINDS.map((k) => k.padStart(12)), "total".padStart(8)].join(""));
+    console.log(["member".padEnd(14), ...KINDS.map((k) => k.padStart(12)), "total".padStart(8), "puts/fsync".padStart(11)].join(""));
     members.forEach((m, i) => {
       const perPut = KINDS.map((k) => ((after[i]!.get(k)! - before[i]!.get(k)!) / CLOCK_TICKS_PER_SECOND / puts) * 1e6);
-      console.log([m.name.padEnd(14), ...perPut.map((v) => v.toFixed(1).padStart(12)), perPut.reduce((a, b) => a + b, 0).toFixed(1).padStart(8)].join(""));
+      const putsPerFsync = puts / (fsyncsAfter[i]! - fsyncsBefore[i]!);
+      console.log([m.name.padEnd(14), ...perPut.map((v) => v.toFixed(1).padStart(12)), perPut.reduce((a, b) => a + b, 0).toFixed(1).padStart(8), putsPerFsync.toFixed(1).padStart(11)].join(""));
     });
     console.log(`load generator: ${result.loadgenCpuUsPerOp.toFixed(1)} µs per put; machine busy ${result.busyPct.toFixed(0)}%`);
     console.log(`reproduce: bun run bench/compare/threads.ts --binary ${values.binary} --clients ${clients} --seconds ${seconds}`);
