@@ -21,6 +21,7 @@ import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { DkvCluster } from "./dkv.ts";
 import type { LoadConfig, LoadResult } from "./loadgen.ts";
+import { lateTicks, logFsyncs } from "./member-metrics.ts";
 import { installExitHandlers, killAll } from "./procs.ts";
 import { median, putPoint } from "./put-point.ts";
 import { runLoadgen } from "./run-loadgen.ts";
@@ -65,20 +66,10 @@ interface Sample {
 }
 
 /** The leader's late ticks so far: how many fired more than 25 ms late. */
-async function lateTicks(host: string, port: number): Promise<number> {
-  const text = await (await fetch(`http://${host}:${port}/metrics`)).text();
-  const count = Number(/^dkv_server_event_loop_delay_seconds_count(?:\{[^}]*\})? (\S+)/m.exec(text)?.[1] ?? NaN);
-  const within = Number(/^dkv_server_event_loop_delay_seconds_bucket\{[^}]*le="0\.025"[^}]*\} (\S+)/m.exec(text)?.[1] ?? NaN);
-  return count - within;
-}
-
-/** Sum over the members of how many Readies each fsynced, from their /metrics. */
+/** Sum over the members of how many Readies each fsynced. */
 async function clusterFsyncs(cluster: DkvCluster): Promise<number> {
   let total = 0;
-  for (const e of cluster.endpoints()) {
-    const text = await (await fetch(`http://${e.host}:${e.port}/metrics`)).text();
-    total += Number(/^dkv_disk_wal_fsync_duration_seconds_count(?:\{[^}]*\})? (\S+)/m.exec(text)?.[1] ?? NaN);
-  }
+  for (const e of cluster.endpoints()) total += await logFsyncs(e);
   return total;
 }
 
@@ -88,11 +79,11 @@ async function samplePoint(cluster: DkvCluster, op: AbOp, clients: number, secon
   const leaderPid = cluster.members.find((m) => m.host === leader.host && m.clientPort === leader.port)!.process!.pid;
   const before = mainThreadCounters(leaderPid);
   const fsyncsBefore = await clusterFsyncs(cluster);
-  const lateBefore = await lateTicks(leader.host, leader.port);
+  const lateBefore = await lateTicks(leader);
   const result: LoadResult = await runLoadgen(config, LOADGEN_SLACK_MS);
   const after = mainThreadCounters(leaderPid);
   const fsyncsAfter = await clusterFsyncs(cluster);
-  const lateAfter = await lateTicks(leader.host, leader.port);
+  const lateAfter = await lateTicks(leader);
   if (result.errors > 0) throw new Error(`${result.errors} errors: ${result.errorSamples.join("; ")}`);
   if (result.notFound > 0) throw new Error(`${result.notFound} gets found nothing: the key space was not populated`);
   // The counters span warm-up and window; ops are the window's, so scale by the whole run's share.

@@ -12,6 +12,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { DKV_BINARY_DEFAULT, DkvCluster } from "./dkv.ts";
+import { logFsyncs } from "./member-metrics.ts";
 import { CLOCK_TICKS_PER_SECOND, installExitHandlers, killAll } from "./procs.ts";
 import { putPoint } from "./put-point.ts";
 import { runLoadgen } from "./run-loadgen.ts";
@@ -56,13 +57,6 @@ function threadTicks(pid: number): Map<ThreadKind, number> {
   return ticks;
 }
 
-/** The log fsyncs a member has done (one per Ready that carried entries or a vote). */
-async function fsyncCount(endpoint: { host: string; port: number }): Promise<number> {
-  const text = await (await fetch(`http://${endpoint.host}:${endpoint.port}/metrics`)).text();
-  const line = text.split("\n").find((l) => l.startsWith("dkv_disk_wal_fsync_duration_seconds_count"));
-  return line ? Number(line.split(" ").pop()) : Number.NaN;
-}
-
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -88,12 +82,12 @@ async function main(): Promise<void> {
     const quarter = (seconds * 1000) / 4;
     await Bun.sleep(WARMUP_MS + quarter);
     const endpoints = cluster.endpoints();
-    const fsyncsBefore = await Promise.all(endpoints.map(fsyncCount));
+    const fsyncsBefore = await Promise.all(endpoints.map(logFsyncs));
     const before = members.map((m) => threadTicks(m.pid));
     const started = performance.now();
     await Bun.sleep(2 * quarter);
     const after = members.map((m) => threadTicks(m.pid));
-    const fsyncsAfter = await Promise.all(endpoints.map(fsyncCount));
+    const fsyncsAfter = await Promise.all(endpoints.map(logFsyncs));
     const sampledS = (performance.now() - started) / 1000;
     const result = await run;
     const puts = result.opsPerSec * sampledS;
