@@ -135,4 +135,3 @@ function callMeter(metrics: ApiMetrics, seconds: Seconds): CallMeter {
     },
   };
 }
-
