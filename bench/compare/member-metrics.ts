@@ -12,7 +12,13 @@ function firstSample(text: string, name: string): number {
 
 /** How many raft-log fsyncs the member has done (one per Ready that carried entries or a vote). */
 export async function logFsyncs(endpoint: Endpoint): Promise<number> {
-  return firstSample(await metricsText(endpoint), "dkv_disk_wal_fsync_duration_seconds_count");
+  return (await logWrites(endpoint)).count;
+}
+
+/** The member's raft-log writes so far: how many, and their summed wall time (SQLite commit and fdatasync) in seconds. */
+export async function logWrites(endpoint: Endpoint): Promise<{ count: number; seconds: number }> {
+  const text = await metricsText(endpoint);
+  return { count: firstSample(text, "dkv_disk_wal_fsync_duration_seconds_count"), seconds: firstSample(text, "dkv_disk_wal_fsync_duration_seconds_sum") };
 }
 
 /** How many raft ticks of the member fired more than 25 ms late. */

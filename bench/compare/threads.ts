@@ -7,12 +7,13 @@
 // The counters are read from /proc/<pid>/task/*/stat over the middle of the
 // measured window (its first and last quarter left out), and printed per put,
 // with how many puts each member's log fsync carried (its /metrics count of
-// fsyncs over the same window): the batch a Ready holds.
+// fsyncs over the same window): the batch a Ready holds, and how long each
+// log write took on average (SQLite commit and fdatasync, wall time).
 import { readdirSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { DKV_BINARY_DEFAULT, DkvCluster } from "./dkv.ts";
-import { logFsyncs } from "./member-metrics.ts";
+import { logWrites } from "./member-metrics.ts";
 import { CLOCK_TICKS_PER_SECOND, installExitHandlers, killAll } from "./procs.ts";
 import { putPoint } from "./put-point.ts";
 import { runLoadgen } from "./run-loadgen.ts";
@@ -82,21 +83,23 @@ async function main(): Promise<void> {
     const quarter = (seconds * 1000) / 4;
     await Bun.sleep(WARMUP_MS + quarter);
     const endpoints = cluster.endpoints();
-    const fsyncsBefore = await Promise.all(endpoints.map(logFsyncs));
+    const writesBefore = await Promise.all(endpoints.map(logWrites));
     const before = members.map((m) => threadTicks(m.pid));
     const started = performance.now();
     await Bun.sleep(2 * quarter);
     const after = members.map((m) => threadTicks(m.pid));
-    const fsyncsAfter = await Promise.all(endpoints.map(logFsyncs));
+    const writesAfter = await Promise.all(endpoints.map(logWrites));
     const sampledS = (performance.now() - started) / 1000;
     const result = await run;
     const puts = result.opsPerSec * sampledS;
     console.log(`put, ${clients} clients: ${Math.round(result.opsPerSec)} ops/s over the window, p99 ${result.p99Ms.toFixed(1)} ms; CPU µs per put over ${sampledS.toFixed(1)} s of its middle:`);
-    console.log(["member".padEnd(14), ...KINDS.map((k) => k.padStart(12)), "total".padStart(8), "puts/fsync".padStart(11)].join(""));
+    console.log(["member".padEnd(14), ...KINDS.map((k) => k.padStart(12)), "total".padStart(8), "puts/fsync".padStart(11), "ms/fsync".padStart(9)].join(""));
     members.forEach((m, i) => {
       const perPut = KINDS.map((k) => ((after[i]!.get(k)! - before[i]!.get(k)!) / CLOCK_TICKS_PER_SECOND / puts) * 1e6);
-      const putsPerFsync = puts / (fsyncsAfter[i]! - fsyncsBefore[i]!);
-      console.log([m.name.padEnd(14), ...perPut.map((v) => v.toFixed(1).padStart(12)), perPut.reduce((a, b) => a + b, 0).toFixed(1).padStart(8), putsPerFsync.toFixed(1).padStart(11)].join(""));
+      const fsyncs = writesAfter[i]!.count - writesBefore[i]!.count;
+      const msPerFsync = ((writesAfter[i]!.seconds - writesBefore[i]!.seconds) * 1000) / fsyncs;
+      const cells = [m.name.padEnd(14), ...perPut.map((v) => v.toFixed(1).padStart(12)), perPut.reduce((a, b) => a + b, 0).toFixed(1).padStart(8)];
+      console.log([...cells, (puts / fsyncs).toFixed(1).padStart(11), msPerFsync.toFixed(2).padStart(9)].join(""));
     });
     console.log(`load generator: ${result.loadgenCpuUsPerOp.toFixed(1)} µs per put; machine busy ${result.busyPct.toFixed(0)}%`);
     console.log(`reproduce: bun run bench/compare/threads.ts --binary ${values.binary} --clients ${clients} --seconds ${seconds}`);
