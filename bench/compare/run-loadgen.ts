@@ -2,6 +2,7 @@
 // killed if it outlives its run by slackMs.
 
 import { join } from "node:path";
+import { PURGE_DELAY_VARIABLE, SERVE_PURGE_DELAY } from "../../src/cli/allocator-settings.ts";
 import type { LoadConfig, LoadResult } from "./loadgen.ts";
 import { track } from "./procs.ts";
 
@@ -12,7 +13,7 @@ const LOADGEN = join(import.meta.dir, "loadgen.ts");
  * "JSCWarmUp" threads took ~2.6% of the machine in a 256-client put point
  * (perf record -a), CPU the measured servers then did not have.
  */
-const LOADGEN_ENV = { ...process.env, MIMALLOC_PURGE_DELAY: "-1" };
+const LOADGEN_ENV = { ...process.env, [PURGE_DELAY_VARIABLE]: SERVE_PURGE_DELAY };
 
 export async function runLoadgen(config: LoadConfig, slackMs: number): Promise<LoadResult> {
   const child = track(Bun.spawn([process.execPath, LOADGEN, JSON.stringify(config)], { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: LOADGEN_ENV }));
