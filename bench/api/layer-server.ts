@@ -1,5 +1,7 @@
 // Child process of layers.ts: answers the benchmark's Set calls with one more
 // layer of dkv's API path per mode, so the parent can tell what each costs.
+//   raw       the same by hand on Bun.listen (raw-http1.ts): what Bun.serve
+//             itself costs per request, for comparison only
 //   bare      Bun.serve reads the body and answers fixed bytes
 //   headers   + the header reads and checks the lean path makes
 //   protobuf  + decoding SetRequest and encoding a SetResponse
@@ -12,8 +14,9 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { startApiServer } from "../../src/api/index.js";
 import { KeyValueSchema, ResponseHeaderSchema, SetRequestSchema, SetResponseSchema } from "../../src/gen/dkv/v1/kv_pb.js";
 import { MemoryNode } from "../../test/api/memory-node.js";
+import { listenRaw } from "./raw-http1.ts";
 
-export const LAYER_MODES = ["bare", "headers", "protobuf", "dkv-api", "memory"] as const;
+export const LAYER_MODES = ["raw", "bare", "headers", "protobuf", "dkv-api", "memory"] as const;
 export type LayerMode = (typeof LAYER_MODES)[number];
 
 const FIXED = new Uint8Array([0x08, 0x01]);
@@ -32,6 +35,7 @@ async function serve(mode: LayerMode): Promise<{ port: number; stop: () => Promi
     const api = await startApiServer({ node, listenAddress: "127.0.0.1:0", leanUnary: true, log: () => {} });
     return { port: api.port, stop: () => api.stop() };
   }
+  if (mode === "raw") return listenRaw();
   let revision = 1n;
   const server = Bun.serve({
     hostname: "127.0.0.1",
