@@ -15,21 +15,14 @@ import { createApiMetrics } from "../../src/api/api-metrics.ts";
 import { createRpcRoutes } from "../../src/api/routes.ts";
 import type { LeanUnaryRequest } from "../../src/api/lean-unary.ts";
 import { SetRequestSchema } from "../../src/gen/dkv/v1/kv_pb.js";
-import type { KvNode } from "../../src/server/contract.ts";
-import { MemoryNode } from "../../test/api/memory-node.js";
+import { instantPutNode } from "./instant-node.ts";
 
 const WARMUP_CALLS = 5000;
 const { values } = parseArgs({ options: { calls: { type: "string", default: "200" } } });
 const calls = Number(values.calls);
 
-const node = new MemoryNode();
-let revision = 1;
-node.put = async (key, value) => {
-  revision++;
-  return { kv: { key, value, createRevision: revision, modRevision: revision, version: 1, lease: 0 }, header: { revision, memberId: "m1", raftTerm: 2 } };
-};
 const routes = createRpcRoutes({
-  node: node as unknown as KvNode,
+  node: instantPutNode(),
   readMaxBytes: 2 * 1024 * 1024,
   leanUnary: true,
   requireConnectProtocolHeader: false,

@@ -14,6 +14,7 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { startApiServer } from "../../src/api/index.js";
 import { KeyValueSchema, ResponseHeaderSchema, SetRequestSchema, SetResponseSchema } from "../../src/gen/dkv/v1/kv_pb.js";
 import { MemoryNode } from "../../test/api/memory-node.js";
+import { instantPutNode } from "./instant-node.ts";
 import { listenRaw } from "./raw-http1.ts";
 
 export const LAYER_MODES = ["raw", "bare", "headers", "protobuf", "dkv-api", "memory"] as const;
@@ -24,14 +25,7 @@ const RESPONSE_HEADERS = { "content-type": "application/proto" };
 
 async function serve(mode: LayerMode): Promise<{ port: number; stop: () => Promise<void> }> {
   if (mode === "dkv-api" || mode === "memory") {
-    const node = new MemoryNode();
-    if (mode === "dkv-api") {
-      let revision = 1;
-      node.put = async (key, value) => {
-        revision++;
-        return { kv: { key, value, createRevision: revision, modRevision: revision, version: 1, lease: 0 }, header: { revision, memberId: "m1", raftTerm: 2 } };
-      };
-    }
+    const node = mode === "dkv-api" ? instantPutNode() : new MemoryNode();
     const api = await startApiServer({ node, listenAddress: "127.0.0.1:0", leanUnary: true, log: () => {} });
     return { port: api.port, stop: () => api.stop() };
   }
