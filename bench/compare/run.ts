@@ -10,6 +10,7 @@
 //                                [--no-write] [--profile [--profile-seconds 10] [--profile-clients 64]]
 //
 // --quick: 3 s points, 1 s warm-up, one repeat (a smoke run; still written).
+// --no-write: print the tables only; the raw runs go to a file in the temp dir.
 // --build: build dkv from the committed HEAD into a temp dir and use that
 // binary (dist/dkv, the default, may be stale or someone else's build).
 // --profile: no comparison; runs the dkv members under `bun --cpu-prof`, drives
@@ -399,10 +400,14 @@ async function compare(options: Options): Promise<void> {
   const markdown = renderResults(info, aggregates, incidents, options.paths);
   log("");
   log(markdown);
-  writeFileSync(RESULTS_JSON, `${JSON.stringify({ info, runs, incidents }, null, 1)}\n`);
+  // results.json holds the raw runs behind BENCHMARKS.md's tables: a --no-write run keeps its own beside them, not in their place.
+  const resultsPath = options.write ? RESULTS_JSON : join(tmpdir(), `dkv-bench-results-${info.date.replace(/[:.]/g, "-")}.json`);
+  writeFileSync(resultsPath, `${JSON.stringify({ info, runs, incidents }, null, 1)}\n`);
   if (options.write) {
     writeFileSync(BENCHMARKS_MD, replaceSection(existsSync(BENCHMARKS_MD) ? readFileSync(BENCHMARKS_MD, "utf8") : "", "results", markdown));
     log(`\nwrote ${BENCHMARKS_MD} and ${RESULTS_JSON}`);
+  } else {
+    log(`\nwrote the raw runs to ${resultsPath} (--no-write: BENCHMARKS.md and bench/compare/results.json untouched)`);
   }
 }
 
