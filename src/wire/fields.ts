@@ -7,10 +7,12 @@
 
 /** Up to 7 varint bytes (< 2^49) the arithmetic below stays exact. */
 const MAX_FAST_VARINT_BYTES = 7;
-/** Keys up to this long are built char by char; longer ones are checked, then decoded in one call. */
-const SHORT_TEXT_BYTES = 32;
 const EMPTY = new Uint8Array(0);
-const UTF8_DECODER = new TextDecoder();
+// Node's and Bun's Latin-1 slice: one flat string in one call. Built char by
+// char with +=, a key was a rope that the first Map lookup had to flatten; a
+// microbenchmark (a 10,000-key Map, decode + get + set per key) put that at
+// ~1.3 us against ~0.9 with this, on every member for every put it applies.
+const latin1Slice = Buffer.prototype.latin1Slice as (this: Uint8Array, start: number, end: number) => string;
 
 /** Where the last readVarint stopped (module state: no object per call). */
 export let varintEnd = 0;
@@ -37,17 +39,8 @@ export function readVarint(bytes: Uint8Array, start: number): number | undefined
 
 /** bytes[start, stop) as text when every byte is ASCII (where UTF-8 and Latin-1 agree). */
 export function asciiText(bytes: Uint8Array, start: number, stop: number): string | undefined {
-  if (stop - start > SHORT_TEXT_BYTES) {
-    for (let i = start; i < stop; i++) if (bytes[i]! > 0x7f) return undefined;
-    return UTF8_DECODER.decode(bytes.subarray(start, stop));
-  }
-  let text = "";
-  for (let i = start; i < stop; i++) {
-    const byte = bytes[i]!;
-    if (byte > 0x7f) return undefined;
-    text += String.fromCharCode(byte);
-  }
-  return text;
+  for (let i = start; i < stop; i++) if (bytes[i]! > 0x7f) return undefined;
+  return latin1Slice.call(bytes, start, stop);
 }
 
 const TAG_KEY = 0x0a; // field 1, length-delimited
