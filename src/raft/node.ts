@@ -220,6 +220,20 @@ export class RaftNode {
   }
 
   /**
+   * Whether the outstanding Ready's committed entries may be applied before
+   * its own fsync: all of them are durable here already (they came from
+   * earlier Readies, as a leader's do whenever followers acknowledged them)
+   * and none changes membership (that takes effect in advance()). The driver
+   * then applies them and calls appliedTo(last index).
+   */
+  committedDurableBeforeSync(rd: Ready): boolean {
+    const entries = rd.committedEntries;
+    if (entries.length === 0 || rd.confState !== undefined) return false;
+    if (entries[entries.length - 1]!.index > this.durableCommitIndex()) return false;
+    return !entries.some((e) => e.type === EntryType.ConfChange);
+  }
+
+  /**
    * Committed entries the driver may apply while a Ready is outstanding,
    * typically while its fsync runs: committed, durable here (see
    * durableCommitIndex), not handed out before, in index order. Empty until

@@ -401,18 +401,10 @@ export class RaftDriver {
     });
   }
 
-  /**
-   * Applies a Ready's committed entries before its fsync when all of them are
-   * durable here already (they came from earlier Readies, as a leader's do
-   * whenever followers acknowledged them), and none changes membership (that
-   * takes effect in advance()). True when it did.
-   */
+  /** Applies a Ready's committed entries before its fsync when raft says they may be (see committedDurableBeforeSync). True when it did. */
   private applyBeforeSync(ready: Ready): boolean {
-    const entries = ready.committedEntries;
-    if (entries.length === 0 || ready.confState !== undefined) return false;
-    if (entries[entries.length - 1]!.index > this.o.raft.durableCommitIndex()) return false;
-    for (const entry of entries) if (entry.type === EntryType.ConfChange) return false;
-    this.applyEarly(entries);
+    if (!this.o.raft.committedDurableBeforeSync(ready)) return false;
+    this.applyEarly(ready.committedEntries);
     return true;
   }
 

@@ -79,6 +79,7 @@ describe("applying committed entries while a Ready is outstanding", () => {
     a.propose(bytes("v"));
     const third = a.ready();
     expect(data(third.committedEntries)).toEqual(["x"]);
+    expect(a.committedDurableBeforeSync(third)).toBe(true); // x was durable before this Ready
     followersAnswer(c, [...secondMessages, ...writeReady(c, third)]); // w and v commit
     expect(a.durableCommittedEntries()).toEqual([]);
     a.appliedTo(third.committedEntries[third.committedEntries.length - 1]!.index);
@@ -104,6 +105,7 @@ describe("applying committed entries while a Ready is outstanding", () => {
     a.advance();
     const third = a.ready();
     expect(third.committedEntries[0]!.type).toBe(EntryType.ConfChange);
+    expect(a.committedDurableBeforeSync(third)).toBe(false); // durable, but it changes membership
     expect(third.confState?.learners).toEqual(["d"]);
     a.advance();
     expect(a.status().confState.learners).toEqual(["d"]);
@@ -119,6 +121,7 @@ describe("applying committed entries while a Ready is outstanding", () => {
     expect(data(rd.entries)).toEqual(["x"]);
     expect(a.status().commit).toBe(rd.entries[0]!.index);
     expect(a.durableCommitIndex()).toBeLessThan(rd.entries[0]!.index);
+    expect(a.committedDurableBeforeSync(rd)).toBe(false); // committed, but its own fsync is still ahead
     expect(a.durableCommittedEntries()).toEqual([]);
     a.advance();
   });

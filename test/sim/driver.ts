@@ -284,15 +284,15 @@ export class NodeDriver {
 
   /**
    * A Ready's committed entries, applied before its fsync when all are
-   * durable here and none changes membership (as RaftDriver.applyBeforeSync).
+   * durable here and none changes membership (RaftNode.committedDurableBeforeSync).
    * False when they are left for finishInFlight.
    */
   private applyBeforeSync(raft: RaftNode, rd: Ready): boolean {
     const entries = rd.committedEntries;
-    if (entries.length === 0 || rd.confState !== undefined) return false;
-    if (entries.some((e) => e.type === EntryType.ConfChange)) return false;
+    // The sabotage skips raft's durability rule, keeping only the membership one.
     const sabotaged = this.env.sabotage === "apply_before_durable";
-    if (!sabotaged && (entries[entries.length - 1] as Entry).index > raft.durableCommitIndex()) return false;
+    const allowed = sabotaged ? entries.length > 0 && rd.confState === undefined && !entries.some((e) => e.type === EntryType.ConfChange) : raft.committedDurableBeforeSync(rd);
+    if (!allowed) return false;
     for (const entry of entries) this.applyEntry(entry, true);
     raft.appliedTo((entries[entries.length - 1] as Entry).index);
     this.appliedBeforeSync += entries.length;
