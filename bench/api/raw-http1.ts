@@ -5,11 +5,9 @@
 // is a measuring stick, not a server: it reads Content-Length bodies only and
 // closes a connection that sends anything else.
 import type { Socket } from "bun";
+import { contentLength, HEADER_END, MAX_HEADER_BYTES } from "../compare/http1-head";
 
-const HEADER_END = Buffer.from("\r\n\r\n");
-const CONTENT_LENGTH = Buffer.from("\r\ncontent-length:");
 const ANSWER = Buffer.from("HTTP/1.1 200 OK\r\nContent-Type: application/proto\r\nContent-Length: 2\r\n\r\n\x08\x01", "latin1");
-const MAX_HEADER_BYTES = 16 * 1024;
 
 interface Connection {
   pending: Buffer | undefined;
@@ -56,22 +54,6 @@ function onData(socket: Socket<Connection>, chunk: Buffer): void {
     buf = buf.subarray(total);
   }
   if (buf.length > 0) socket.data.pending = buf;
-}
-
-/** The Content-Length of the header block ending at headerEnd (names compared case-insensitively). */
-function contentLength(buf: Buffer, headerEnd: number): number | undefined {
-  for (let line = buf.indexOf("\r\n"); line >= 0 && line < headerEnd; line = buf.indexOf("\r\n", line + 2)) {
-    let matches = true;
-    for (let i = 0; i < CONTENT_LENGTH.length && matches; i++) matches = (buf[line + i]! | 0x20) === (CONTENT_LENGTH[i]! | 0x20);
-    if (!matches) continue;
-    let at = line + CONTENT_LENGTH.length;
-    while (buf[at] === 0x20) at++;
-    let value = 0;
-    let digits = 0;
-    for (; buf[at]! >= 0x30 && buf[at]! <= 0x39; at++, digits++) value = value * 10 + buf[at]! - 0x30;
-    return digits > 0 ? value : undefined;
-  }
-  return undefined;
 }
 
 function write(socket: Socket<Connection>, bytes: Buffer): void {

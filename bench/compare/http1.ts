@@ -3,13 +3,11 @@
 // 2-core box to measure a server that shares it (BENCH-NOTES); this one only
 // writes pre-built request bytes and finds the end of each response.
 import type { Socket } from "bun";
+import { contentLength, HEADER_END, isChunked, MAX_HEADER_BYTES } from "./http1-head";
 
 export type H1Done = (error: Error | undefined, status: number, body: Uint8Array) => void;
 
-const CRLFCRLF = Buffer.from("\r\n\r\n");
 const EMPTY = new Uint8Array(0);
-/** A response header block larger than this is malformed for our purposes. */
-const MAX_HEADER_BYTES = 16 * 1024;
 
 /** Builds the full bytes of a POST (request line, headers, body) once, before the run. */
 export function buildRequest(path: string, contentType: string, body: Uint8Array, extraHeaders: Record<string, string> = {}): Uint8Array {
@@ -90,7 +88,7 @@ export class H1Connection {
 
   private onData(chunk: Buffer): void {
     const buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
-    const headerEnd = buf.indexOf(CRLFCRLF);
+    const headerEnd = buf.indexOf(HEADER_END);
     if (headerEnd < 0) {
       if (buf.length > MAX_HEADER_BYTES) return this.fail("response header too large");
       this.pending = buf;
@@ -98,18 +96,16 @@ export class H1Connection {
     }
     // "HTTP/1.1 200 OK": the status code is always at bytes 9-11.
     const status = (buf[9]! - 48) * 100 + (buf[10]! - 48) * 10 + (buf[11]! - 48);
-    const head = buf.toString("latin1", 0, headerEnd).toLowerCase();
     const bodyStart = headerEnd + 4;
-    const lengthAt = head.indexOf("\r\ncontent-length:");
-    if (lengthAt >= 0) {
-      const length = parseInt(head.slice(lengthAt + 17, head.indexOf("\r\n", lengthAt + 17) >>> 0), 10);
+    const length = contentLength(buf, headerEnd);
+    if (length !== undefined) {
       if (buf.length < bodyStart + length) {
         this.pending = buf;
         return;
       }
       return this.finish(undefined, status, buf.subarray(bodyStart, bodyStart + length));
     }
-    if (head.includes("\r\ntransfer-encoding: chunked")) {
+    if (isChunked(buf, headerEnd)) {
       const body = decodeChunked(buf, bodyStart);
       if (body === undefined) {
         this.pending = buf;
